@@ -1,0 +1,8 @@
+/* bgloop/bgloop.h - umbrella header: include this to get the whole API. */
+#ifndef BGLOOP_BGLOOP_H
+#define BGLOOP_BGLOOP_H
+
+#include "bgloop/common.h"
+#include "bgloop/loop.h"
+
+#endif /* BGLOOP_BGLOOP_H */
