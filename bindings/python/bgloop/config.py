@@ -1,0 +1,168 @@
+"""Configuration from ``BGLOOP_*`` environment variables.
+
+Every setting is read when it is needed (not at import), so a test or a
+launcher script may change ``os.environ`` before starting the loop.  A bad
+value raises :class:`ConfigError` naming the variable, the value and what was
+expected: a typo in a deployment must fail loudly, never be ignored.
+
+=============================  =========  ======================================
+Variable                       Default    Meaning
+=============================  =========  ======================================
+``BGLOOP_LOG_LEVEL``           WARNING    level of the ``bgloop`` logger (name or
+                                          number)
+``BGLOOP_KICK_BUDGET``         0.01       seconds one ``kick()`` may spend
+                                          running callbacks; ``none`` = no limit
+``BGLOOP_STOP_TIMEOUT``        5.0        default seconds a service gets to stop
+                                          before it is cancelled
+``BGLOOP_RESTART_DELAY``       0.1        first restart delay (seconds); doubles
+                                          after every failed start
+``BGLOOP_RESTART_MAX_DELAY``   30.0       cap of the restart delay
+``BGLOOP_START_LIMIT_BURST``   5          starts allowed within the interval
+                                          before a service stays ``failed``
+``BGLOOP_START_LIMIT_INTERVAL`` 10.0      that interval (seconds)
+``BGLOOP_SLOW_CALLBACK``       0.1        callbacks longer than this (seconds)
+                                          are logged as slow
+=============================  =========  ======================================
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+
+__all__ = [
+    "ConfigError",
+    "log_level",
+    "kick_budget",
+    "stop_timeout",
+    "restart_delay",
+    "restart_max_delay",
+    "start_limit_burst",
+    "start_limit_interval",
+    "slow_callback",
+    "apply_log_level",
+    "ENV_VARS",
+]
+
+
+class ConfigError(ValueError):
+    """A ``BGLOOP_*`` environment variable has a value that cannot be used."""
+
+
+_LEVELS = {
+    "CRITICAL": logging.CRITICAL,
+    "ERROR": logging.ERROR,
+    "WARNING": logging.WARNING,
+    "WARN": logging.WARNING,
+    "INFO": logging.INFO,
+    "DEBUG": logging.DEBUG,
+    "NOTSET": logging.NOTSET,
+}
+
+
+def _raw(name: str) -> str | None:
+    value = os.environ.get(name)
+    if value is None or value.strip() == "":
+        return None
+    return value.strip()
+
+
+def _seconds(name: str, default: float, *, positive: bool, allow_none: bool = False):
+    raw = _raw(name)
+    if raw is None:
+        return default
+    if allow_none and raw.lower() in ("none", "unlimited", "inf"):
+        return None
+    bound = "> 0" if positive else ">= 0"
+    extra = " or 'none'" if allow_none else ""
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r}: expected a number of seconds {bound}{extra}") from None
+    if not math.isfinite(value) or value < 0 or (positive and value == 0):
+        raise ConfigError(f"{name}={raw!r}: expected a number of seconds {bound}{extra}")
+    return value
+
+
+def _count(name: str, default: int) -> int:
+    raw = _raw(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r}: expected a whole number >= 1") from None
+    if value < 1:
+        raise ConfigError(f"{name}={raw!r}: expected a whole number >= 1")
+    return value
+
+
+def log_level() -> int:
+    """``BGLOOP_LOG_LEVEL``: a level name (``debug``, ``INFO``...) or number."""
+    raw = _raw("BGLOOP_LOG_LEVEL")
+    if raw is None:
+        return logging.WARNING
+    if raw.upper() in _LEVELS:
+        return _LEVELS[raw.upper()]
+    try:
+        value = int(raw)
+    except ValueError:
+        names = ", ".join(k for k in _LEVELS if k != "WARN")
+        raise ConfigError(f"BGLOOP_LOG_LEVEL={raw!r}: expected one of {names} or a number") from None
+    if value < 0:
+        raise ConfigError(f"BGLOOP_LOG_LEVEL={raw!r}: a numeric level must be >= 0")
+    return value
+
+
+def kick_budget() -> float | None:
+    """``BGLOOP_KICK_BUDGET``: default budget of ``kick()``; None = unlimited."""
+    return _seconds("BGLOOP_KICK_BUDGET", 0.01, positive=True, allow_none=True)
+
+
+def stop_timeout() -> float:
+    """``BGLOOP_STOP_TIMEOUT``: default ``stop_timeout`` of services."""
+    return _seconds("BGLOOP_STOP_TIMEOUT", 5.0, positive=False)
+
+
+def restart_delay() -> float:
+    """``BGLOOP_RESTART_DELAY``: first delay before a restart."""
+    return _seconds("BGLOOP_RESTART_DELAY", 0.1, positive=False)
+
+
+def restart_max_delay() -> float:
+    """``BGLOOP_RESTART_MAX_DELAY``: cap of the exponential restart backoff."""
+    return _seconds("BGLOOP_RESTART_MAX_DELAY", 30.0, positive=False)
+
+
+def start_limit_burst() -> int:
+    """``BGLOOP_START_LIMIT_BURST``: starts allowed per interval."""
+    return _count("BGLOOP_START_LIMIT_BURST", 5)
+
+
+def start_limit_interval() -> float:
+    """``BGLOOP_START_LIMIT_INTERVAL``: the start-limit window in seconds."""
+    return _seconds("BGLOOP_START_LIMIT_INTERVAL", 10.0, positive=True)
+
+
+def slow_callback() -> float:
+    """``BGLOOP_SLOW_CALLBACK``: slow-callback warning threshold in seconds."""
+    return _seconds("BGLOOP_SLOW_CALLBACK", 0.1, positive=True)
+
+
+def apply_log_level(logger: logging.Logger | None = None) -> None:
+    """Set the ``bgloop`` logger's level from ``BGLOOP_LOG_LEVEL``."""
+    (logger or logging.getLogger("bgloop")).setLevel(log_level())
+
+
+# name -> (reader, one-line description); used by ``python -m bgloop env``.
+ENV_VARS = {
+    "BGLOOP_LOG_LEVEL": (log_level, "level of the 'bgloop' logger"),
+    "BGLOOP_KICK_BUDGET": (kick_budget, "default kick() budget in seconds (none = unlimited)"),
+    "BGLOOP_STOP_TIMEOUT": (stop_timeout, "default service stop_timeout in seconds"),
+    "BGLOOP_RESTART_DELAY": (restart_delay, "first restart delay in seconds"),
+    "BGLOOP_RESTART_MAX_DELAY": (restart_max_delay, "maximum restart delay in seconds"),
+    "BGLOOP_START_LIMIT_BURST": (start_limit_burst, "starts allowed per start-limit interval"),
+    "BGLOOP_START_LIMIT_INTERVAL": (start_limit_interval, "start-limit interval in seconds"),
+    "BGLOOP_SLOW_CALLBACK": (slow_callback, "slow callback threshold in seconds"),
+}
