@@ -4,5 +4,8 @@
 
 #include "bgloop/common.h"
 #include "bgloop/loop.h"
+#include "bgloop/task.h"
+#include "bgloop/resource.h"
+#include "bgloop/service.h"
 
 #endif /* BGLOOP_BGLOOP_H */

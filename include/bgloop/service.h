@@ -1,0 +1,323 @@
+/* bgloop/service.h - services: dependencies, readiness, restart, stop.
+ *
+ * A service manager (bgl_services) runs on one bgl_loop and supervises named
+ * services the way systemd and Erlang/OTP supervisors do.  The manager never
+ * runs a service's work itself: it calls the service's hooks, and the host
+ * (C code or the Python binding) reports back what happened.  Everything is
+ * asynchronous and happens on the loop's thread.
+ *
+ * A SERVICE has a unique name, an owner (a string, e.g. an add-on's name),
+ * dependencies by name, hooks (start, stop, cancel, destroy), a restart
+ * policy and a stop timeout - see bgl_service_config.
+ *
+ * STATES
+ *
+ *   BGL_SERVICE_STOPPED   not running (initial).  A service that is wanted but
+ *                         waits for a dependency is also STOPPED (see
+ *                         bgl_service_info.waiting_for).
+ *   BGL_SERVICE_STARTING  the start hook was called; not ready yet.
+ *   BGL_SERVICE_RUNNING   the host reported readiness (bgl_service_ready()).
+ *   BGL_SERVICE_STOPPING  a stop was requested and the service has not ended
+ *                         yet, or it ended and its resources are closing.
+ *   BGL_SERVICE_EXITED    it finished on its own, successfully.
+ *   BGL_SERVICE_FAILED    it finished with a failure, its start hook failed,
+ *                         the start limit was hit, or its stop timed out.
+ *
+ * TRANSITIONS (callbacks: bgl_services_set_state_cb())
+ *
+ *   stopped|exited|failed -> starting   wanted, every dependency RUNNING, no
+ *                                       restart delay pending, start limit
+ *                                       not hit: the start hook is called
+ *   stopped|exited|failed -> failed     the start limit was hit instead
+ *   starting -> running                 bgl_service_ready()
+ *   starting|running -> stopping        a stop was requested (no longer
+ *                                       wanted, or a dependency went down);
+ *                                       the stop hook is called
+ *   starting|running|stopping -> exited|failed|stopped
+ *                                       bgl_service_exited(); also the start
+ *                                       hook returning an error (failed)
+ *
+ * When a service ends, however it ends, its resource stack is closed first
+ * (see resource.h); the state is STOPPING until that completed, then:
+ *   - it was asked to stop:   STOPPED, or FAILED if it reported a failure or
+ *                             its stop timed out;
+ *   - it ended on its own:    EXITED (success) or FAILED.
+ *
+ * DEPENDENCIES (systemd Requires= + After=)
+ *
+ * A service starts only when every dependency is RUNNING (readiness gating).
+ * Starting a service also starts its dependencies, whatever their owner.
+ * When a dependency leaves RUNNING for any reason (stop, exit, failure), its
+ * dependents are stopped - dependents first, in reverse dependency order -
+ * and stay wanted: they start again when the dependency is running again.
+ * Stopping a service stops the services that depend on it first.  Unknown
+ * dependencies and cycles are refused by bgl_services_start() /
+ * bgl_service_start(), which then start nothing; bgl_services_last_error()
+ * names the services involved.
+ *
+ * RESTART POLICY (for a service that ended on its own while wanted)
+ *
+ *   BGL_RESTART_NO          never restart;
+ *   BGL_RESTART_ON_FAILURE  restart after FAILED;
+ *   BGL_RESTART_ALWAYS      restart after EXITED or FAILED.
+ *
+ * The n-th consecutive automatic restart waits restart_delay_ns * 2^(n-1),
+ * at most restart_delay_max_ns (exponential backoff).  The consecutive count
+ * is reset by an explicit start and after a run that stayed RUNNING for at
+ * least restart_delay_max_ns.  Every start (explicit or automatic) is counted:
+ * if start_limit_burst starts already happened within the last
+ * start_limit_interval_ns, the service goes to FAILED ("start limit hit") and
+ * is no longer wanted.  An explicit start clears that history.  A service
+ * that is not restarted is no longer wanted.
+ *
+ * STOP
+ *
+ * A stop calls the stop hook (a graceful request) and arms the stop timeout.
+ * If the service has not ended when it expires, the manager marks it ("stop
+ * timed out after N s, cancelled"), calls the cancel hook and waits one more
+ * stop timeout; if it still has not ended it is abandoned ("... did not
+ * exit, abandoned"): treated as ended, FAILED, resources closed.  A stop
+ * therefore never hangs forever.  Without a cancel hook the service is
+ * abandoned at the first expiry.
+ *
+ * STARTING AND STOPPING are requests: bgl_services_start() and friends mark
+ * services as wanted (or not) and return at once; hooks are called from the
+ * loop, in a later iteration.  Repeated start or stop requests are harmless.
+ *
+ * "NOTHING LEFT" AND EXIT CODE
+ *
+ * A service is *active* while it is starting, running or stopping, has a
+ * restart delay pending, or is wanted and waits for dependencies that are
+ * themselves active.  A service FAILED and not active "failed for good".
+ * bgl_nothing_left() is true when no service is active, no resource stack
+ * is about to be or being closed by a stop, and no task is pending or
+ * running.  bgl_services_exit_code() is 1 if a service failed for good, else
+ * 0.  bgl_services_set_keepalive() turns that into the exit of bgl_loop_run().
+ *
+ * REENTRANCY: hooks and callbacks may call any function here except
+ * bgl_service_remove() and bgl_services_free() (-EBUSY).
+ *
+ * ERRORS: -EINVAL (NULL, empty name/owner, bad config value), -EEXIST (a
+ * service with that name exists), -ENOENT (unknown service; unknown
+ * dependency at start), -ELOOP (dependency cycle at start), -ESRCH (the
+ * service is not in a state where that report makes sense), -EBUSY (see
+ * REENTRANCY; remove/free of something still active), -ENOMEM.
+ */
+#ifndef BGLOOP_SERVICE_H
+#define BGLOOP_SERVICE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "bgloop/common.h"
+#include "bgloop/loop.h"
+#include "bgloop/resource.h"
+#include "bgloop/task.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct bgl_services bgl_services;
+typedef struct bgl_service bgl_service;
+
+typedef enum bgl_service_state {
+    BGL_SERVICE_STOPPED = 0,
+    BGL_SERVICE_STARTING,
+    BGL_SERVICE_RUNNING,
+    BGL_SERVICE_STOPPING,
+    BGL_SERVICE_EXITED,
+    BGL_SERVICE_FAILED,
+} bgl_service_state;
+
+typedef enum bgl_restart_policy {
+    BGL_RESTART_NO = 0,
+    BGL_RESTART_ON_FAILURE,
+    BGL_RESTART_ALWAYS,
+} bgl_restart_policy;
+
+/* Hooks.  userdata is the pointer given to bgl_service_add(). */
+typedef struct bgl_service_hooks {
+    /* Launch the work and return; report readiness with bgl_service_ready()
+     * and the end with bgl_service_exited(), now or later.  A negative
+     * return means the launch failed: the service ends as FAILED.
+     * Required. */
+    int (*start)(bgl_service *svc, void *userdata);
+    /* Ask the work to end gracefully (Python: set ctx.stopping).  May be
+     * NULL: nothing to ask, the manager just waits for the end. */
+    void (*stop)(bgl_service *svc, void *userdata);
+    /* The stop timeout expired: interrupt the work now (Python: cancel the
+     * task); it must still report bgl_service_exited().  May be NULL. */
+    void (*cancel)(bgl_service *svc, void *userdata);
+    /* The service is being freed (bgl_service_remove(), bgl_services_free()):
+     * release userdata.  May be NULL. */
+    void (*destroy)(void *userdata);
+} bgl_service_hooks;
+
+typedef struct bgl_service_config {
+    const char *name;                /* unique, non-empty; copied */
+    const char *owner;               /* non-empty; copied */
+    const char *const *depends_on;   /* NULL-terminated names, or NULL */
+    bgl_restart_policy restart;      /* default BGL_RESTART_NO */
+    uint64_t stop_timeout_ns;        /* default 5 s; > 0 */
+    uint64_t close_timeout_ns;       /* resource close bound, default 5 s */
+    uint64_t restart_delay_ns;       /* first restart delay, default 100 ms */
+    uint64_t restart_delay_max_ns;   /* backoff cap, default 30 s; >= delay */
+    unsigned start_limit_burst;      /* default 5; 0 = no start limit */
+    uint64_t start_limit_interval_ns;/* default 10 s */
+} bgl_service_config;
+
+/* What bgl_service_get_info() reports.  Strings are owned by the service and
+ * valid until its next state change (error, waiting_for) or its removal. */
+typedef struct bgl_service_info {
+    const char *name;
+    const char *owner;
+    bgl_service_state state;
+    unsigned restarts;        /* automatic restarts so far */
+    const char *error;        /* text of the last failure, or NULL */
+    uint64_t changed_ns;      /* bgl_loop_now() of the last state change */
+    int wanted;               /* 1 if it should be up */
+    int restart_pending;      /* 1 while a restart delay runs */
+    uint64_t restart_at_ns;   /* when it ends (valid if restart_pending) */
+    int stop_timed_out;       /* 1 if its last stop had to cancel it */
+    const char *waiting_for;  /* wanted but held back: the first dependency
+                                 that is not running; else NULL */
+} bgl_service_info;
+
+typedef void (*bgl_service_state_cb)(bgl_service *svc, bgl_service_state old_state,
+                                     bgl_service_state new_state, void *userdata);
+
+/* ---- the manager --------------------------------------------------------- */
+
+/* Create a manager on `loop`.  0 and *out, -EINVAL, -ENOMEM. */
+BGL_EXPORT int bgl_services_new(bgl_loop *loop, bgl_services **out);
+
+/* Free the manager, every service (destroy hooks are called) and the owner
+ * and manager resource stacks.  0; -EINVAL; -EBUSY from a hook or callback,
+ * or while a service is starting, running or stopping or a resource stack
+ * is not empty (stop and close first; the manager is left untouched). */
+BGL_EXPORT int bgl_services_free(bgl_services *mgr);
+
+/* The callback called on every state change (also when only the error text
+ * changed).  NULL removes it.  0 or -EINVAL. */
+BGL_EXPORT int bgl_services_set_state_cb(bgl_services *mgr, bgl_service_state_cb cb,
+                                         void *userdata);
+
+/* Text naming what went wrong in the last failed call on this manager that
+ * has more to say than an errno (unknown dependency, cycle, duplicate), e.g.
+ * "dependency cycle: a -> b -> a".  "" if none; NULL if mgr is NULL.  Valid
+ * until the next call on the manager. */
+BGL_EXPORT const char *bgl_services_last_error(const bgl_services *mgr);
+
+/* Store up to `cap` services of `owner` (NULL: all), in registration order.
+ * Returns how many match (may exceed cap), or -EINVAL. */
+BGL_EXPORT int bgl_services_list(const bgl_services *mgr, const char *owner, bgl_service **out,
+                                 size_t cap);
+
+/* 0 and *out, -EINVAL, -ENOENT. */
+BGL_EXPORT int bgl_services_find(const bgl_services *mgr, const char *name, bgl_service **out);
+
+/* Want every service of `owner` (NULL: all) up, with its dependencies.
+ * 0; -ENOENT (unknown dependency) or -ELOOP (cycle), nothing started, see
+ * bgl_services_last_error(); -EINVAL.  Starting an owner without services
+ * is 0. */
+BGL_EXPORT int bgl_services_start(bgl_services *mgr, const char *owner);
+
+/* Stop every service of `owner` (NULL: all), dependents first; once they are
+ * down, close the owner's resource stack (NULL: every owner's, then the
+ * manager's).  0 or -EINVAL. */
+BGL_EXPORT int bgl_services_stop(bgl_services *mgr, const char *owner);
+
+/* The number of active services of `owner` (NULL: all) - see "NOTHING
+ * LEFT" - plus 1 per resource stack a stop is about to close or closing.
+ * >= 0 or -EINVAL. */
+BGL_EXPORT int bgl_services_active(const bgl_services *mgr, const char *owner);
+
+/* 1 if a service failed for good, 0 if not, -EINVAL. */
+BGL_EXPORT int bgl_services_exit_code(const bgl_services *mgr);
+
+/* 1 if nothing is left (see "NOTHING LEFT"), else 0.  Either argument may be
+ * NULL (not counted); -EINVAL if both are. */
+BGL_EXPORT int bgl_nothing_left(const bgl_services *mgr, const bgl_tasks *tasks);
+
+/* Keep-alive: while enabled, the manager holds the loop (bgl_loop_hold())
+ * while something is left, and once nothing is left (checked after each
+ * change, tasks of `tasks` counted if not NULL) it calls bgl_loop_stop(loop,
+ * bgl_services_exit_code(mgr)) - so bgl_loop_run() returns that code when the
+ * services ended or a bgl_services_stop(mgr, NULL) (say, from a SIGTERM
+ * source) completed.  0 or -EINVAL. */
+BGL_EXPORT int bgl_services_set_keepalive(bgl_services *mgr, bgl_tasks *tasks, int enable);
+
+/* The manager's own resource stack ("per loop"). NULL if mgr is NULL. */
+BGL_EXPORT bgl_resources *bgl_services_resources(bgl_services *mgr);
+
+/* The resource stack of `owner`, created on first use.  0 and *out,
+ * -EINVAL, -ENOMEM. */
+BGL_EXPORT int bgl_services_owner_resources(bgl_services *mgr, const char *owner,
+                                            bgl_resources **out);
+
+/* ---- services ------------------------------------------------------------- */
+
+/* Fill *cfg with the defaults (name, owner, depends_on NULL). */
+BGL_EXPORT void bgl_service_config_init(bgl_service_config *cfg);
+
+/* Register a service (STOPPED, not wanted).  Dependencies are resolved at
+ * start, so they may be registered later.  0 and *out (out may be NULL);
+ * -EINVAL (NULL cfg/hooks/start hook, empty name/owner, empty dependency
+ * name, a service depending on itself, stop_timeout_ns 0, restart delay
+ * above its cap, unknown policy); -EEXIST (name taken; see
+ * bgl_services_last_error()); -ENOMEM.  On failure the destroy hook is not
+ * called. */
+BGL_EXPORT int bgl_service_add(bgl_services *mgr, const bgl_service_config *cfg,
+                               const bgl_service_hooks *hooks, void *userdata,
+                               bgl_service **out);
+
+/* Unregister and free a service that is not active and not wanted; its
+ * destroy hook is called.  0; -EINVAL; -EBUSY (active, wanted, resources
+ * left, or called from a hook). */
+BGL_EXPORT int bgl_service_remove(bgl_service *svc);
+
+/* As bgl_services_start() / bgl_services_stop() for one service (starting
+ * pulls in its dependencies; stopping stops its dependents first).  Same
+ * returns. */
+BGL_EXPORT int bgl_service_start(bgl_service *svc);
+BGL_EXPORT int bgl_service_stop(bgl_service *svc);
+
+/* Report readiness: STARTING -> RUNNING; dependents may start.  0;
+ * -EALREADY if already running; -ESRCH in any other state (e.g. a stop was
+ * requested meanwhile - the host may ignore that); -EINVAL. */
+BGL_EXPORT int bgl_service_ready(bgl_service *svc);
+
+/* Report that the work ended: failed is 0 for success, else error (may be
+ * NULL) says why.  Valid in STARTING, RUNNING and STOPPING (not after the
+ * service was abandoned); see STATES for the resulting state.  0; -ESRCH
+ * otherwise; -EINVAL. */
+BGL_EXPORT int bgl_service_exited(bgl_service *svc, int failed, const char *error);
+
+/* Fill *info.  0 or -EINVAL. */
+BGL_EXPORT int bgl_service_get_info(const bgl_service *svc, bgl_service_info *info);
+
+/* The state (>= 0) or -EINVAL. */
+BGL_EXPORT int bgl_service_get_state(const bgl_service *svc);
+
+/* Accessors; NULL if svc is NULL.  bgl_service_error() is NULL when there is
+ * no error text. */
+BGL_EXPORT const char *bgl_service_name(const bgl_service *svc);
+BGL_EXPORT const char *bgl_service_owner(const bgl_service *svc);
+BGL_EXPORT const char *bgl_service_error(const bgl_service *svc);
+BGL_EXPORT void *bgl_service_userdata(const bgl_service *svc);
+BGL_EXPORT bgl_services *bgl_service_manager(const bgl_service *svc);
+
+/* The service's resource stack, closed whenever the service ends. */
+BGL_EXPORT bgl_resources *bgl_service_resources(bgl_service *svc);
+
+/* "stopped", "starting", "running", "stopping", "exited", "failed";
+ * "unknown" otherwise. */
+BGL_EXPORT const char *bgl_service_state_name(int state);
+/* "no", "on-failure", "always"; "unknown" otherwise. */
+BGL_EXPORT const char *bgl_restart_policy_name(int policy);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* BGLOOP_SERVICE_H */
