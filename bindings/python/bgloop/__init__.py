@@ -1,0 +1,25 @@
+"""bgloop: an asyncio event loop on the libbgloop C core, for Blender add-ons.
+
+    import bgloop
+    bgloop.run(main())                  # like asyncio.run(), on a bgloop.Loop
+    loop = bgloop.ensure_loop()         # the process-wide shared loop
+    bgloop.kick(timeout=0.0, budget=0.005)   # one bounded step of it
+
+See the README for the service API (bgloop.service, start_services, serve).
+"""
+# NOTE for the services layer (pyservices): add your re-exports in the
+# marked block below, e.g.
+#   from .services import service, start_services, stop_services, status
+#   from .serve import serve
+# and extend __all__.  Keep the loop block as it is.
+
+from ._bgloop import version as _core_version
+
+__version__ = "0.1.0"
+
+# ---- loop (pyloop) ----
+__all__ = ["__version__"]
+# ---- end loop ----
+
+# ---- services (pyservices) ----
+# ---- end services ----
