@@ -1,0 +1,153 @@
+/* backend-epoll.c - Linux epoll backend (level-triggered). */
+#include "loop-internal.h"
+
+#ifdef BGL_BACKEND_EPOLL
+
+#include <errno.h>
+#include <stdlib.h>
+#include <sys/epoll.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "backend.h"
+
+#define MAX_EVENTS 256
+
+int bgl_backend_init(bgl_loop *loop)
+{
+    loop->epfd = epoll_create1(EPOLL_CLOEXEC);
+    if (loop->epfd < 0)
+        return -errno;
+    loop->be_events = malloc(MAX_EVENTS * sizeof(struct epoll_event));
+    if (!loop->be_events) {
+        close(loop->epfd);
+        loop->epfd = -1;
+        return -ENOMEM;
+    }
+    loop->be_nevents = MAX_EVENTS;
+    return 0;
+}
+
+void bgl_backend_free(bgl_loop *loop)
+{
+    if (loop->epfd >= 0)
+        close(loop->epfd);
+    loop->epfd = -1;
+    free(loop->be_events);
+    loop->be_events = NULL;
+}
+
+int bgl_backend_check(bgl_loop *loop, int fd)
+{
+    (void)loop;
+    /* epoll refuses regular files and directories; say so at creation even
+     * for a watcher created paused. */
+    struct stat st;
+    if (fstat(fd, &st) < 0)
+        return -errno;
+    if (S_ISREG(st.st_mode) || S_ISDIR(st.st_mode))
+        return -EPERM;
+    return 0;
+}
+
+static uint32_t to_epoll(unsigned ev)
+{
+    return (ev & BGL_IO_READ ? EPOLLIN : 0) | (ev & BGL_IO_WRITE ? EPOLLOUT : 0);
+}
+
+int bgl_backend_set(bgl_loop *loop, bgl_io *io, unsigned old_events, unsigned new_events)
+{
+    struct epoll_event ev = {.events = to_epoll(new_events), .data.ptr = io};
+    int op;
+    /* Interest 0 leaves the set entirely: epoll would still report
+     * ERR/HUP for it, and a paused watcher must not spin the loop. */
+    if (!old_events && !new_events)
+        return 0;
+    if (!old_events)
+        op = EPOLL_CTL_ADD;
+    else if (!new_events)
+        op = EPOLL_CTL_DEL;
+    else
+        op = EPOLL_CTL_MOD;
+    if (epoll_ctl(loop->epfd, op, io->fd, &ev) < 0) {
+        /* The fd was closed and maybe reused behind our back: the old
+         * registration is gone with it, so there is nothing left to drop. */
+        if (op == EPOLL_CTL_DEL && (errno == EBADF || errno == ENOENT))
+            return 0;
+        return -errno;
+    }
+    return 0;
+}
+
+void bgl_backend_remove(bgl_loop *loop, bgl_io *io)
+{
+    if (io->events)
+        (void)bgl_backend_set(loop, io, io->events, 0);
+}
+
+static unsigned from_epoll(uint32_t e)
+{
+    return (e & (EPOLLIN | EPOLLPRI | EPOLLRDHUP) ? BGL_IO_READ : 0) |
+           (e & EPOLLOUT ? BGL_IO_WRITE : 0) | (e & EPOLLERR ? BGL_IO_ERROR : 0) |
+           (e & EPOLLHUP ? BGL_IO_HUP : 0);
+}
+
+/* epoll_pwait2 takes a timespec (no rounding to ms); older kernels and
+ * valgrind may lack it, then we fall back to epoll_wait. */
+static int have_pwait2 = 1;
+
+static int wait_once(bgl_loop *loop, int64_t timeout_ns)
+{
+    struct epoll_event *evs = loop->be_events;
+    if (__atomic_load_n(&have_pwait2, __ATOMIC_RELAXED)) {
+        struct timespec ts, *tp = NULL;
+        if (timeout_ns >= 0) {
+            ts.tv_sec = (time_t)(timeout_ns / 1000000000);
+            ts.tv_nsec = (long)(timeout_ns % 1000000000);
+            tp = &ts;
+        }
+        int n = epoll_pwait2(loop->epfd, evs, loop->be_nevents, tp, NULL);
+        if (n >= 0 || errno != ENOSYS)
+            return n;
+        __atomic_store_n(&have_pwait2, 0, __ATOMIC_RELAXED);
+    }
+    int ms;
+    if (timeout_ns < 0)
+        ms = -1;
+    else if (timeout_ns > (int64_t)2000000000 * 1000000)
+        ms = 2000000000;
+    else /* round up: waking early would just spin until the timer is due */
+        ms = (int)((timeout_ns + 999999) / 1000000);
+    return epoll_wait(loop->epfd, evs, loop->be_nevents, ms);
+}
+
+int bgl_backend_poll(bgl_loop *loop, int64_t timeout_ns)
+{
+    uint64_t deadline = timeout_ns > 0 ? bgl_monotonic_ns() + (uint64_t)timeout_ns : 0;
+    int n;
+    for (;;) {
+        n = wait_once(loop, timeout_ns);
+        if (n >= 0)
+            break;
+        if (errno != EINTR)
+            return -errno;
+        /* A signal that has a source also made its descriptor readable, so
+         * waiting again for the rest of the timeout loses nothing. */
+        if (timeout_ns > 0) {
+            uint64_t now = bgl_monotonic_ns();
+            timeout_ns = now >= deadline ? 0 : (int64_t)(deadline - now);
+        }
+    }
+    struct epoll_event *evs = loop->be_events;
+    for (int i = 0; i < n; i++)
+        bgl_loop_io_ready(loop, evs[i].data.ptr, from_epoll(evs[i].events));
+    return n;
+}
+
+int bgl_backend_fd(const bgl_loop *loop)
+{
+    return loop->epfd;
+}
+
+#endif /* BGL_BACKEND_EPOLL */

@@ -1,0 +1,34 @@
+/* backend.h - the internal I/O backend interface.
+ *
+ * Exactly one backend (backend-epoll.c or backend-poll.c) is compiled in,
+ * chosen at build time by BGL_BACKEND_EPOLL / BGL_BACKEND_POLL.  A backend
+ * only knows bgl_io objects: registered watchers and the loop's internal
+ * descriptors (wakeup, signals) alike.  Interest 0 means "not registered".
+ */
+#ifndef BGL_BACKEND_H
+#define BGL_BACKEND_H
+
+#include <stdint.h>
+
+struct bgl_loop;
+struct bgl_io;
+
+int bgl_backend_init(struct bgl_loop *loop);
+void bgl_backend_free(struct bgl_loop *loop);
+/* Validate that fd can be watched at all (-EPERM for regular files with
+ * epoll).  Called once at bgl_io_new(). */
+int bgl_backend_check(struct bgl_loop *loop, int fd);
+/* Set the kernel interest of io from old_events to new_events (BGL_IO_READ |
+ * BGL_IO_WRITE; 0 = not registered).  0 or a negative errno. */
+int bgl_backend_set(struct bgl_loop *loop, struct bgl_io *io, unsigned old_events,
+                    unsigned new_events);
+/* Forget io entirely (it is being freed). */
+void bgl_backend_remove(struct bgl_loop *loop, struct bgl_io *io);
+/* Wait up to timeout_ns (<0 forever) and report every ready watcher through
+ * bgl_loop_io_ready().  Returns the number of ready descriptors (>= 0) or a
+ * negative errno; never -EINTR. */
+int bgl_backend_poll(struct bgl_loop *loop, int64_t timeout_ns);
+/* The pollable descriptor, or -EOPNOTSUPP. */
+int bgl_backend_fd(const struct bgl_loop *loop);
+
+#endif /* BGL_BACKEND_H */

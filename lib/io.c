@@ -1,0 +1,133 @@
+/* io.c - I/O watchers and descriptor helpers. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend.h"
+#include "loop-internal.h"
+
+#define IO_INTEREST (BGL_IO_READ | BGL_IO_WRITE)
+#define IO_ALL (BGL_IO_READ | BGL_IO_WRITE | BGL_IO_ERROR | BGL_IO_HUP)
+
+int bgl_fd_valid(int fd)
+{
+    return fd >= 0 && fcntl(fd, F_GETFD) >= 0;
+}
+
+int bgl_cloexec_nonblock(int fd)
+{
+    int fl = fcntl(fd, F_GETFD);
+    if (fl < 0 || fcntl(fd, F_SETFD, fl | FD_CLOEXEC) < 0)
+        return -errno;
+    fl = fcntl(fd, F_GETFL);
+    if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
+        return -errno;
+    return 0;
+}
+
+static int fdtab_reserve(bgl_loop *loop, int fd)
+{
+    size_t need = (size_t)fd + 1;
+    if (need <= loop->fdtab_cap)
+        return 0;
+    size_t cap = loop->fdtab_cap ? loop->fdtab_cap : 64;
+    while (cap < need)
+        cap *= 2;
+    bgl_io **t = realloc(loop->fdtab, cap * sizeof(*t));
+    if (!t)
+        return -ENOMEM;
+    memset(t + loop->fdtab_cap, 0, (cap - loop->fdtab_cap) * sizeof(*t));
+    loop->fdtab = t;
+    loop->fdtab_cap = cap;
+    return 0;
+}
+
+int bgl_io_new(bgl_loop *loop, int fd, unsigned events, bgl_io_cb cb, void *userdata,
+               bgl_io **out)
+{
+    if (!loop || !cb || !out || (events & ~IO_ALL))
+        return -EINVAL;
+    if (!bgl_fd_valid(fd))
+        return -EBADF;
+    if ((size_t)fd < loop->fdtab_cap && loop->fdtab[fd])
+        return -EEXIST;
+    int r = bgl_backend_check(loop, fd);
+    if (r < 0)
+        return r;
+    r = fdtab_reserve(loop, fd);
+    if (r < 0)
+        return r;
+    bgl_io *io = calloc(1, sizeof(*io));
+    if (!io)
+        return -ENOMEM;
+    io->node.kind = BGL_NODE_IO;
+    io->loop = loop;
+    io->fd = fd;
+    io->cb = cb;
+    io->userdata = userdata;
+    io->slot = (size_t)-1;
+    events &= IO_INTEREST;
+    r = bgl_backend_set(loop, io, 0, events);
+    if (r < 0) {
+        free(io);
+        return r;
+    }
+    io->events = events;
+    loop->fdtab[fd] = io;
+    loop->io_count++;
+    if (events)
+        loop->io_active++;
+    *out = io;
+    return 0;
+}
+
+int bgl_io_set_events(bgl_io *io, unsigned events)
+{
+    if (!io || (events & ~IO_ALL))
+        return -EINVAL;
+    events &= IO_INTEREST;
+    if (events == io->events)
+        return 0;
+    bgl_loop *loop = io->loop;
+    int r = bgl_backend_set(loop, io, io->events, events);
+    if (r < 0)
+        return r;
+    if (!io->events && events)
+        loop->io_active++;
+    else if (io->events && !events)
+        loop->io_active--;
+    io->events = events;
+    return 0;
+}
+
+int bgl_io_get_events(const bgl_io *io, unsigned *events)
+{
+    if (!io || !events)
+        return -EINVAL;
+    *events = io->events;
+    return 0;
+}
+
+int bgl_io_get_fd(const bgl_io *io)
+{
+    if (!io)
+        return -EINVAL;
+    return io->fd;
+}
+
+int bgl_io_free(bgl_io *io)
+{
+    if (!io)
+        return -EINVAL;
+    bgl_loop *loop = io->loop;
+    bgl_backend_remove(loop, io);
+    if (io->node.queued)
+        bgl_loop_dequeue(loop, &io->node);
+    loop->fdtab[io->fd] = NULL;
+    loop->io_count--;
+    if (io->events)
+        loop->io_active--;
+    free(io);
+    return 0;
+}

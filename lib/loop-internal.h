@@ -1,0 +1,158 @@
+/* loop-internal.h - the structures behind the opaque loop handles.
+ * Shared by the files of lib/ only; never installed. */
+#ifndef BGL_LOOP_INTERNAL_H
+#define BGL_LOOP_INTERNAL_H
+
+#include <pthread.h>
+#include <signal.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "bgloop/loop.h"
+#include "queue.h"
+#include "timer-heap.h"
+
+#if !defined(BGL_BACKEND_EPOLL) && !defined(BGL_BACKEND_POLL)
+#  if defined(__linux__)
+#    define BGL_BACKEND_EPOLL 1
+#  else
+#    define BGL_BACKEND_POLL 1
+#  endif
+#endif
+
+/* signalfd goes with the epoll build on Linux; everything else uses a
+ * sigaction handler and a self-pipe (which also keeps that path tested). */
+#if defined(__linux__) && defined(BGL_BACKEND_EPOLL)
+#  define BGL_USE_SIGNALFD 1
+#endif
+
+#define BGL_INTERNAL __attribute__((visibility("hidden")))
+
+/* A deferred or thread-safe call.  Recycled through freelists. */
+typedef struct bgl_call {
+    bgl_node node;
+    struct bgl_call *next_free; /* freelist / thread-safe pending list link */
+    bgl_callback cb;
+    bgl_callback discard;
+    void *userdata;
+} bgl_call;
+
+struct bgl_io {
+    bgl_node node;
+    bgl_loop *loop;
+    int fd;
+    unsigned events;   /* interest: BGL_IO_READ | BGL_IO_WRITE */
+    unsigned pending;  /* ready bits collected, not yet dispatched */
+    int internal;      /* wakeup / signal descriptor: handled at collect */
+    size_t slot;       /* backend-private (poll array index) */
+    bgl_io_cb cb;
+    void *userdata;
+};
+
+struct bgl_timer {
+    bgl_node node;
+    bgl_loop *loop;
+    size_t heap_idx;   /* BGL_HEAP_NONE when not in the heap */
+    uint64_t deadline;
+    uint64_t repeat;
+    bgl_timer_cb cb;
+    void *userdata;
+};
+
+struct bgl_signal {
+    bgl_node node;
+    bgl_loop *loop;
+    int signo;
+    int was_blocked;          /* signalfd: restore the mask on free */
+    struct sigaction old_act; /* self-pipe: restore the handler on free */
+    bgl_signal_cb cb;
+    void *userdata;
+};
+
+#define BGL_CALL_FREE_MAX 1024
+
+struct bgl_loop {
+    bgl_node queue;          /* dispatch queue (sentinel) */
+    size_t queued;
+    int dispatching;         /* inside a callback of this loop */
+
+    uint64_t now;
+    bgl_clock_fn clock;
+    void *clock_ud;
+    int64_t budget;
+    int stop_requested;
+    int exit_code;
+    unsigned holds;
+
+    bgl_call *call_free;     /* loop-thread freelist of call nodes */
+    size_t call_free_n;
+
+    bgl_timer_heap heap;
+    uint64_t timer_seq;
+    size_t timer_count;
+
+    bgl_io **fdtab;          /* fd -> watcher, for -EEXIST */
+    size_t fdtab_cap;
+    size_t io_count;         /* user watchers */
+    size_t io_active;        /* user watchers with non-zero interest */
+
+    /* backend state */
+    int epfd;
+    void *be_events;         /* epoll: event array */
+    int be_nevents;
+    void *pfds;              /* poll: struct pollfd array */
+    bgl_io **pios;           /* poll: watcher of each pollfd */
+    size_t npfds, cap_pfds;
+
+    /* thread-safe calls: pushed under ts_lock by any thread */
+    pthread_mutex_t ts_lock;
+    bgl_call *ts_head, *ts_tail;
+    int ts_signaled;         /* wakeup written since the last collect */
+    bgl_call *ts_free;       /* nodes for other threads (under ts_lock) */
+    size_t ts_free_n;
+    bgl_call *ts_recycle;    /* dispatched, loop thread only */
+    size_t ts_recycle_n;
+    int wake_rfd, wake_wfd;  /* eventfd (same fd twice) or pipe */
+    bgl_io wake_io;
+    int wake_ready;
+
+    /* signals */
+    size_t signal_count;
+    bgl_io sig_io;
+    int sig_rfd, sig_wfd;    /* signalfd (wfd -1) or self-pipe */
+    sigset_t sig_mask;       /* signalfd mask */
+    int sig_ready;
+    bgl_signal *sigsrc[NSIG];/* this loop's source of each signal */
+
+    bgl_loop_stats stats;
+};
+
+/* loop.c */
+BGL_INTERNAL void bgl_loop_enqueue(bgl_loop *loop, bgl_node *n);
+BGL_INTERNAL void bgl_loop_dequeue(bgl_loop *loop, bgl_node *n);
+/* Called by the backend for each ready descriptor. */
+BGL_INTERNAL void bgl_loop_io_ready(bgl_loop *loop, bgl_io *io, unsigned revents);
+BGL_INTERNAL uint64_t bgl_loop_clock(const bgl_loop *loop);
+
+/* call.c */
+BGL_INTERNAL void bgl_calls_free_all(bgl_loop *loop);
+BGL_INTERNAL void bgl_call_recycle(bgl_loop *loop, bgl_call *c);
+
+/* timer.c */
+BGL_INTERNAL void bgl_timers_collect(bgl_loop *loop);
+
+/* threadsafe.c */
+BGL_INTERNAL int bgl_threadsafe_init(bgl_loop *loop);
+BGL_INTERNAL void bgl_threadsafe_free(bgl_loop *loop);
+BGL_INTERNAL void bgl_threadsafe_collect(bgl_loop *loop);
+
+/* signal.c */
+BGL_INTERNAL void bgl_signals_init(bgl_loop *loop);
+BGL_INTERNAL void bgl_signals_free(bgl_loop *loop);
+BGL_INTERNAL void bgl_signals_collect(bgl_loop *loop);
+
+/* io.c */
+BGL_INTERNAL int bgl_fd_valid(int fd);
+BGL_INTERNAL int bgl_cloexec_nonblock(int fd);
+
+#endif /* BGL_LOOP_INTERNAL_H */

@@ -1,0 +1,273 @@
+/* signal.c - POSIX signals as loop callbacks.
+ *
+ * Linux epoll build: the signals are blocked in the creating thread and read
+ * from one signalfd per loop.  Otherwise: a sigaction handler writes the
+ * signal number to a per-loop self-pipe.  A process-wide table, under a
+ * mutex, enforces one source per signal.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "backend.h"
+#include "loop-internal.h"
+
+#ifdef BGL_USE_SIGNALFD
+#  include <sys/signalfd.h>
+#endif
+
+static pthread_mutex_t g_sig_lock = PTHREAD_MUTEX_INITIALIZER;
+static bgl_signal *g_sig[NSIG];
+
+#ifndef BGL_USE_SIGNALFD
+/* Write end of the self-pipe for each signal, plus one (0 = none), read by
+ * the handler; int-sized stores are atomic on every platform we target. */
+static volatile sig_atomic_t g_sig_wfd[NSIG];
+
+static void on_signal(int signo)
+{
+    int saved = errno;
+    if (signo > 0 && signo < NSIG) {
+        int fd = (int)g_sig_wfd[signo] - 1;
+        if (fd >= 0) {
+            unsigned char b = (unsigned char)signo;
+            /* A full pipe is fine: the loop is woken already and
+             * deliveries may coalesce. */
+            ssize_t r = write(fd, &b, 1);
+            (void)r;
+        }
+    }
+    errno = saved;
+}
+#endif
+
+void bgl_signals_init(bgl_loop *loop)
+{
+    sigemptyset(&loop->sig_mask);
+    loop->sig_rfd = loop->sig_wfd = -1;
+    loop->sig_io.slot = (size_t)-1;
+}
+
+void bgl_signals_free(bgl_loop *loop)
+{
+    if (loop->sig_rfd < 0)
+        return;
+    bgl_backend_remove(loop, &loop->sig_io);
+    loop->sig_io.events = 0;
+    close(loop->sig_rfd);
+    if (loop->sig_wfd >= 0)
+        close(loop->sig_wfd);
+    loop->sig_rfd = loop->sig_wfd = -1;
+}
+
+/* Create the loop's signal descriptor on first use. */
+static int ensure_fd(bgl_loop *loop)
+{
+    if (loop->sig_rfd >= 0)
+        return 0;
+#ifdef BGL_USE_SIGNALFD
+    sigset_t none;
+    sigemptyset(&none);
+    int fd = signalfd(-1, &none, SFD_CLOEXEC | SFD_NONBLOCK);
+    if (fd < 0)
+        return -errno;
+    loop->sig_rfd = fd;
+#else
+    int fds[2];
+#  ifdef __linux__
+    if (pipe2(fds, O_CLOEXEC | O_NONBLOCK) < 0)
+        return -errno;
+#  else
+    if (pipe(fds) < 0)
+        return -errno;
+    if (bgl_cloexec_nonblock(fds[0]) < 0 || bgl_cloexec_nonblock(fds[1]) < 0) {
+        int e = errno;
+        close(fds[0]);
+        close(fds[1]);
+        return -e;
+    }
+#  endif
+    loop->sig_rfd = fds[0];
+    loop->sig_wfd = fds[1];
+#endif
+    bgl_io *w = &loop->sig_io;
+    w->loop = loop;
+    w->fd = loop->sig_rfd;
+    w->internal = 1;
+    w->slot = (size_t)-1;
+    int r = bgl_backend_set(loop, w, 0, BGL_IO_READ);
+    if (r < 0) {
+        close(loop->sig_rfd);
+        if (loop->sig_wfd >= 0)
+            close(loop->sig_wfd);
+        loop->sig_rfd = loop->sig_wfd = -1;
+        return r;
+    }
+    w->events = BGL_IO_READ;
+    return 0;
+}
+
+static int valid_signo(int signo)
+{
+    if (signo <= 0 || signo >= NSIG || signo == SIGKILL || signo == SIGSTOP)
+        return 0;
+#ifdef SIGRTMIN
+    /* The C library keeps the first real-time signals for itself. */
+    if (signo > 31 && signo < SIGRTMIN)
+        return 0;
+#endif
+    return 1;
+}
+
+int bgl_signal_new(bgl_loop *loop, int signo, bgl_signal_cb cb, void *userdata,
+                   bgl_signal **out)
+{
+    if (!loop || !cb || !out || !valid_signo(signo))
+        return -EINVAL;
+    bgl_signal *s = calloc(1, sizeof(*s));
+    if (!s)
+        return -ENOMEM;
+    s->node.kind = BGL_NODE_SIGNAL;
+    s->loop = loop;
+    s->signo = signo;
+    s->cb = cb;
+    s->userdata = userdata;
+
+    pthread_mutex_lock(&g_sig_lock);
+    int r = -EEXIST;
+    if (g_sig[signo])
+        goto fail;
+    r = ensure_fd(loop);
+    if (r < 0)
+        goto fail;
+
+    sigset_t one, old;
+    sigemptyset(&one);
+    sigaddset(&one, signo);
+#ifdef BGL_USE_SIGNALFD
+    r = -pthread_sigmask(SIG_BLOCK, &one, &old);
+    if (r < 0)
+        goto fail;
+    s->was_blocked = sigismember(&old, signo) == 1;
+    sigaddset(&loop->sig_mask, signo);
+    if (signalfd(loop->sig_rfd, &loop->sig_mask, 0) < 0) {
+        r = -errno;
+        sigdelset(&loop->sig_mask, signo);
+        if (!s->was_blocked)
+            pthread_sigmask(SIG_UNBLOCK, &one, NULL);
+        goto fail;
+    }
+#else
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal;
+    sa.sa_flags = SA_RESTART;
+    sigfillset(&sa.sa_mask);
+    g_sig_wfd[signo] = loop->sig_wfd + 1;
+    if (sigaction(signo, &sa, &s->old_act) < 0) {
+        r = -errno;
+        g_sig_wfd[signo] = 0;
+        goto fail;
+    }
+    /* The handler must be able to run in this thread. */
+    pthread_sigmask(SIG_UNBLOCK, &one, &old);
+    s->was_blocked = sigismember(&old, signo) == 1;
+#endif
+    g_sig[signo] = s;
+    pthread_mutex_unlock(&g_sig_lock);
+    loop->sigsrc[signo] = s;
+    loop->signal_count++;
+    *out = s;
+    return 0;
+
+fail:
+    pthread_mutex_unlock(&g_sig_lock);
+    free(s);
+    return r;
+}
+
+int bgl_signal_free(bgl_signal *sig)
+{
+    if (!sig)
+        return -EINVAL;
+    bgl_loop *loop = sig->loop;
+    int signo = sig->signo;
+    sigset_t one;
+    sigemptyset(&one);
+    sigaddset(&one, signo);
+
+    pthread_mutex_lock(&g_sig_lock);
+#ifdef BGL_USE_SIGNALFD
+    sigdelset(&loop->sig_mask, signo);
+    (void)signalfd(loop->sig_rfd, &loop->sig_mask, 0);
+    if (!sig->was_blocked) {
+        /* Consume an instance still pending for us, or unblocking would
+         * hand it to the default action (often: terminate). */
+        sigset_t pend;
+        struct timespec zero = {0, 0};
+        while (sigpending(&pend) == 0 && sigismember(&pend, signo) == 1 &&
+               sigtimedwait(&one, NULL, &zero) == signo)
+            ;
+        pthread_sigmask(SIG_UNBLOCK, &one, NULL);
+    }
+#else
+    sigaction(signo, &sig->old_act, NULL);
+    g_sig_wfd[signo] = 0;
+    if (sig->was_blocked)
+        pthread_sigmask(SIG_BLOCK, &one, NULL);
+#endif
+    g_sig[signo] = NULL;
+    pthread_mutex_unlock(&g_sig_lock);
+
+    if (sig->node.queued)
+        bgl_loop_dequeue(loop, &sig->node);
+    loop->sigsrc[signo] = NULL;
+    loop->signal_count--;
+    free(sig);
+    return 0;
+}
+
+static void deliver(bgl_loop *loop, int signo)
+{
+    if (signo <= 0 || signo >= NSIG)
+        return;
+    bgl_signal *s = loop->sigsrc[signo];
+    if (s && !s->node.queued)
+        bgl_loop_enqueue(loop, &s->node);
+}
+
+void bgl_signals_collect(bgl_loop *loop)
+{
+    loop->sig_ready = 0;
+    if (loop->sig_rfd < 0)
+        return;
+#ifdef BGL_USE_SIGNALFD
+    struct signalfd_siginfo si[16];
+    for (;;) {
+        ssize_t n = read(loop->sig_rfd, si, sizeof(si));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        for (size_t i = 0; i < (size_t)n / sizeof(si[0]); i++)
+            deliver(loop, (int)si[i].ssi_signo);
+        if ((size_t)n < sizeof(si))
+            break;
+    }
+#else
+    unsigned char buf[64];
+    for (;;) {
+        ssize_t n = read(loop->sig_rfd, buf, sizeof(buf));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        for (ssize_t i = 0; i < n; i++)
+            deliver(loop, buf[i]);
+        if ((size_t)n < sizeof(buf))
+            break;
+    }
+#endif
+}

@@ -1,0 +1,213 @@
+/* threadsafe.c - calls from other threads and the wakeup descriptor.
+ *
+ * Callers append to a mutex-protected list; the loop takes the whole list
+ * in one swap per iteration.  Only the caller that finds no wakeup pending
+ * writes to the descriptor, so a storm of calls costs one syscall per
+ * iteration, not one per call.  eventfd on Linux, a pipe elsewhere (or if
+ * eventfd is unavailable).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <unistd.h>
+#ifdef __linux__
+#  include <sys/eventfd.h>
+#endif
+
+#include "backend.h"
+#include "loop-internal.h"
+
+/* Nodes kept for other threads to reuse; beyond that they are freed. */
+#define TS_FREE_MAX 4096
+
+static int make_pipe(int fds[2])
+{
+#ifdef __linux__
+    if (pipe2(fds, O_CLOEXEC | O_NONBLOCK) == 0)
+        return 0;
+    return -errno;
+#else
+    if (pipe(fds) < 0)
+        return -errno;
+    int r = bgl_cloexec_nonblock(fds[0]);
+    if (r == 0)
+        r = bgl_cloexec_nonblock(fds[1]);
+    if (r < 0) {
+        close(fds[0]);
+        close(fds[1]);
+    }
+    return r;
+#endif
+}
+
+int bgl_threadsafe_init(bgl_loop *loop)
+{
+    int r = pthread_mutex_init(&loop->ts_lock, NULL);
+    if (r)
+        return -r;
+#ifdef __linux__
+    int efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (efd >= 0) {
+        loop->wake_rfd = loop->wake_wfd = efd;
+    } else
+#endif
+    {
+        int fds[2];
+        r = make_pipe(fds);
+        if (r < 0) {
+            pthread_mutex_destroy(&loop->ts_lock);
+            return r;
+        }
+        loop->wake_rfd = fds[0];
+        loop->wake_wfd = fds[1];
+    }
+    bgl_io *w = &loop->wake_io;
+    w->loop = loop;
+    w->fd = loop->wake_rfd;
+    w->internal = 1;
+    w->slot = (size_t)-1;
+    w->events = BGL_IO_READ;
+    r = bgl_backend_set(loop, w, 0, BGL_IO_READ);
+    if (r < 0) {
+        bgl_threadsafe_free(loop);
+        return r;
+    }
+    return 0;
+}
+
+static void free_list(bgl_call *c, int discard)
+{
+    while (c) {
+        bgl_call *next = c->next_free;
+        if (discard && c->discard)
+            c->discard(c->userdata);
+        free(c);
+        c = next;
+    }
+}
+
+void bgl_threadsafe_free(bgl_loop *loop)
+{
+    if (loop->wake_io.slot != (size_t)-1 || loop->wake_io.events)
+        bgl_backend_remove(loop, &loop->wake_io);
+    loop->wake_io.events = 0;
+    if (loop->wake_wfd >= 0 && loop->wake_wfd != loop->wake_rfd)
+        close(loop->wake_wfd);
+    if (loop->wake_rfd >= 0)
+        close(loop->wake_rfd);
+    loop->wake_rfd = loop->wake_wfd = -1;
+    free_list(loop->ts_head, 1);
+    free_list(loop->ts_free, 0);
+    free_list(loop->ts_recycle, 0);
+    loop->ts_head = loop->ts_tail = loop->ts_free = loop->ts_recycle = NULL;
+    pthread_mutex_destroy(&loop->ts_lock);
+}
+
+static void wake(bgl_loop *loop)
+{
+    if (loop->wake_wfd == loop->wake_rfd) {
+        uint64_t one = 1;
+        /* EAGAIN means the counter is saturated: the loop is woken anyway. */
+        while (write(loop->wake_wfd, &one, sizeof(one)) < 0 && errno == EINTR)
+            ;
+    } else {
+        char c = 0;
+        while (write(loop->wake_wfd, &c, 1) < 0 && errno == EINTR)
+            ;
+    }
+}
+
+int bgl_loop_wakeup(bgl_loop *loop)
+{
+    if (!loop)
+        return -EINVAL;
+    wake(loop);
+    return 0;
+}
+
+int bgl_loop_call_threadsafe(bgl_loop *loop, bgl_callback cb, void *userdata,
+                             bgl_callback discard)
+{
+    if (!loop || !cb)
+        return -EINVAL;
+    pthread_mutex_lock(&loop->ts_lock);
+    bgl_call *c = loop->ts_free;
+    if (c) {
+        loop->ts_free = c->next_free;
+        loop->ts_free_n--;
+    } else {
+        pthread_mutex_unlock(&loop->ts_lock);
+        c = malloc(sizeof(*c));
+        if (!c)
+            return -ENOMEM;
+        pthread_mutex_lock(&loop->ts_lock);
+    }
+    c->node.kind = BGL_NODE_TSCALL;
+    c->node.queued = 0;
+    c->cb = cb;
+    c->discard = discard;
+    c->userdata = userdata;
+    c->next_free = NULL;
+    if (loop->ts_tail)
+        loop->ts_tail->next_free = c;
+    else
+        loop->ts_head = c;
+    loop->ts_tail = c;
+    int need_wake = !loop->ts_signaled;
+    loop->ts_signaled = 1;
+    pthread_mutex_unlock(&loop->ts_lock);
+    if (need_wake)
+        wake(loop);
+    return 0;
+}
+
+static void drain(bgl_loop *loop)
+{
+    if (loop->wake_wfd == loop->wake_rfd) {
+        uint64_t v;
+        while (read(loop->wake_rfd, &v, sizeof(v)) < 0 && errno == EINTR)
+            ;
+    } else {
+        char buf[64];
+        ssize_t n;
+        do
+            n = read(loop->wake_rfd, buf, sizeof(buf));
+        while (n == (ssize_t)sizeof(buf) || (n < 0 && errno == EINTR));
+    }
+}
+
+void bgl_threadsafe_collect(bgl_loop *loop)
+{
+    loop->wake_ready = 0;
+    /* Drain before taking the list: a call made after the drain either is
+     * in the list we take, or finds ts_signaled clear and writes again. */
+    drain(loop);
+
+    bgl_call *give = loop->ts_recycle;
+    size_t give_n = loop->ts_recycle_n;
+    loop->ts_recycle = NULL;
+    loop->ts_recycle_n = 0;
+    bgl_call *last = give;
+    while (last && last->next_free)
+        last = last->next_free;
+
+    pthread_mutex_lock(&loop->ts_lock);
+    bgl_call *c = loop->ts_head;
+    loop->ts_head = loop->ts_tail = NULL;
+    loop->ts_signaled = 0;
+    if (give && loop->ts_free_n < TS_FREE_MAX) {
+        /* Splice the recycled nodes in front of the shared freelist. */
+        last->next_free = loop->ts_free;
+        loop->ts_free = give;
+        loop->ts_free_n += give_n;
+        give = NULL;
+    }
+    pthread_mutex_unlock(&loop->ts_lock);
+    free_list(give, 0);
+
+    while (c) {
+        bgl_call *next = c->next_free;
+        bgl_loop_enqueue(loop, &c->node);
+        c = next;
+    }
+}
