@@ -1,0 +1,45 @@
+"""bgloop demo add-on: an HTTP/JSON service inside Blender on the bgloop loop.
+
+GET  /scene    scene information (objects, frame, file)
+GET  /status   bgloop services and loop statistics
+POST /objects  add an object (needs ``Authorization: Bearer <token>``)
+
+Works as a Blender 4.2+ extension (``blender_manifest.toml``, bgloop comes
+from the bundled wheel) and as a legacy add-on (``bl_info``; bgloop comes
+from the ``vendor`` folder that ``examples/blender/build.sh`` fills, or from
+anywhere on ``sys.path``).
+"""
+
+bl_info = {
+    "name": "bgloop demo: HTTP/JSON service",
+    "author": "bgloop developers",
+    "version": (0, 1, 0),
+    "blender": (3, 4, 0),
+    "location": "View3D > Sidebar > bgloop",
+    "description": "Serves scene info and object commands over HTTP on the shared bgloop loop",
+    "category": "System",
+}
+
+import os
+import sys
+
+try:
+    import bgloop  # noqa: F401  (extension wheel, or installed on sys.path)
+except ImportError:
+    _vendor = os.path.join(os.path.dirname(__file__), "vendor")
+    if not os.path.isdir(_vendor):
+        raise
+    sys.path.append(_vendor)
+    import bgloop  # noqa: F401
+
+from . import service, ui  # noqa: E402
+
+
+def register():
+    ui.register()
+    service.register(owner=__package__)
+
+
+def unregister():
+    service.unregister(owner=__package__)
+    ui.unregister()

@@ -1,0 +1,105 @@
+#!/usr/bin/env python3
+"""Build the demo add-on in both forms from this repository.
+
+    examples/blender/build.py [--out DIR] [--wheel bgloop-*.whl]
+
+produces in DIR (default build-blender-demo/):
+
+* ``bgloop_demo-VERSION-extension.zip``: a Blender 4.2+ extension, the
+  bgloop abi3 wheel under ``wheels/`` and listed in ``blender_manifest.toml``
+  (install: Edit > Preferences > Get Extensions > Install from Disk);
+* ``bgloop_demo-VERSION-legacy.zip``: the same add-on for older Blenders,
+  with bgloop unpacked into ``bgloop_demo/vendor/`` (install: Preferences >
+  Add-ons > Install);
+* ``wheels/``: the wheel itself, built with ``pip wheel`` from the repo
+  unless ``--wheel`` names one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import pathlib
+import re
+import subprocess
+import sys
+import zipfile
+
+HERE = pathlib.Path(__file__).resolve().parent
+REPO = HERE.parent.parent
+ADDON = HERE / "bgloop_demo"
+SOURCES = sorted(p for p in ADDON.glob("*.py"))
+
+
+def build_wheel(out: pathlib.Path, isolation: bool) -> pathlib.Path:
+    out.mkdir(parents=True, exist_ok=True)
+    for old in out.glob("bgloop-*.whl"):
+        old.unlink()
+    cmd = [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(out), str(REPO)]
+    if not isolation:
+        cmd.insert(4, "--no-build-isolation")
+    print("build.py:", " ".join(cmd), flush=True)
+    subprocess.run(cmd, check=True)
+    wheels = sorted(out.glob("bgloop-*.whl"))
+    if len(wheels) != 1:
+        raise SystemExit(f"build.py: expected one bgloop wheel in {out}, found {wheels}")
+    return wheels[0]
+
+
+def manifest_with_wheel(wheel_name: str) -> str:
+    text = (ADDON / "blender_manifest.toml").read_text()
+    text, n = re.subn(r"(?m)^wheels = \[.*\]$", f'wheels = ["./wheels/{wheel_name}"]', text)
+    if n != 1:
+        raise SystemExit("build.py: blender_manifest.toml has no single 'wheels = [...]' line")
+    return text
+
+
+def addon_version() -> str:
+    match = re.search(r'(?m)^version = "([^"]+)"', (ADDON / "blender_manifest.toml").read_text())
+    return match.group(1)
+
+
+def build_extension(out: pathlib.Path, wheel: pathlib.Path) -> pathlib.Path:
+    target = out / f"bgloop_demo-{addon_version()}-extension.zip"
+    with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("blender_manifest.toml", manifest_with_wheel(wheel.name))
+        for src in SOURCES:
+            z.write(src, src.name)
+        z.write(wheel, f"wheels/{wheel.name}")
+    return target
+
+
+def build_legacy(out: pathlib.Path, wheel: pathlib.Path) -> pathlib.Path:
+    target = out / f"bgloop_demo-{addon_version()}-legacy.zip"
+    with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as z, zipfile.ZipFile(wheel) as w:
+        for src in SOURCES:
+            z.write(src, f"bgloop_demo/{src.name}")
+        # Only the package itself; the .dist-info is pip's business.
+        for info in w.infolist():
+            if info.filename.startswith("bgloop/") and not info.is_dir():
+                z.writestr(f"bgloop_demo/vendor/{info.filename}", w.read(info))
+    return target
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", type=pathlib.Path, default=REPO / "build-blender-demo")
+    parser.add_argument("--wheel", type=pathlib.Path, help="use this bgloop wheel")
+    parser.add_argument("--build-isolation", action="store_true",
+                        help="let pip fetch meson-python in an isolated env "
+                             "(default: use the installed one)")
+    args = parser.parse_args(argv)
+    out = args.out.resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    if args.wheel:
+        wheel = args.wheel.resolve()
+        if not wheel.is_file():
+            raise SystemExit(f"build.py: no such wheel {wheel}")
+    else:
+        wheel = build_wheel(out / "wheels", args.build_isolation)
+    for made in (build_extension(out, wheel), build_legacy(out, wheel)):
+        print(f"build.py: wrote {made}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
