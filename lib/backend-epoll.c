@@ -12,7 +12,8 @@
 
 #include "backend.h"
 
-#define MAX_EVENTS 256
+#define MAX_EVENTS 64
+#define MAX_EVENTS_CAP 4096
 
 int bgl_backend_init(bgl_loop *loop)
 {
@@ -93,33 +94,19 @@ static unsigned from_epoll(uint32_t e)
            (e & EPOLLHUP ? BGL_IO_HUP : 0);
 }
 
-/* epoll_pwait2 takes a timespec (no rounding to ms); older kernels and
- * valgrind may lack it, then we fall back to epoll_wait. */
-static int have_pwait2 = 1;
-
+/* epoll_wait counts in milliseconds (epoll_pwait2 would take a timespec, but
+ * valgrind 3.19 and pre-5.11 kernels lack it).  Round up: waking before the
+ * timer is due would only spin until it is. */
 static int wait_once(bgl_loop *loop, int64_t timeout_ns)
 {
-    struct epoll_event *evs = loop->be_events;
-    if (__atomic_load_n(&have_pwait2, __ATOMIC_RELAXED)) {
-        struct timespec ts, *tp = NULL;
-        if (timeout_ns >= 0) {
-            ts.tv_sec = (time_t)(timeout_ns / 1000000000);
-            ts.tv_nsec = (long)(timeout_ns % 1000000000);
-            tp = &ts;
-        }
-        int n = epoll_pwait2(loop->epfd, evs, loop->be_nevents, tp, NULL);
-        if (n >= 0 || errno != ENOSYS)
-            return n;
-        __atomic_store_n(&have_pwait2, 0, __ATOMIC_RELAXED);
-    }
     int ms;
     if (timeout_ns < 0)
         ms = -1;
     else if (timeout_ns > (int64_t)2000000000 * 1000000)
         ms = 2000000000;
-    else /* round up: waking early would just spin until the timer is due */
+    else
         ms = (int)((timeout_ns + 999999) / 1000000);
-    return epoll_wait(loop->epfd, evs, loop->be_nevents, ms);
+    return epoll_wait(loop->epfd, loop->be_events, loop->be_nevents, ms);
 }
 
 int bgl_backend_poll(bgl_loop *loop, int64_t timeout_ns)
@@ -142,6 +129,15 @@ int bgl_backend_poll(bgl_loop *loop, int64_t timeout_ns)
     struct epoll_event *evs = loop->be_events;
     for (int i = 0; i < n; i++)
         bgl_loop_io_ready(loop, evs[i].data.ptr, from_epoll(evs[i].events));
+    /* A full array means more may be ready: take more next time (the rest
+     * is level-triggered and reported again, nothing is lost meanwhile). */
+    if (n == loop->be_nevents && n < MAX_EVENTS_CAP) {
+        void *bigger = realloc(loop->be_events, (size_t)n * 2 * sizeof(*evs));
+        if (bigger) {
+            loop->be_events = bigger;
+            loop->be_nevents = n * 2;
+        }
+    }
     return n;
 }
 

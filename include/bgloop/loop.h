@@ -125,7 +125,10 @@ BGL_EXPORT int bgl_loop_run_once(bgl_loop *loop, int64_t timeout_ns);
 /* "Kick": one iteration waiting at most timeout_ns (same meaning as above),
  * then further non-blocking iterations for as long as work keeps becoming
  * ready, until nothing is ready or budget_ns is spent (budget_ns < 0: no
- * limit; 0 is not allowed: -EINVAL).  This is how a host that owns the
+ * limit; 0 is not allowed: -EINVAL).  The remaining kick budget also bounds
+ * the dispatch of each iteration (together with bgl_loop_set_budget(), the
+ * smaller wins), so one busy iteration cannot overrun the slice; only
+ * dispatch time counts, not the initial wait.  -EBUSY from a callback.  This is how a host that owns the
  * process (a GUI toolkit, Blender) gives the loop a bounded slice: a request
  * that is read, handled and answered completes within one kick.  Returns the
  * total number of callbacks dispatched, or a negative errno. */
@@ -138,8 +141,11 @@ BGL_EXPORT int bgl_loop_kick(bgl_loop *loop, int64_t timeout_ns, int64_t budget_
 BGL_EXPORT int bgl_loop_run(bgl_loop *loop);
 
 /* Ask bgl_loop_run() to return `code` after the current iteration.  May be
- * called from a callback or between iterations.  The stop request is consumed
- * by bgl_loop_run(); bgl_loop_run_once() ignores it.  Returns 0 or -EINVAL. */
+ * called from a callback or between iterations; in the latter case the next
+ * bgl_loop_run() runs one non-blocking iteration and returns `code` (as
+ * asyncio's stop() before run_forever()).  The stop request is consumed by
+ * bgl_loop_run(); bgl_loop_run_once() and bgl_loop_kick() ignore it.
+ * Returns 0 or -EINVAL. */
 BGL_EXPORT int bgl_loop_stop(bgl_loop *loop, int code);
 
 /* The code of the last bgl_loop_stop() (0 if never stopped).  Returns 0 and
@@ -149,7 +155,8 @@ BGL_EXPORT int bgl_loop_get_exit_code(const bgl_loop *loop, int *code);
 /* Dispatch budget of each iteration in nanoseconds, for bgl_loop_run_once()
  * and bgl_loop_run(); negative = unlimited (the default).  0 is -EINVAL.  The
  * budget is checked after each callback, so at least one callback runs per
- * iteration. */
+ * iteration.  It is measured with the loop's clock (see bgl_loop_set_clock()),
+ * so a test clock makes budget cuts deterministic. */
 BGL_EXPORT int bgl_loop_set_budget(bgl_loop *loop, int64_t budget_ns);
 
 /* Keep bgl_loop_run() from returning for lack of work while a hold is taken,
@@ -244,11 +251,13 @@ BGL_EXPORT int bgl_loop_wakeup(bgl_loop *loop);
 
 /* Watch fd for `events` (BGL_IO_READ | BGL_IO_WRITE, or 0 to create it
  * paused).  Level-triggered: the callback is called in every iteration in
- * which the fd is ready for one of the interests.  The watcher does not own
+ * which the fd is ready for one of the interests.  A paused watcher is taken
+ * out of the kernel's set and gets no events at all, not even errors, so it
+ * cannot spin the loop.  The watcher does not own
  * fd: free the watcher before closing the fd.  Returns 0 and stores the
  * watcher in *out; -EINVAL (NULL loop, out or cb; unknown bits); -EBADF (fd
  * negative or not open); -EEXIST (fd already watched on this loop); -EPERM
- * (the epoll backend refuses regular files); -ENOMEM. */
+ * (the epoll backend refuses regular files and directories); -ENOMEM. */
 BGL_EXPORT int bgl_io_new(bgl_loop *loop, int fd, unsigned events, bgl_io_cb cb,
                           void *userdata, bgl_io **out);
 
@@ -274,11 +283,13 @@ BGL_EXPORT int bgl_io_free(bgl_io *io);
 BGL_EXPORT int bgl_timer_new(bgl_loop *loop, bgl_timer_cb cb, void *userdata, bgl_timer **out);
 
 /* Arm (or re-arm) the timer to fire `after_ns` from the loop's cached time
- * (bgl_loop_now()); if repeat_ns > 0 it then fires every repeat_ns, each
+ * (bgl_loop_now()); re-arming a timer that expired but was not dispatched
+ * yet cancels that expiry.  If repeat_ns > 0 it then fires every repeat_ns, each
  * deadline computed from the previous deadline (no drift); a repeating timer
  * that falls behind fires once per iteration and skips the missed periods.
- * Timers with equal deadlines fire in the order they were armed.  0 or
- * -EINVAL. */
+ * Timers with equal deadlines fire in the order they were armed.  A timer
+ * never fires before its deadline; the epoll backend waits in whole
+ * milliseconds, so it may fire up to ~1 ms after it.  0, -EINVAL or -ENOMEM. */
 BGL_EXPORT int bgl_timer_start(bgl_timer *timer, uint64_t after_ns, uint64_t repeat_ns);
 
 /* As bgl_timer_start() with an absolute deadline on the loop's clock. */
@@ -307,15 +318,19 @@ BGL_EXPORT int bgl_timer_free(bgl_timer *timer);
  * callback on the loop's thread.  Linux: a signalfd; the signal is blocked in
  * the calling thread, so create signal sources before starting threads, or
  * block the signal in them too.  Elsewhere (and in the poll build) a
- * sigaction handler writes to a self-pipe.  Several deliveries between two
+ * sigaction handler writes to a self-pipe (the signal is unblocked in the
+ * calling thread so the handler can run).  Several deliveries between two
  * iterations may be coalesced into one callback.  At most one source per
  * signal per process.  The previous disposition and mask are restored by
  * bgl_signal_free().  0 and *out; -EINVAL (NULL, SIGKILL, SIGSTOP, out of
- * range); -EEXIST (signal already has a source); -ENOMEM. */
+ * range, or one the C library reserves); -EEXIST (signal already has a
+ * source); -ENOMEM. */
 BGL_EXPORT int bgl_signal_new(bgl_loop *loop, int signo, bgl_signal_cb cb, void *userdata,
                               bgl_signal **out);
 
-/* Stop delivering and free.  Safe from any callback.  0 or -EINVAL. */
+/* Stop delivering and free.  Safe from any callback.  With signalfd, an
+ * instance still pending for the process is consumed before the signal is
+ * unblocked again (it was meant for this source).  0 or -EINVAL. */
 BGL_EXPORT int bgl_signal_free(bgl_signal *sig);
 
 #ifdef __cplusplus
