@@ -1,0 +1,251 @@
+/* helpers.h - shared helpers of the Criterion loop tests.
+ *
+ * Every test file is built twice, once per backend; BGL_TEST_BACKEND is the
+ * backend's name ("epoll" or "poll") and BGL_TEST_POLL is 1 in the poll
+ * build, so a test can accept what only one backend does (bgl_loop_get_fd()
+ * is -EOPNOTSUPP with poll).
+ *
+ * Criterion runs each test in its own worker process, and that worker has a
+ * second (Criterion) thread.  Tests that need a single-threaded process (a
+ * signal sent to the whole process must reach the thread that blocked it)
+ * run their body in a fork()ed child: see run_in_child().
+ */
+#ifndef BGL_TESTS_HELPERS_H
+#define BGL_TESTS_HELPERS_H
+
+#include <criterion/criterion.h>
+#include <bgloop/bgloop.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifndef BGL_TEST_BACKEND
+#  define BGL_TEST_BACKEND "epoll"
+#endif
+#define BGL_TEST_POLL (strcmp(BGL_TEST_BACKEND, "poll") == 0)
+
+/* Generous: a hang must fail the test, but valgrind and a busy shared
+ * machine must not. */
+#define BGL_TEST_TIMEOUT 240.0
+
+#define MS (INT64_C(1000000))
+#define SEC (INT64_C(1000000000))
+
+/* Assert that a bgl_ call returned exactly `want`, naming the call and the
+ * error text on failure. */
+#define EXPECT_RC(call, want)                                                   \
+    do {                                                                        \
+        int rc_ = (call);                                                       \
+        cr_assert_eq(rc_, (want), "%s returned %d (%s), expected %d (%s)", #call, \
+                     rc_, bgl_strerror(rc_), (int)(want), bgl_strerror(want));  \
+    } while (0)
+#define OK(call) EXPECT_RC(call, 0)
+
+/* ---- recording callbacks ------------------------------------------------ */
+
+/* Callbacks append ids here; tests compare the whole sequence. */
+typedef struct recorder {
+    int ids[4096];
+    int n;
+} recorder;
+
+static inline void rec_push(recorder *r, int id)
+{
+    cr_assert_lt(r->n, (int)(sizeof r->ids / sizeof r->ids[0]), "recorder full");
+    r->ids[r->n++] = id;
+}
+
+/* The userdata of a recording callback: which recorder, which id. */
+typedef struct rec_item {
+    recorder *r;
+    int id;
+} rec_item;
+
+static inline void rec_cb(void *userdata)
+{
+    rec_item *it = userdata;
+    rec_push(it->r, it->id);
+}
+
+static inline void rec_timer_cb(bgl_timer *t, void *userdata)
+{
+    (void)t;
+    rec_cb(userdata);
+}
+
+static inline void rec_format(const int *ids, int n, char *buf, size_t size)
+{
+    size_t off = 0;
+    buf[0] = '\0';
+    for (int i = 0; i < n && off + 16 < size; i++)
+        off += (size_t)snprintf(buf + off, size - off, "%s%d", i ? "," : "", ids[i]);
+}
+
+/* Assert that the recorder holds exactly `want` (printed on mismatch). */
+#define EXPECT_SEQ(rec, ...)                                                    \
+    do {                                                                        \
+        const int want_[] = {__VA_ARGS__};                                      \
+        expect_seq_((rec), want_, (int)(sizeof want_ / sizeof want_[0]), #rec); \
+    } while (0)
+
+static inline void expect_seq_(const recorder *r, const int *want, int nwant, const char *what)
+{
+    char got[512], exp[512];
+    rec_format(r->ids, r->n, got, sizeof got);
+    rec_format(want, nwant, exp, sizeof exp);
+    cr_assert(r->n == nwant && memcmp(r->ids, want, sizeof(int) * (size_t)nwant) == 0,
+              "%s: got [%s], expected [%s]", what, got, exp);
+}
+
+/* ---- loops --------------------------------------------------------------- */
+
+static inline bgl_loop *new_loop(void)
+{
+    bgl_loop *loop = NULL;
+    OK(bgl_loop_new(&loop));
+    cr_assert_not_null(loop);
+    return loop;
+}
+
+/* Every test ends with this: the loop must be clean (no sources left). */
+static inline void free_loop(bgl_loop *loop)
+{
+    OK(bgl_loop_free(loop));
+}
+
+/* A settable clock for bgl_loop_set_clock(): deterministic timers. */
+typedef struct fake_clock {
+    uint64_t now;
+} fake_clock;
+
+static inline uint64_t fake_clock_read(void *userdata)
+{
+    return ((fake_clock *)userdata)->now;
+}
+
+static inline void use_fake_clock(bgl_loop *loop, fake_clock *clk, uint64_t start)
+{
+    clk->now = start;
+    OK(bgl_loop_set_clock(loop, fake_clock_read, clk));
+    OK(bgl_loop_update_time(loop));
+}
+
+static inline uint64_t loop_now(bgl_loop *loop)
+{
+    uint64_t now = 0;
+    OK(bgl_loop_now(loop, &now));
+    return now;
+}
+
+/* ---- descriptors ---------------------------------------------------------- */
+
+static inline void make_pipe(int fds[2])
+{
+    cr_assert_eq(pipe2(fds, O_CLOEXEC | O_NONBLOCK), 0, "pipe2: %s", strerror(errno));
+}
+
+static inline void make_socketpair(int fds[2])
+{
+    cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, fds), 0,
+                 "socketpair: %s", strerror(errno));
+}
+
+static inline void write_byte(int fd)
+{
+    char c = 'x';
+    cr_assert_eq(write(fd, &c, 1), 1, "write: %s", strerror(errno));
+}
+
+/* Read everything available (the fd is non-blocking); returns the count. */
+static inline int drain(int fd)
+{
+    char buf[256];
+    int total = 0;
+    ssize_t n;
+    while ((n = read(fd, buf, sizeof buf)) > 0)
+        total += (int)n;
+    return total;
+}
+
+static inline void close_pair(int fds[2])
+{
+    if (fds[0] >= 0)
+        close(fds[0]);
+    if (fds[1] >= 0)
+        close(fds[1]);
+    fds[0] = fds[1] = -1;
+}
+
+/* Number of open descriptors of this process. */
+static inline int count_open_fds(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    cr_assert_not_null(d, "opendir /proc/self/fd: %s", strerror(errno));
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL)
+        if (e->d_name[0] != '.')
+            n++;
+    closedir(d);
+    return n - 1; /* the DIR's own descriptor */
+}
+
+/* Is fd readable right now (or within timeout_ms)? */
+static inline int fd_readable(int fd, int timeout_ms)
+{
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    int rc = poll(&p, 1, timeout_ms);
+    cr_assert_geq(rc, 0, "poll: %s", strerror(errno));
+    return rc > 0 && (p.revents & POLLIN);
+}
+
+/* ---- time ------------------------------------------------------------------ */
+
+static inline void sleep_ns(int64_t ns)
+{
+    struct timespec ts = {.tv_sec = ns / SEC, .tv_nsec = ns % SEC};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+    }
+}
+
+/* Busy-wait until the monotonic clock moved by at least ns: a callback that
+ * certainly spends more than a 1 ns budget. */
+static inline void spin_ns(uint64_t ns)
+{
+    uint64_t start = bgl_monotonic_ns();
+    while (bgl_monotonic_ns() - start < ns) {
+    }
+}
+
+/* ---- processes --------------------------------------------------------------- */
+
+/* Run fn in a fork()ed, single-threaded child and return its exit status
+ * (fn's return value; 128+signo if it died from a signal).  fn reports
+ * failures through distinct non-zero return values. */
+static inline int run_in_child(int (*fn)(void))
+{
+    fflush(NULL);
+    pid_t pid = fork();
+    cr_assert_geq(pid, 0, "fork: %s", strerror(errno));
+    if (pid == 0)
+        _exit(fn());
+    int status = 0;
+    pid_t w;
+    while ((w = waitpid(pid, &status, 0)) < 0 && errno == EINTR) {
+    }
+    cr_assert_eq(w, pid, "waitpid: %s", strerror(errno));
+    if (WIFSIGNALED(status))
+        return 128 + WTERMSIG(status);
+    return WEXITSTATUS(status);
+}
+
+#endif /* BGL_TESTS_HELPERS_H */
