@@ -1,0 +1,308 @@
+"""Blender integration: one loop driver per process, file-load events.
+
+Imported only inside Blender (``bpy`` importable); ``bgloop.ensure_loop()``
+calls :func:`_maybe_install_driver` for you, so an add-on needs nothing from
+this module to get its services running::
+
+    def register():
+        bgloop.ensure_loop()
+        bgloop.start_services(owner=__package__)
+
+    def unregister():
+        bgloop.stop_services(owner=__package__)
+
+What it does, and why:
+
+* **One driver per process.**  In the GUI, a single persistent
+  ``bpy.app.timers`` callback kicks the shared loop: ``kick(0, budget)``
+  runs what is ready for at most ``budget`` seconds (default 2 ms,
+  ``BGLOOP_KICK_BUDGET`` or :func:`configure`), then returns its interval,
+  so Blender's UI keeps its cadence however busy the services are.  The
+  callback never raises (Blender would silently drop it) and survives file
+  loads.  There is no driver in ``blender --background`` or the ``bpy``
+  module: their timers never fire; :func:`bgloop.serve` runs the loop there.
+* **Shared across copies.**  Add-ons may vendor their own copy of bgloop.
+  The loop, the driver and the load handlers are kept in a process-wide
+  registry (the module ``sys.modules["_bgloop_process"]``, versioned by
+  :data:`PROTOCOL`), so every copy joins the same loop and driver.  A copy
+  speaking another protocol refuses loudly (:class:`ClashError`) instead of
+  starting a second driver.
+* **File loads.**  Persistent ``load_pre``/``load_post`` handlers call
+  :func:`subscribe`'d callbacks, so services can drop references to data of
+  the old file.  ``ctx.resources.push(bgloop.blender.subscribe(...))``
+  unsubscribes when the service ends.
+
+Worker threads must not call ``bpy`` nor ``bpy.app.timers.register``; they
+hand work to the main thread with :func:`bgloop.run_on_main`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import threading
+import time
+import types
+from typing import Any, Callable
+
+import bpy
+
+__all__ = ["PROTOCOL", "ClashError", "configure", "info", "subscribe", "shared_loop",
+           "EVENTS"]
+
+log = logging.getLogger("bgloop.blender")
+
+#: Version of the registry layout; copies with another value do not mix.
+PROTOCOL = 1
+_REGISTRY = "_bgloop_process"
+EVENTS = ("load_pre", "load_post")
+
+DEFAULT_BUDGET = 0.002      # seconds of callbacks per driver tick
+DEFAULT_INTERVAL = 0.005    # Blender's WM loop sleeps about this long when idle
+_ERROR_LOG_EVERY = 100      # after the first few, log 1 of N repeated driver errors
+
+
+class ClashError(RuntimeError):
+    """Another bgloop copy in this process cannot share its loop/driver."""
+
+
+def _origin() -> str:
+    """Which copy of bgloop this is, for messages: package and file."""
+    package = __name__.rpartition(".")[0] or __name__
+    return f"{package} ({os.path.dirname(__file__)})"
+
+
+def _registry() -> types.ModuleType:
+    """The process-wide registry, created by the first copy that asks."""
+    reg = sys.modules.get(_REGISTRY)
+    if reg is None:
+        reg = types.ModuleType(_REGISTRY, "bgloop process-wide state shared by all copies")
+        reg.protocol = PROTOCOL
+        reg.origin = _origin()
+        reg.lock = threading.RLock()
+        reg.loop = None             # the shared loop
+        reg.loop_origin = None      # copy that created it
+        reg.kick = None             # that copy's kick(timeout, budget)
+        reg.driver = None           # the registered bpy.app.timers callback
+        reg.budget = "default"      # decided when the driver is installed
+        reg.interval = DEFAULT_INTERVAL
+        reg.ticks = 0
+        reg.errors = 0
+        reg.last_error = None
+        reg.subscribers = {event: [] for event in EVENTS}
+        reg.handlers = {}           # event -> persistent bpy.app.handlers function
+        sys.modules[_REGISTRY] = reg
+        return reg
+    if getattr(reg, "protocol", None) != PROTOCOL:
+        raise ClashError(
+            f"bgloop: {_origin()} speaks registry protocol {PROTOCOL}, but "
+            f"{getattr(reg, 'origin', '?')} already set up this Blender process with "
+            f"protocol {getattr(reg, 'protocol', '?')}; two drivers would fight over "
+            f"Blender's main thread.  Use one bgloop version in all add-ons.")
+    return reg
+
+
+def shared_loop():
+    """The loop some copy of bgloop already shares in this process, or None.
+
+    ``ensure_loop()`` adopts it, so vendored copies end up on one loop."""
+    reg = _registry()
+    loop = reg.loop
+    if loop is not None and loop.is_closed():
+        return None
+    return loop
+
+
+def _default_budget() -> float | None:
+    if os.environ.get("BGLOOP_KICK_BUDGET", "").strip():
+        from . import config
+        return config.kick_budget()
+    return DEFAULT_BUDGET
+
+
+def configure(*, budget: float | None = ..., interval: float | None = None) -> None:
+    """Change the driver's per-tick ``budget`` (seconds; None: no limit)
+    and/or its ``interval`` (seconds between ticks).  Applies to the one
+    process-wide driver, whichever add-on asks."""
+    reg = _registry()
+    if budget is not ...:
+        if budget is not None:
+            if isinstance(budget, bool) or not isinstance(budget, (int, float)):
+                raise TypeError(f"budget must be a number of seconds or None, not "
+                                f"{type(budget).__name__}")
+            if not budget > 0:
+                raise ValueError(f"budget must be > 0 seconds, got {budget!r}")
+        reg.budget = budget
+    if interval is not None:
+        if isinstance(interval, bool) or not isinstance(interval, (int, float)):
+            raise TypeError(f"interval must be a number of seconds, not "
+                            f"{type(interval).__name__}")
+        if not 0 <= interval <= 1.0:
+            raise ValueError(f"interval must be within [0, 1] seconds, got {interval!r}")
+        reg.interval = float(interval)
+
+
+def _driver() -> float | None:
+    """The bpy.app.timers callback: one bounded kick, never an exception."""
+    reg = sys.modules.get(_REGISTRY)
+    if reg is None:
+        return None
+    try:
+        loop = reg.loop
+        if loop is None or loop.is_closed():
+            # Nothing to drive; ensure_loop() installs the driver again.
+            reg.driver = None
+            return None
+        if not loop.is_running():           # e.g. stop_services() driving it
+            reg.kick(0.0, reg.budget)
+        reg.ticks += 1
+    except BaseException as exc:            # noqa: BLE001 - raising would unregister us
+        reg.errors += 1
+        reg.last_error = f"{type(exc).__name__}: {exc}"
+        if reg.errors <= 3 or reg.errors % _ERROR_LOG_EVERY == 0:
+            log.error("bgloop driver tick failed (%d so far)", reg.errors, exc_info=True)
+    return reg.interval
+
+
+def _timers_usable() -> bool:
+    # No window-manager loop: timers never fire (blender -b, bpy module).
+    return not bpy.app.background
+
+
+def _maybe_install_driver(loop) -> None:
+    """Called by ``ensure_loop()`` with the loop it returns.
+
+    Records the loop process-wide, installs the load handlers and - in a
+    GUI Blender - the one driver.  Idempotent and cheap on repeat calls.
+    Must be called on the main thread."""
+    if threading.current_thread() is not threading.main_thread():
+        raise RuntimeError("bgloop.blender: the driver can only be installed from Blender's "
+                           "main thread (bpy.app.timers is not thread-safe)")
+    reg = _registry()
+    with reg.lock:
+        if reg.loop is not None and reg.loop is not loop and not reg.loop.is_closed():
+            raise ClashError(
+                f"bgloop: {_origin()} tried to drive its own loop {loop!r}, but "
+                f"{reg.loop_origin} already drives {reg.loop!r} in this Blender process; "
+                f"call bgloop.ensure_loop() (it adopts the shared loop) instead of "
+                f"creating a second one")
+        if reg.loop is not loop:
+            from . import kick
+            reg.loop = loop
+            reg.loop_origin = _origin()
+            reg.kick = lambda timeout, budget: kick(timeout, budget)
+        _install_handlers(reg)
+        if not _timers_usable():
+            return
+        if reg.budget == "default":
+            reg.budget = _default_budget()
+        driver = reg.driver
+        if driver is not None and bpy.app.timers.is_registered(driver):
+            return
+        reg.driver = _driver
+        bpy.app.timers.register(_driver, first_interval=0.0, persistent=True)
+        log.debug("bgloop driver installed by %s (budget %s s, interval %s s)",
+                  _origin(), reg.budget, reg.interval)
+
+
+def driver_installed() -> bool:
+    reg = sys.modules.get(_REGISTRY)
+    return bool(reg is not None and reg.driver is not None
+                and bpy.app.timers.is_registered(reg.driver))
+
+
+# ---- load_pre / load_post --------------------------------------------------
+
+def _dispatch(event: str, args: tuple) -> None:
+    reg = sys.modules.get(_REGISTRY)
+    if reg is None:
+        return
+    for sub in list(reg.subscribers.get(event, ())):
+        try:
+            result = sub.callback(*args)
+            if hasattr(result, "__await__"):
+                loop = reg.loop
+                if loop is not None and not loop.is_closed():
+                    loop.create_task(result)
+                else:
+                    result.close()
+        except Exception:                   # one subscriber must not break the others
+            log.exception("bgloop %s subscriber %r failed", event, sub.callback)
+
+
+def _make_handler(event: str) -> Callable:
+    def handler(*args):
+        _dispatch(event, args)
+    handler.__name__ = f"bgloop_{event}"
+    return bpy.app.handlers.persistent(handler)
+
+
+def _install_handlers(reg) -> None:
+    for event in EVENTS:
+        fn = reg.handlers.get(event)
+        if fn is None:
+            fn = reg.handlers[event] = _make_handler(event)
+        chain = getattr(bpy.app.handlers, event)
+        if not any(h is fn for h in chain):
+            chain.append(fn)
+
+
+class Subscription:
+    """Returned by :func:`subscribe`; ``close()`` (or calling it) ends it."""
+
+    __slots__ = ("event", "callback", "owner")
+
+    def __init__(self, event: str, callback: Callable, owner: str | None):
+        self.event = event
+        self.callback = callback
+        self.owner = owner
+
+    def close(self) -> None:
+        reg = sys.modules.get(_REGISTRY)
+        if reg is not None:
+            subs = reg.subscribers.get(self.event, [])
+            if self in subs:
+                subs.remove(self)
+
+    __call__ = close
+
+    def __repr__(self) -> str:
+        return f"<bgloop.blender.Subscription {self.event} {self.callback!r}>"
+
+
+def subscribe(event: str, callback: Callable[..., Any], *, owner: str | None = None) -> Subscription:
+    """Call ``callback(*handler_args)`` on every ``load_pre``/``load_post``.
+
+    It runs on the main thread inside Blender's handler (so it can drop bpy
+    references before they dangle); a coroutine it returns runs as a task on
+    the shared loop.  Returns a :class:`Subscription`; push it onto a
+    service's ``ctx.resources`` to unsubscribe when the service ends."""
+    if event not in EVENTS:
+        raise ValueError(f"unknown event {event!r}; expected one of {', '.join(EVENTS)}")
+    if not callable(callback):
+        raise TypeError(f"callback must be callable, not {type(callback).__name__}")
+    reg = _registry()
+    _install_handlers(reg)
+    sub = Subscription(event, callback, owner)
+    reg.subscribers[event].append(sub)
+    return sub
+
+
+def info() -> dict:
+    """Process-wide driver state, for panels and tests."""
+    reg = _registry()
+    return {
+        "protocol": reg.protocol,
+        "origin": reg.origin,
+        "loop_origin": reg.loop_origin,
+        "driver_installed": driver_installed(),
+        "background": bpy.app.background,
+        "budget": reg.budget,
+        "interval": reg.interval,
+        "ticks": reg.ticks,
+        "errors": reg.errors,
+        "last_error": reg.last_error,
+        "subscribers": {e: len(s) for e, s in reg.subscribers.items()},
+        "time": time.monotonic(),
+    }
