@@ -23,3 +23,15 @@ __all__ = ["__version__"]
 
 # ---- services (pyservices) ----
 # ---- end services ----
+
+# ---- Blender / threads (blender) ----
+# NOTE for pyloop, the Blender hook (bgloop/blender.py): in ensure_loop(),
+# when "bpy" is in sys.modules and on first creation, adopt the loop another
+# (vendored) copy already shares:  `from . import blender as _bl;
+# loop = _bl.shared_loop() or <create>`, then on every call
+# `_bl._maybe_install_driver(loop)` (idempotent, cheap; installs the one GUI
+# timers driver and the load_pre/load_post handlers).
+from .mainthread import run_on_main  # noqa: E402
+
+__all__ += ["run_on_main"]
+# ---- end blender ----
