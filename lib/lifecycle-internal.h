@@ -1,0 +1,26 @@
+/* lifecycle-internal.h - glue between the task registry, resource stacks and
+ * the service manager.  Not installed. */
+#ifndef BGLOOP_LIFECYCLE_INTERNAL_H
+#define BGLOOP_LIFECYCLE_INTERNAL_H
+
+#include "bgloop/resource.h"
+#include "bgloop/service.h"
+#include "bgloop/task.h"
+
+/* Called whenever the number of active tasks of `reg` went down, so that a
+ * keep-alive can notice "nothing left" without polling.  One watcher. */
+void bgl__tasks_set_watch(bgl_tasks *reg, void (*fn)(void *ud), void *ud);
+
+/* Stacks owned by a service or manager: bgl_resources_free() refuses them,
+ * and the owner learns about completed closes through `fn` (called before
+ * the public closed callback). */
+int bgl__resources_new_owned(bgl_loop *loop, void (*fn)(bgl_resources *rs, void *ud), void *ud,
+                             bgl_resources **out);
+void bgl__resources_free_owned(bgl_resources *rs);
+
+/* printf into a fresh heap string (NULL on failure). */
+char *bgl__strdupf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* strdup that accepts NULL. */
+char *bgl__strdup0(const char *s);
+
+#endif /* BGLOOP_LIFECYCLE_INTERNAL_H */
