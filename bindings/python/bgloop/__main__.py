@@ -1,0 +1,95 @@
+"""Command line: ``python -m bgloop serve MODULE[:ATTR]`` and ``python -m bgloop env``.
+
+``serve`` imports MODULE (which registers services with ``@bgloop.service``);
+with ``:ATTR`` it then calls ``MODULE.ATTR()`` - a setup function that may
+register more services - and serves them all until SIGINT/SIGTERM.  The exit
+status is serve()'s: 0 on a signal or when every service ended well, 1 when a
+service failed for good, 2 for a usage or import error.
+
+``env`` prints every ``BGLOOP_*`` setting with its current value.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+
+def _load(target: str) -> None:
+    module_name, _, attr = target.partition(":")
+    if not module_name:
+        raise SystemExit(f"bgloop serve: {target!r}: expected MODULE or MODULE:ATTR")
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name and module_name.startswith(exc.name):
+            raise SystemExit(f"bgloop serve: no module named {module_name!r} "
+                             f"(sys.path[0] is {sys.path[0]!r})") from None
+        raise
+    if attr:
+        try:
+            setup = getattr(module, attr)
+        except AttributeError:
+            raise SystemExit(f"bgloop serve: module {module_name!r} has no attribute {attr!r}") \
+                from None
+        if not callable(setup):
+            raise SystemExit(f"bgloop serve: {target} is not callable")
+        setup()
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    import bgloop
+
+    _load(args.target)
+    if not bgloop.status():
+        print(f"bgloop serve: {args.target} registered no service", file=sys.stderr)
+        return 2
+    return bgloop.serve(signals=True)
+
+
+def _cmd_env(args: argparse.Namespace) -> int:
+    from . import config
+
+    status = 0
+    for name, (reader, text) in config.ENV_VARS.items():
+        try:
+            value = reader()
+        except config.ConfigError as exc:
+            value, status = f"ERROR: {exc}", 2
+        print(f"{name:28} {value!s:10}  {text}")
+    return status
+
+
+def main(argv: list[str] | None = None) -> int:
+    from . import config
+
+    parser = argparse.ArgumentParser(prog="python -m bgloop",
+                                     description="bgloop command line")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p_serve = sub.add_parser("serve", help="import MODULE and serve its services")
+    p_serve.add_argument("target", metavar="MODULE[:ATTR]")
+    p_serve.set_defaults(func=_cmd_serve)
+    p_env = sub.add_parser("env", help="show the BGLOOP_* settings")
+    p_env.set_defaults(func=_cmd_env)
+    args = parser.parse_args(argv)
+
+    try:
+        level = config.log_level()
+    except config.ConfigError as exc:
+        print(f"bgloop: {exc}", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=level, format="%(asctime)s %(name)s %(levelname)s: %(message)s")
+    try:
+        return args.func(args)
+    except SystemExit:
+        raise
+    except (config.ConfigError, ValueError, TypeError) as exc:
+        # Registration and configuration mistakes: say what, no traceback.
+        print(f"bgloop {args.command}: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

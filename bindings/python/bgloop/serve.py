@@ -1,0 +1,116 @@
+"""``serve()``: the background keep-alive.
+
+Starts every registered service, then lets the shared loop wait in the
+kernel - one blocking ``kick(timeout=None)`` after another, so there is no
+polling sleep and no wakeup at all while nothing happens - until
+
+* SIGINT or SIGTERM arrives: services are stopped gracefully (a second
+  signal cancels whatever is still stopping) and ``serve()`` returns 0;
+* nothing is left (every service ended on its own and no task a service
+  created is pending): returns 0, or 1 if a service failed for good.
+
+Signal handlers are installed even when the host already has its own
+(Blender sets a SIGINT handler in C before Python starts): the previous
+handlers - the Python-level one and the raw C disposition - are put back
+when ``serve()`` returns.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+
+from . import services as _services
+
+__all__ = ["serve"]
+
+log = logging.getLogger("bgloop")
+
+_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+class _SignalGuard:
+    """Route SIGINT/SIGTERM to a loop callback; restore everything after."""
+
+    def __init__(self, loop, on_signal):
+        self._loop = loop
+        self._on_signal = on_signal
+        self._saved: list[tuple[int, object, object]] = []
+
+    def __enter__(self):
+        from . import _bgloop
+        try:
+            for signo in _SIGNALS:
+                raw = _bgloop._sigaction_save(signo)
+                previous = signal.getsignal(signo)
+                self._saved.append((signo, previous, raw))
+                self._loop.add_signal_handler(signo, self._on_signal, signo)
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
+        return self
+
+    def __exit__(self, *exc):
+        from . import _bgloop
+        while self._saved:
+            signo, previous, raw = self._saved.pop()
+            try:
+                self._loop.remove_signal_handler(signo)
+            finally:
+                # Python's own record first, then the exact C disposition
+                # (which may be a handler Python never knew about).
+                if previous is not None:
+                    signal.signal(signo, previous)
+                _bgloop._sigaction_restore(signo, raw)
+        return False
+
+
+def serve(*, signals: bool = True) -> int:
+    """Run all registered services on the shared loop until they are done or
+    SIGINT/SIGTERM asks them to stop.  Returns the process exit code: 0 after
+    a signal or when every service ended well, 1 if a service failed for
+    good.  With ``signals=False`` no handler is installed (stop it with
+    ``bgloop.stop_services()`` from a thread-safe call instead)."""
+    from . import ensure_loop, kick
+
+    loop = ensure_loop()
+    if loop.is_running():
+        raise RuntimeError("bgloop.serve() was called from inside the running loop; "
+                           "it runs the loop itself - call it from plain code")
+    if signals and threading.current_thread() is not threading.main_thread():
+        raise RuntimeError("bgloop.serve(signals=True) must be called from the main thread "
+                           "(signal handlers can only be installed there); "
+                           "pass signals=False elsewhere")
+
+    state = {"signalled": 0}
+
+    def on_signal(signo: int) -> None:
+        state["signalled"] += 1
+        if state["signalled"] == 1:
+            log.info("serve: %s received, stopping services", signal.Signals(signo).name)
+            _services.request_stop()
+        else:
+            log.warning("serve: %s received again, cancelling what is still stopping",
+                        signal.Signals(signo).name)
+            _services.request_stop(timeout=0.0)
+
+    guard = _SignalGuard(loop, on_signal) if signals else None
+    if guard is not None:
+        guard.__enter__()
+    try:
+        _services.start_services()
+        # kick() returns True once no service is starting, running or
+        # stopping and no service-created task is pending.
+        while _services._anything_left(loop):
+            kick(timeout=None)
+    finally:
+        if guard is not None:
+            guard.__exit__(None, None, None)
+    if state["signalled"]:
+        return 0
+    failed = _services.failed_for_good()
+    if failed:
+        log.error("serve: service(s) failed for good: %s", ", ".join(sorted(failed)))
+        return 1
+    return 0
