@@ -155,11 +155,12 @@ def client_slow_reader(port, seed, out):
 
         t = threading.Thread(target=send)
         t.start()
-        # Stuck = no progress for a second (the server drains its socket
-        # whenever its buffer has room, so the pause is certain by then).
+        # Stuck = no progress for two seconds.  The server drains its socket
+        # whenever its buffer has room, so its buffer is full and its reads
+        # paused by then, unless it was not scheduled at all for that long.
         deadline = time.monotonic() + TIMEOUT
         while not done.is_set() and time.monotonic() < deadline:
-            if progress[0] > 0 and time.monotonic() - progress[1] > 1.0:
+            if progress[0] > 0 and time.monotonic() - progress[1] > 2.0:
                 break
             time.sleep(0.05)
         stuck_at = progress[0]
