@@ -1,0 +1,149 @@
+/* test_loop_fds.c - descriptor hygiene: a loop that was created, used with
+ * every kind of source and destroyed leaves the process's descriptor count
+ * unchanged, and everything it opens is close-on-exec. */
+#include "helpers.h"
+
+#include <pthread.h>
+#include <signal.h>
+
+TestSuite(fds, .timeout = BGL_TEST_TIMEOUT);
+
+static int calls;
+static void count_call(void *ud)
+{
+    (void)ud;
+    calls++;
+}
+static void count_io(bgl_io *io, int fd, unsigned revents, void *ud)
+{
+    (void)io, (void)revents, (void)ud;
+    drain(fd);
+    calls++;
+}
+static void count_timer(bgl_timer *t, void *ud)
+{
+    (void)t, (void)ud;
+    calls++;
+}
+static void count_signal(bgl_signal *s, int signo, void *ud)
+{
+    (void)s, (void)signo, (void)ud;
+    calls++;
+}
+
+static void *post(void *loop)
+{
+    bgl_loop_call_threadsafe(loop, count_call, NULL, NULL);
+    return NULL;
+}
+
+/* Create a loop, use every kind of source once, free everything. */
+static void use_a_loop_fully(void)
+{
+    bgl_loop *loop = new_loop();
+    int p[2];
+    make_pipe(p);
+    bgl_io *io;
+    bgl_timer *t;
+    bgl_signal *s;
+    OK(bgl_io_new(loop, p[0], BGL_IO_READ, count_io, NULL, &io));
+    OK(bgl_timer_new(loop, count_timer, NULL, &t));
+    OK(bgl_timer_start(t, 0, 0));
+    OK(bgl_signal_new(loop, SIGUSR1, count_signal, NULL, &s));
+    (void)bgl_loop_get_fd(loop); /* a host may ask for it */
+    write_byte(p[1]);
+    cr_assert_eq(raise(SIGUSR1), 0);
+    OK(bgl_loop_call_soon(loop, count_call, NULL));
+    pthread_t th;
+    cr_assert_eq(pthread_create(&th, NULL, post, loop), 0);
+    pthread_join(th, NULL);
+    calls = 0;
+    for (int i = 0; i < 10 && calls < 5; i++)
+        cr_assert_geq(bgl_loop_run_once(loop, 30 * SEC), 0);
+    cr_assert_eq(calls, 5, "%d of 5 callbacks ran", calls);
+    OK(bgl_signal_free(s));
+    OK(bgl_timer_free(t));
+    OK(bgl_io_free(io));
+    close_pair(p);
+    free_loop(loop);
+}
+
+Test(fds, descriptor_count_unchanged_after_a_loop_is_created_used_and_destroyed)
+{
+    int before = count_open_fds();
+    use_a_loop_fully();
+    cr_assert_eq(count_open_fds(), before, "%d descriptors before, %d after", before,
+                 count_open_fds());
+}
+
+Test(fds, two_hundred_loops_in_a_row_leak_no_descriptor)
+{
+    int before = count_open_fds();
+    for (int i = 0; i < 200; i++) {
+        bgl_loop *loop = new_loop();
+        OK(bgl_loop_call_threadsafe(loop, count_call, NULL, NULL));
+        EXPECT_RC(bgl_loop_run_once(loop, 0), 1);
+        free_loop(loop);
+    }
+    cr_assert_eq(count_open_fds(), before, "%d descriptors before, %d after", before,
+                 count_open_fds());
+}
+
+Test(fds, signal_sources_created_and_freed_in_a_loop_leak_no_descriptor)
+{
+    bgl_loop *loop = new_loop();
+    /* The loop may keep a descriptor for signals once one was used (freed
+     * with the loop); what must not grow is the count per source. */
+    bgl_signal *first;
+    OK(bgl_signal_new(loop, SIGUSR2, count_signal, NULL, &first));
+    OK(bgl_signal_free(first));
+    int before = count_open_fds();
+    for (int i = 0; i < 50; i++) {
+        bgl_signal *s;
+        OK(bgl_signal_new(loop, SIGUSR2, count_signal, NULL, &s));
+        OK(bgl_signal_free(s));
+    }
+    cr_assert_eq(count_open_fds(), before);
+    free_loop(loop);
+}
+
+Test(fds, io_watchers_never_close_the_watched_descriptor)
+{
+    bgl_loop *loop = new_loop();
+    int p[2];
+    make_pipe(p);
+    bgl_io *io;
+    OK(bgl_io_new(loop, p[0], BGL_IO_READ, count_io, NULL, &io));
+    OK(bgl_io_free(io));
+    cr_assert_neq(fcntl(p[0], F_GETFD), -1, "bgl_io_free closed the fd");
+    free_loop(loop);
+    cr_assert_neq(fcntl(p[0], F_GETFD), -1);
+    close_pair(p);
+}
+
+/* Every descriptor the loop (and a signal source) opens is close-on-exec. */
+static int is_open(int fd)
+{
+    return fcntl(fd, F_GETFD) != -1;
+}
+
+Test(fds, all_loop_descriptors_are_close_on_exec)
+{
+    enum { MAXFD = 1024 };
+    static char was_open[MAXFD];
+    for (int fd = 0; fd < MAXFD; fd++)
+        was_open[fd] = (char)is_open(fd);
+    bgl_loop *loop = new_loop();
+    bgl_signal *s;
+    OK(bgl_signal_new(loop, SIGUSR1, count_signal, NULL, &s));
+    int fresh = 0;
+    for (int fd = 0; fd < MAXFD; fd++) {
+        if (was_open[fd] || !is_open(fd))
+            continue;
+        fresh++;
+        cr_assert(fcntl(fd, F_GETFD) & FD_CLOEXEC, "loop descriptor %d is not close-on-exec", fd);
+    }
+    cr_assert_gt(fresh, 0, "the loop opened no descriptor at all?");
+    OK(bgl_signal_free(s));
+    free_loop(loop);
+}
