@@ -18,7 +18,20 @@ from ._bgloop import version as _core_version
 __version__ = "0.1.0"
 
 # ---- loop (pyloop) ----
-__all__ = ["__version__"]
+from .loop import Loop, new_event_loop, add_busy_check
+from .runner import run
+from .shared import ensure_loop, kick, stats
+
+__all__ = [
+    "__version__",
+    "Loop",
+    "new_event_loop",
+    "run",
+    "ensure_loop",
+    "kick",
+    "stats",
+    "add_busy_check",
+]
 # ---- end loop ----
 
 # ---- services (pyservices) ----

@@ -18,5 +18,6 @@
 PyObject *bglpy_raise_errno(int err, const char *what);
 
 /* Parts (one per source file). */
+int bglpy_core_init(PyObject *module); /* core.c: Core, Timer, Watcher */
 
 #endif /* BGLPY_H */

@@ -53,6 +53,7 @@ static PyMethodDef module_methods[] = {
 /* One init function per source file, called in this order; NULL ends it.
  * (pyservices: add bglpy_services_init here and declare it in bglpy.h.) */
 static int (*const parts[])(PyObject *module) = {
+    bglpy_core_init,
     NULL,
 };
 

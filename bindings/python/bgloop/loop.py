@@ -1,0 +1,349 @@
+"""bgloop.Loop: an asyncio event loop whose scheduling core is libbgloop.
+
+The class keeps asyncio's own selector-loop machinery (transports, streams,
+servers, SSL, subprocesses, signals, sendfile, executors) and replaces what
+sits underneath it: the ready queue, the timer heap, I/O polling and the
+iteration step live in the C loop (bgloop._bgloop.Core).
+
+- call_soon() queues the asyncio Handle in C; the C loop calls Handle._run().
+- call_at()/call_later() arm one C timer per TimerHandle; cancel() disarms it.
+- The selector asyncio talks to (_Selector) is a registry of C fd watchers
+  whose callbacks run the reader/writer Handles directly.
+- call_soon_threadsafe() goes through libbgloop's thread-safe queue, which
+  wakes a blocked iteration at once.
+- _run_once() is one C iteration; kick() is a bounded step from outside.
+
+`loop._ready` and `loop._scheduled` are small stand-ins for the deque and
+heap asyncio keeps there, for code that looks at them (len(), append()).
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import selectors
+import sys
+import threading
+import types
+from asyncio import base_events, events
+from typing import Any, Callable, Mapping, Optional
+
+from . import _bgloop
+
+__all__ = ["Loop", "new_event_loop", "add_busy_check"]
+
+logger = logging.getLogger("bgloop")
+
+_ThreadSafeHandle = getattr(events, "_ThreadSafeHandle", events.Handle)
+
+# Callables f(loop) -> bool telling kick() that something other than tasks
+# still needs the loop (the services layer registers one).
+_busy_checks: list = []
+
+
+def add_busy_check(check: Callable[["Loop"], bool]) -> None:
+    """Register `check(loop) -> bool`; kick() reports work left while any
+    registered check returns True (e.g. a service starting or stopping)."""
+    if not callable(check):
+        raise TypeError("add_busy_check() needs a callable")
+    if check not in _busy_checks:
+        _busy_checks.append(check)
+
+
+class _TimerHandle(events.TimerHandle):
+    # The C timer, so cancel() can disarm it.
+    __slots__ = ("_bgl",)
+
+
+class _Ready:
+    """Stands in for asyncio's `_ready` deque; the queue is in C."""
+
+    __slots__ = ("_core",)
+
+    def __init__(self, core):
+        self._core = core
+
+    def append(self, handle):
+        self._core.call_soon(handle)
+
+    def __len__(self):
+        return self._core.queued
+
+    def __bool__(self):
+        return self._core.queued > 0
+
+    def clear(self):
+        # asyncio's close() clears the queue; the C loop drops (and
+        # releases) whatever is still queued when the core is closed.
+        pass
+
+
+class _Scheduled:
+    """Stands in for asyncio's `_scheduled` heap; the timers are in C."""
+
+    __slots__ = ("_core",)
+
+    def __init__(self, core):
+        self._core = core
+
+    def __len__(self):
+        return self._core.armed
+
+    def __bool__(self):
+        return self._core.armed > 0
+
+    def clear(self):
+        self._core.clear_timers()
+
+
+def _fileobj_to_fd(fileobj) -> int:
+    if isinstance(fileobj, int):
+        fd = fileobj
+    else:
+        try:
+            fd = int(fileobj.fileno())
+        except (AttributeError, TypeError, ValueError):
+            raise ValueError(f"Invalid file object: {fileobj!r}") from None
+    if fd < 0:
+        raise ValueError(f"Invalid file descriptor: {fd}")
+    return fd
+
+
+class _Selector(selectors.BaseSelector):
+    """The selector asyncio's selector loop talks to: a registry of C fd
+    watchers.  register/modify/unregister/get_key/get_map behave as in
+    selectors; select() is never used (the C loop polls)."""
+
+    def __init__(self, core):
+        self._core = core
+        self._keys: dict = {}
+        self._watchers: dict = {}
+        self._map = types.MappingProxyType(self._keys)
+
+    def _lookup(self, fileobj) -> int:
+        try:
+            return _fileobj_to_fd(fileobj)
+        except ValueError:
+            # A closed file object may still be registered: find it.
+            for key in self._keys.values():
+                if key.fileobj is fileobj:
+                    return key.fd
+            raise
+
+    @staticmethod
+    def _check_events(events):
+        if not events or events & ~(selectors.EVENT_READ | selectors.EVENT_WRITE):
+            raise ValueError(f"Invalid events: {events!r}")
+
+    def register(self, fileobj, events, data=None):
+        self._check_events(events)
+        fd = self._lookup(fileobj)
+        if fd in self._keys:
+            raise KeyError(f"{fileobj!r} (FD {fd}) is already registered")
+        key = selectors.SelectorKey(fileobj, fd, events, data)
+        self._watchers[fd] = self._core.watch(fd, events, data)
+        self._keys[fd] = key
+        return key
+
+    def unregister(self, fileobj):
+        fd = self._lookup(fileobj)
+        try:
+            key = self._keys.pop(fd)
+        except KeyError:
+            raise KeyError(f"{fileobj!r} is not registered") from None
+        self._watchers.pop(fd).close()
+        return key
+
+    def modify(self, fileobj, events, data=None):
+        fd = self._lookup(fileobj)
+        try:
+            key = self._keys[fd]
+        except KeyError:
+            raise KeyError(f"{fileobj!r} is not registered") from None
+        self._check_events(events)
+        self._watchers[fd].modify(events, data)
+        key = key._replace(events=events, data=data)
+        self._keys[fd] = key
+        return key
+
+    def select(self, timeout=None):
+        raise RuntimeError("bgloop's selector is polled by the C loop; select() is not available")
+
+    def get_key(self, fileobj):
+        try:
+            return self._keys[self._lookup(fileobj)]
+        except KeyError:
+            raise KeyError(f"{fileobj!r} is not registered") from None
+
+    def get_map(self) -> Mapping:
+        return self._map
+
+    def close(self):
+        for w in self._watchers.values():
+            w.close()
+        self._watchers.clear()
+        self._keys.clear()
+
+
+_HAS_RUN_FOREVER_SETUP = hasattr(base_events.BaseEventLoop, "_run_forever_setup")
+
+
+class Loop(asyncio.SelectorEventLoop):
+    """An asyncio event loop on libbgloop.  Use it like any asyncio loop
+    (run_until_complete, run_forever, bgloop.run), or step it from a host
+    with kick()."""
+
+    def __init__(self):
+        self._core = _bgloop.Core()
+        super().__init__(selector=_Selector(self._core))
+        self._core.bind(self)
+        self._ready = _Ready(self._core)
+        self._scheduled = _Scheduled(self._core)
+        self._bgl_left: Optional[bool] = None
+        self._bgl_left_at = -1
+
+    # ---- scheduling -------------------------------------------------------
+
+    def _call_soon(self, callback, args, context):
+        handle = events.Handle(callback, args, self, context)
+        if handle._source_traceback:
+            del handle._source_traceback[-1]
+        self._core.call_soon(handle)
+        return handle
+
+    def call_soon_threadsafe(self, callback, *args, context=None):
+        self._check_closed()
+        if self._debug:
+            self._check_callback(callback, "call_soon_threadsafe")
+        handle = _ThreadSafeHandle(callback, args, self, context)
+        if handle._source_traceback:
+            del handle._source_traceback[-1]
+        self._core.call_threadsafe(handle)
+        return handle
+
+    def call_at(self, when, callback, *args, context=None):
+        if when is None:
+            raise TypeError("when cannot be None")
+        self._check_closed()
+        if self._debug:
+            self._check_thread()
+            self._check_callback(callback, "call_at")
+        timer = _TimerHandle(when, callback, args, self, context)
+        if timer._source_traceback:
+            del timer._source_traceback[-1]
+        timer._bgl = self._core.call_at(when, timer)
+        timer._scheduled = True
+        return timer
+
+    def _timer_handle_cancelled(self, handle):
+        timer = getattr(handle, "_bgl", None)
+        if timer is not None:
+            timer.cancel()
+            handle._scheduled = False
+
+    def _run_once(self):
+        self._core.run_once(not self._stopping)
+
+    def stop(self):
+        super().stop()
+        self._core.stop()
+
+    def close(self):
+        super().close()
+        # Selector and timers are gone by now; free the C loop itself.
+        self._core.close()
+
+    # ---- debug and statistics --------------------------------------------
+
+    def set_debug(self, enabled):
+        super().set_debug(enabled)
+        self._core.debug = bool(enabled)
+
+    @property
+    def slow_callback_duration(self) -> float:
+        return self._core.slow_callback_duration
+
+    @slow_callback_duration.setter
+    def slow_callback_duration(self, seconds: float) -> None:
+        self._core.slow_callback_duration = seconds
+
+    def _bgl_run_debug(self, handle):
+        # Debug mode: what asyncio's _run_once does around each callback.
+        self._current_handle = handle
+        try:
+            t0 = self.time()
+            handle._run()
+            dt = self.time() - t0
+            if dt >= self.slow_callback_duration:
+                base_events.logger.warning(
+                    "Executing %s took %.3f seconds", base_events._format_handle(handle), dt
+                )
+        finally:
+            self._current_handle = None
+
+    def _bgl_slow(self, handle, seconds):
+        logger.warning(
+            "slow callback: %s took %.3f seconds", base_events._format_handle(handle), seconds
+        )
+
+    def stats(self) -> dict:
+        """Counters of this loop: iterations, callbacks (Python callbacks
+        run), longest_callback and loop_lag/loop_lag_max (seconds; how late
+        timers ran), plus kicks, idle_kicks, waits, budget_exhausted,
+        io_watchers, timers and queued."""
+        return self._core.stats()
+
+    # ---- kick ---------------------------------------------------------------
+
+    def kick(self, timeout: Optional[float] = 0.0, budget: Optional[float] = None) -> bool:
+        """One step of the loop from outside it (see bgloop.kick).  Returns
+        True when nothing is left: no pending task, no queued callback and
+        no registered busy check (services) reporting work."""
+        if self._thread_id is not None:
+            raise RuntimeError(
+                "kick(): this loop is already running (kick() was called from one of its "
+                "callbacks or while run_forever()/run_until_complete() drives it)"
+            )
+        self._core.kick(timeout, budget)
+        # Tasks and services only change state when callbacks run, so the
+        # answer of the last kick stands while nothing was dispatched.
+        ran = self._core.callbacks
+        if ran != self._bgl_left_at or self._core.queued:
+            self._bgl_left = self._nothing_left()
+            self._bgl_left_at = ran
+        return self._bgl_left
+
+    def _nothing_left(self) -> bool:
+        if self._core.queued or asyncio.all_tasks(self):
+            return False
+        return not any(check(self) for check in _busy_checks)
+
+    def _bgl_kick_enter(self):
+        if _HAS_RUN_FOREVER_SETUP:
+            self._run_forever_setup()
+            return
+        self._check_closed()
+        self._check_running()
+        self._set_coroutine_origin_tracking(self._debug)
+        self._old_agen_hooks = sys.get_asyncgen_hooks()
+        self._thread_id = threading.get_ident()
+        sys.set_asyncgen_hooks(
+            firstiter=self._asyncgen_firstiter_hook, finalizer=self._asyncgen_finalizer_hook
+        )
+        events._set_running_loop(self)
+
+    def _bgl_kick_exit(self):
+        if _HAS_RUN_FOREVER_SETUP:
+            self._run_forever_cleanup()
+            return
+        self._stopping = False
+        self._thread_id = None
+        events._set_running_loop(None)
+        self._set_coroutine_origin_tracking(False)
+        if self._old_agen_hooks is not None:
+            sys.set_asyncgen_hooks(*self._old_agen_hooks)
+            self._old_agen_hooks = None
+
+
+def new_event_loop() -> Loop:
+    """A new bgloop.Loop (not set as the current loop)."""
+    return Loop()
