@@ -59,7 +59,11 @@ static uint32_t to_epoll(unsigned ev)
 
 int bgl_backend_set(bgl_loop *loop, bgl_io *io, unsigned old_events, unsigned new_events)
 {
-    struct epoll_event ev = {.events = to_epoll(new_events), .data.ptr = io};
+    /* fd + generation rather than a pointer: an entry that outlives its
+     * watcher (fd closed while a dup keeps the file open) then maps to
+     * nothing instead of freed memory. */
+    struct epoll_event ev = {.events = to_epoll(new_events),
+                             .data.u64 = (uint64_t)io->gen << 32 | (uint32_t)io->fd};
     int op;
     /* Interest 0 leaves the set entirely: epoll would still report
      * ERR/HUP for it, and a paused watcher must not spin the loop. */
@@ -127,8 +131,12 @@ int bgl_backend_poll(bgl_loop *loop, int64_t timeout_ns)
         }
     }
     struct epoll_event *evs = loop->be_events;
-    for (int i = 0; i < n; i++)
-        bgl_loop_io_ready(loop, evs[i].data.ptr, from_epoll(evs[i].events));
+    for (int i = 0; i < n; i++) {
+        uint64_t key = evs[i].data.u64;
+        bgl_io *io = bgl_io_lookup(loop, (int)(uint32_t)key, (uint32_t)(key >> 32));
+        if (io)
+            bgl_loop_io_ready(loop, io, from_epoll(evs[i].events));
+    }
     /* A full array means more may be ready: take more next time (the rest
      * is level-triggered and reported again, nothing is lost meanwhile). */
     if (n == loop->be_nevents && n < MAX_EVENTS_CAP) {

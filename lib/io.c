@@ -67,6 +67,7 @@ int bgl_io_new(bgl_loop *loop, int fd, unsigned events, bgl_io_cb cb, void *user
     io->cb = cb;
     io->userdata = userdata;
     io->slot = (size_t)-1;
+    io->gen = ++loop->io_gen;
     events &= IO_INTEREST;
     r = bgl_backend_set(loop, io, 0, events);
     if (r < 0) {
@@ -80,6 +81,36 @@ int bgl_io_new(bgl_loop *loop, int fd, unsigned events, bgl_io_cb cb, void *user
         loop->io_active++;
     *out = io;
     return 0;
+}
+
+int bgl_io_internal_add(bgl_loop *loop, bgl_io *io, int fd)
+{
+    int r = fdtab_reserve(loop, fd);
+    if (r < 0)
+        return r;
+    io->loop = loop;
+    io->fd = fd;
+    io->internal = 1;
+    io->slot = (size_t)-1;
+    io->gen = ++loop->io_gen;
+    io->events = 0;
+    r = bgl_backend_set(loop, io, 0, BGL_IO_READ);
+    if (r < 0)
+        return r;
+    io->events = BGL_IO_READ;
+    loop->fdtab[fd] = io;
+    return 0;
+}
+
+void bgl_io_internal_remove(bgl_loop *loop, bgl_io *io)
+{
+    if (!io->internal)
+        return;
+    bgl_backend_remove(loop, io);
+    io->events = 0;
+    if ((size_t)io->fd < loop->fdtab_cap && loop->fdtab[io->fd] == io)
+        loop->fdtab[io->fd] = NULL;
+    io->internal = 0;
 }
 
 int bgl_io_set_events(bgl_io *io, unsigned events)

@@ -44,6 +44,7 @@ struct bgl_io {
     unsigned events;   /* interest: BGL_IO_READ | BGL_IO_WRITE */
     unsigned pending;  /* ready bits collected, not yet dispatched */
     int internal;      /* wakeup / signal descriptor: handled at collect */
+    uint32_t gen;      /* unique per loop: tells a stale epoll entry apart */
     size_t slot;       /* backend-private (poll array index) */
     bgl_io_cb cb;
     void *userdata;
@@ -91,8 +92,9 @@ struct bgl_loop {
     uint64_t timer_seq;
     size_t timer_count;
 
-    bgl_io **fdtab;          /* fd -> watcher, for -EEXIST */
+    bgl_io **fdtab;          /* fd -> watcher (internal ones too) */
     size_t fdtab_cap;
+    uint32_t io_gen;
     size_t io_count;         /* user watchers */
     size_t io_active;        /* user watchers with non-zero interest */
 
@@ -153,6 +155,17 @@ BGL_INTERNAL void bgl_signals_collect(bgl_loop *loop);
 
 /* io.c */
 BGL_INTERNAL int bgl_fd_valid(int fd);
+/* Register an internal descriptor's watcher: fd table + backend (READ). */
+BGL_INTERNAL int bgl_io_internal_add(bgl_loop *loop, bgl_io *io, int fd);
+BGL_INTERNAL void bgl_io_internal_remove(bgl_loop *loop, bgl_io *io);
+/* The watcher of fd if its generation matches, else NULL. */
+static inline bgl_io *bgl_io_lookup(const bgl_loop *loop, int fd, uint32_t gen)
+{
+    if (fd < 0 || (size_t)fd >= loop->fdtab_cap)
+        return NULL;
+    bgl_io *io = loop->fdtab[fd];
+    return io && io->gen == gen ? io : NULL;
+}
 BGL_INTERNAL int bgl_cloexec_nonblock(int fd);
 
 #endif /* BGL_LOOP_INTERNAL_H */

@@ -691,10 +691,8 @@ int bgl_service_exited(bgl_service *svc, int failed, const char *error)
     const char *why = error && *error ? error : "failed";
     if (svc->stop_requested && svc->stop_timed_out) {
         st = BGL_SERVICE_FAILED;
-        text = failed ? bgl__strdupf("stop timed out after %g s, cancelled; %s",
-                                     secs(svc->cfg.stop_timeout_ns), why)
-                      : bgl__strdupf("stop timed out after %g s, cancelled",
-                                     secs(svc->cfg.stop_timeout_ns));
+        /* Whatever the cancelled work reports, the timeout is the story. */
+        text = bgl__strdupf("stop timed out after %g s, cancelled", secs(svc->cfg.stop_timeout_ns));
     } else if (failed) {
         st = BGL_SERVICE_FAILED;
         text = strdup(why);

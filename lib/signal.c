@@ -54,12 +54,13 @@ void bgl_signals_free(bgl_loop *loop)
 {
     if (loop->sig_rfd < 0)
         return;
-    bgl_backend_remove(loop, &loop->sig_io);
-    loop->sig_io.events = 0;
+    bgl_io_internal_remove(loop, &loop->sig_io);
     close(loop->sig_rfd);
     if (loop->sig_wfd >= 0)
         close(loop->sig_wfd);
     loop->sig_rfd = loop->sig_wfd = -1;
+    loop->sig_ready = 0;
+    sigemptyset(&loop->sig_mask);
 }
 
 /* Create the loop's signal descriptor on first use. */
@@ -92,12 +93,7 @@ static int ensure_fd(bgl_loop *loop)
     loop->sig_rfd = fds[0];
     loop->sig_wfd = fds[1];
 #endif
-    bgl_io *w = &loop->sig_io;
-    w->loop = loop;
-    w->fd = loop->sig_rfd;
-    w->internal = 1;
-    w->slot = (size_t)-1;
-    int r = bgl_backend_set(loop, w, 0, BGL_IO_READ);
+    int r = bgl_io_internal_add(loop, &loop->sig_io, loop->sig_rfd);
     if (r < 0) {
         close(loop->sig_rfd);
         if (loop->sig_wfd >= 0)
@@ -105,7 +101,6 @@ static int ensure_fd(bgl_loop *loop)
         loop->sig_rfd = loop->sig_wfd = -1;
         return r;
     }
-    w->events = BGL_IO_READ;
     return 0;
 }
 
@@ -224,7 +219,10 @@ int bgl_signal_free(bgl_signal *sig)
     if (sig->node.queued)
         bgl_loop_dequeue(loop, &sig->node);
     loop->sigsrc[signo] = NULL;
-    loop->signal_count--;
+    /* The last source takes the descriptor with it: a loop that stopped
+     * handling signals holds no signal fd. */
+    if (--loop->signal_count == 0)
+        bgl_signals_free(loop);
     free(sig);
     return 0;
 }

@@ -61,13 +61,7 @@ int bgl_threadsafe_init(bgl_loop *loop)
         loop->wake_rfd = fds[0];
         loop->wake_wfd = fds[1];
     }
-    bgl_io *w = &loop->wake_io;
-    w->loop = loop;
-    w->fd = loop->wake_rfd;
-    w->internal = 1;
-    w->slot = (size_t)-1;
-    w->events = BGL_IO_READ;
-    r = bgl_backend_set(loop, w, 0, BGL_IO_READ);
+    r = bgl_io_internal_add(loop, &loop->wake_io, loop->wake_rfd);
     if (r < 0) {
         bgl_threadsafe_free(loop);
         return r;
@@ -88,9 +82,7 @@ static void free_list(bgl_call *c, int discard)
 
 void bgl_threadsafe_free(bgl_loop *loop)
 {
-    if (loop->wake_io.slot != (size_t)-1 || loop->wake_io.events)
-        bgl_backend_remove(loop, &loop->wake_io);
-    loop->wake_io.events = 0;
+    bgl_io_internal_remove(loop, &loop->wake_io);
     if (loop->wake_wfd >= 0 && loop->wake_wfd != loop->wake_rfd)
         close(loop->wake_wfd);
     if (loop->wake_rfd >= 0)
