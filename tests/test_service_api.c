@@ -1,0 +1,375 @@
+/* test_service_api.c - registration, lookup, per-owner isolation, "nothing
+ * left", exit code, keep-alive, removal, and bad input for every function. */
+#include "lifecycle-harness.h"
+
+TestSuite(service_api, .timeout = BGL_TEST_TIMEOUT);
+
+Test(service_api, service_owners_are_started_and_stopped_in_isolation)
+{
+    world w;
+    world_init(&w);
+    fake_svc *a1 = add_full(&w, "a1", "addon_a", NULL, NULL);
+    fake_svc *a2 = add_full(&w, "a2", "addon_a", DEPS("a1"), NULL);
+    fake_svc *b1 = add_full(&w, "b1", "addon_b", NULL, NULL);
+    a1->ready_on_start = a2->ready_on_start = b1->ready_on_start = 1;
+    OK(bgl_services_start(w.mgr, "addon_a"));
+    settle(&w);
+    EXPECT_LOG(&w, "start:a1 start:a2");
+    EXPECT_STATE(b1, BGL_SERVICE_STOPPED);
+    EXPECT_RC(bgl_services_active(w.mgr, "addon_a"), 2);
+    EXPECT_RC(bgl_services_active(w.mgr, "addon_b"), 0);
+    OK(bgl_services_start(w.mgr, "addon_b"));
+    settle(&w);
+    EXPECT_LOG(&w, "start:b1");
+    OK(bgl_services_stop(w.mgr, "addon_a"));
+    settle(&w);
+    EXPECT_LOG(&w, "stop:a2 stop:a1");
+    EXPECT_STATE(b1, BGL_SERVICE_RUNNING);
+    EXPECT_RC(bgl_services_active(w.mgr, "addon_a"), 0);
+    EXPECT_RC(bgl_services_active(w.mgr, NULL), 1);
+    OK(bgl_services_start(w.mgr, "nobody"));   /* no services: nothing to do */
+    OK(bgl_services_stop(w.mgr, "nobody"));
+    settle(&w);
+    EXPECT_LOG(&w, "");
+
+    bgl_service *list[4];
+    EXPECT_RC(bgl_services_list(w.mgr, "addon_a", list, 4), 2);
+    cr_assert(list[0] == a1->svc && list[1] == a2->svc);
+    EXPECT_RC(bgl_services_list(w.mgr, NULL, list, 1), 3);
+    EXPECT_RC(bgl_services_list(w.mgr, NULL, NULL, 0), 3);
+    bgl_service *found = NULL;
+    OK(bgl_services_find(w.mgr, "b1", &found));
+    cr_assert_eq(found, b1->svc);
+    EXPECT_RC(bgl_services_find(w.mgr, "zzz", &found), -ENOENT);
+    cr_assert_str_eq(bgl_service_owner(b1->svc), "addon_b");
+    cr_assert_str_eq(bgl_service_name(b1->svc), "b1");
+    cr_assert_eq(bgl_service_userdata(b1->svc), b1);
+    cr_assert_eq(bgl_service_manager(b1->svc), w.mgr);
+    world_free(&w);
+}
+
+Test(service_api, service_nothing_left_counts_services_and_tasks)
+{
+    world w;
+    world_init(&w);
+    bgl_tasks *tasks = NULL;
+    OK(bgl_tasks_new(&tasks));
+    EXPECT_RC(bgl_nothing_left(w.mgr, tasks), 1);
+    fake_svc *a = add(&w, "a", NULL);
+    EXPECT_RC(bgl_nothing_left(w.mgr, tasks), 1);   /* registered, not wanted */
+    OK(bgl_services_start(w.mgr, NULL));
+    EXPECT_RC(bgl_nothing_left(w.mgr, tasks), 0);   /* wanted, about to start */
+    settle(&w);
+    EXPECT_RC(bgl_nothing_left(w.mgr, NULL), 0);
+    OK(bgl_service_exited(a->svc, 0, NULL));
+    EXPECT_RC(bgl_nothing_left(w.mgr, tasks), 1);
+    EXPECT_RC(bgl_services_exit_code(w.mgr), 0);
+
+    bgl_task *t = NULL;
+    OK(bgl_task_new(tasks, "addon", "t", NULL, NULL, &t));
+    EXPECT_RC(bgl_nothing_left(w.mgr, tasks), 0);
+    EXPECT_RC(bgl_nothing_left(NULL, tasks), 0);
+    OK(bgl_task_finish(t, BGL_TASK_DONE, NULL));
+    EXPECT_RC(bgl_nothing_left(w.mgr, tasks), 1);
+    EXPECT_RC(bgl_nothing_left(NULL, NULL), -EINVAL);
+    OK(bgl_tasks_free(tasks));
+    world_free(&w);
+}
+
+/* ---- keep-alive: bgl_loop_run() ends with the services ------------------- */
+
+static void exit_ok(void *ud)
+{
+    OK(bgl_service_exited(ud, 0, NULL));
+}
+
+static void exit_failed(void *ud)
+{
+    OK(bgl_service_exited(ud, 1, "gave up"));
+}
+
+static int start_then_exit_ok(bgl_service *svc, void *ud)
+{
+    (void)ud;
+    OK(bgl_service_ready(svc));
+    return bgl_loop_call_soon(*(bgl_loop **)bgl_service_userdata(svc), exit_ok, svc);
+}
+
+static int start_then_fail(bgl_service *svc, void *ud)
+{
+    (void)ud;
+    return bgl_loop_call_soon(*(bgl_loop **)bgl_service_userdata(svc), exit_failed, svc);
+}
+
+static int start_forever(bgl_service *svc, void *ud)
+{
+    (void)ud;
+    return bgl_service_ready(svc);
+}
+
+static void stop_exits(bgl_service *svc, void *ud)
+{
+    (void)ud;
+    OK(bgl_service_exited(svc, 0, NULL));
+}
+
+static bgl_service *add_hooked(world *w, const char *name, int (*start)(bgl_service *, void *))
+{
+    bgl_service_config cfg;
+    bgl_service_config_init(&cfg);
+    cfg.name = name;
+    cfg.owner = "c";
+    const bgl_service_hooks hooks = {.start = start, .stop = stop_exits};
+    bgl_service *svc = NULL;
+    OK(bgl_service_add(w->mgr, &cfg, &hooks, &w->loop, &svc));
+    return svc;
+}
+
+Test(service_api, service_keepalive_run_returns_when_services_end)
+{
+    world w;
+    world_init(&w);
+    add_hooked(&w, "quick", start_then_exit_ok);
+    OK(bgl_services_set_keepalive(w.mgr, NULL, 1));
+    OK(bgl_services_start(w.mgr, NULL));
+    EXPECT_RC(bgl_loop_run(w.loop), 0);
+    EXPECT_RC(bgl_services_active(w.mgr, NULL), 0);
+    world_free(&w);
+}
+
+Test(service_api, service_keepalive_exit_code_reports_failure_for_good)
+{
+    world w;
+    world_init(&w);
+    add_hooked(&w, "quick", start_then_exit_ok);
+    add_hooked(&w, "broken", start_then_fail);
+    OK(bgl_services_set_keepalive(w.mgr, NULL, 1));
+    OK(bgl_services_start(w.mgr, NULL));
+    EXPECT_RC(bgl_loop_run(w.loop), 1);
+    EXPECT_RC(bgl_services_exit_code(w.mgr), 1);
+    world_free(&w);
+}
+
+typedef struct ka_ctx {
+    bgl_loop *loop;
+    bgl_services *mgr;
+    bgl_task *task;
+    int stopped_before_task_done;
+} ka_ctx;
+
+static void request_stop(void *ud)
+{
+    OK(bgl_services_stop(ud, NULL));
+}
+
+static void finish_task(void *ud)
+{
+    ka_ctx *c = ud;
+    /* The loop is still running although the service is gone. */
+    c->stopped_before_task_done = bgl_services_active(c->mgr, NULL) == 0;
+    OK(bgl_task_finish(c->task, BGL_TASK_DONE, NULL));
+}
+
+/* Ready, then (next iteration) a stop request - as a SIGTERM source would. */
+static int start_then_request_stop(bgl_service *svc, void *ud)
+{
+    ka_ctx *c = ud;
+    OK(bgl_service_ready(svc));
+    return bgl_loop_call_soon(c->loop, request_stop, c->mgr);
+}
+
+/* Exit at once, and let the task finish a little later. */
+static void stop_then_finish_task(bgl_service *svc, void *ud)
+{
+    ka_ctx *c = ud;
+    OK(bgl_service_exited(svc, 0, NULL));
+    OK(bgl_loop_call_soon(c->loop, finish_task, c));
+}
+
+Test(service_api, service_keepalive_ends_on_stop_request_after_tasks)
+{
+    world w;
+    world_init(&w);
+    bgl_tasks *tasks = NULL;
+    OK(bgl_tasks_new(&tasks));
+    ka_ctx c = {.loop = w.loop, .mgr = w.mgr};
+    OK(bgl_task_new(tasks, "c", "upload", NULL, NULL, &c.task));
+    bgl_service_config cfg;
+    bgl_service_config_init(&cfg);
+    cfg.name = "server";
+    cfg.owner = "c";
+    const bgl_service_hooks hooks = {.start = start_then_request_stop,
+                                     .stop = stop_then_finish_task};
+    bgl_service *svc = NULL;
+    OK(bgl_service_add(w.mgr, &cfg, &hooks, &c, &svc));
+    OK(bgl_services_set_keepalive(w.mgr, tasks, 1));
+    OK(bgl_services_start(w.mgr, NULL));
+    EXPECT_RC(bgl_loop_run(w.loop), 0);
+    EXPECT_RC(bgl_service_get_state(svc), BGL_SERVICE_STOPPED);
+    EXPECT_RC(bgl_task_get_state(c.task), BGL_TASK_DONE);
+    cr_assert_eq(c.stopped_before_task_done, 1);
+    OK(bgl_services_set_keepalive(w.mgr, NULL, 0));
+    OK(bgl_tasks_free(tasks));
+    world_free(&w);
+}
+
+/* ---- registration and removal --------------------------------------------- */
+
+Test(service_api, service_duplicate_names_and_bad_configs_are_refused)
+{
+    world w;
+    world_init(&w);
+    add(&w, "web", NULL);
+    bgl_service_config cfg;
+    bgl_service_config_init(&cfg);
+    cfg.name = "web";
+    cfg.owner = "other";
+    bgl_service *svc = NULL;
+    const bgl_service_hooks hooks = {.start = start_forever};
+    EXPECT_RC(bgl_service_add(w.mgr, &cfg, &hooks, NULL, &svc), -EEXIST);
+    cr_assert(strstr(bgl_services_last_error(w.mgr), "'web'"), "%s",
+              bgl_services_last_error(w.mgr));
+
+    cfg.name = "new";
+    bgl_service_config bad = cfg;
+    bad.name = NULL;
+    EXPECT_RC(bgl_service_add(w.mgr, &bad, &hooks, NULL, &svc), -EINVAL);
+    bad = cfg, bad.name = "";
+    EXPECT_RC(bgl_service_add(w.mgr, &bad, &hooks, NULL, &svc), -EINVAL);
+    bad = cfg, bad.owner = NULL;
+    EXPECT_RC(bgl_service_add(w.mgr, &bad, &hooks, NULL, &svc), -EINVAL);
+    bad = cfg, bad.owner = "";
+    EXPECT_RC(bgl_service_add(w.mgr, &bad, &hooks, NULL, &svc), -EINVAL);
+    bad = cfg, bad.restart = (bgl_restart_policy)7;
+    EXPECT_RC(bgl_service_add(w.mgr, &bad, &hooks, NULL, &svc), -EINVAL);
+    bad = cfg, bad.stop_timeout_ns = 0;
+    EXPECT_RC(bgl_service_add(w.mgr, &bad, &hooks, NULL, &svc), -EINVAL);
+    bad = cfg, bad.restart_delay_ns = 10 * SEC, bad.restart_delay_max_ns = 1 * SEC;
+    EXPECT_RC(bgl_service_add(w.mgr, &bad, &hooks, NULL, &svc), -EINVAL);
+    bad = cfg, bad.start_limit_interval_ns = 0;
+    EXPECT_RC(bgl_service_add(w.mgr, &bad, &hooks, NULL, &svc), -EINVAL);
+    bad = cfg, bad.depends_on = DEPS("new");
+    EXPECT_RC(bgl_service_add(w.mgr, &bad, &hooks, NULL, &svc), -EINVAL);
+    bad = cfg, bad.depends_on = DEPS("");
+    EXPECT_RC(bgl_service_add(w.mgr, &bad, &hooks, NULL, &svc), -EINVAL);
+    const bgl_service_hooks no_start = {.stop = stop_exits};
+    EXPECT_RC(bgl_service_add(w.mgr, &cfg, &no_start, NULL, &svc), -EINVAL);
+    EXPECT_RC(bgl_service_add(w.mgr, &cfg, NULL, NULL, &svc), -EINVAL);
+    EXPECT_RC(bgl_service_add(w.mgr, NULL, &hooks, NULL, &svc), -EINVAL);
+    EXPECT_RC(bgl_service_add(NULL, &cfg, &hooks, NULL, &svc), -EINVAL);
+    EXPECT_RC(bgl_services_list(w.mgr, NULL, NULL, 0), 1);   /* nothing added */
+
+    /* No start limit (burst 0) needs no interval; out may be NULL. */
+    cfg.start_limit_burst = 0;
+    cfg.start_limit_interval_ns = 0;
+    OK(bgl_service_add(w.mgr, &cfg, &hooks, NULL, NULL));
+    EXPECT_RC(bgl_services_list(w.mgr, NULL, NULL, 0), 2);
+    world_free(&w);
+}
+
+static int remove_from_hook(bgl_service *svc, void *ud)
+{
+    (void)ud;
+    EXPECT_RC(bgl_service_remove(svc), -EBUSY);
+    EXPECT_RC(bgl_services_free(bgl_service_manager(svc)), -EBUSY);
+    return bgl_service_ready(svc);
+}
+
+Test(service_api, service_remove_only_when_idle)
+{
+    world w;
+    world_init(&w);
+    fake_svc *f = add(&w, "a", NULL);
+    f->ready_on_start = 1;
+    OK(bgl_service_start(f->svc));
+    EXPECT_RC(bgl_service_remove(f->svc), -EBUSY);   /* wanted */
+    settle(&w);
+    EXPECT_RC(bgl_service_remove(f->svc), -EBUSY);   /* running */
+    EXPECT_RC(bgl_services_free(w.mgr), -EBUSY);
+    OK(bgl_service_stop(f->svc));
+    settle(&w);
+    OK(bgl_service_remove(f->svc));
+    cr_assert_eq(f->destroyed, 1);
+    bgl_service *svc = NULL;
+    EXPECT_RC(bgl_services_find(w.mgr, "a", &svc), -ENOENT);
+    w.n = 0;   /* removed: world_free must not expect another destroy */
+
+    bgl_service_config cfg;
+    bgl_service_config_init(&cfg);
+    cfg.name = "a";   /* the name is free again */
+    cfg.owner = "addon";
+    const bgl_service_hooks hooks = {.start = remove_from_hook};
+    OK(bgl_service_add(w.mgr, &cfg, &hooks, NULL, &svc));
+    OK(bgl_service_start(svc));
+    settle(&w);
+    EXPECT_RC(bgl_service_get_state(svc), BGL_SERVICE_RUNNING);
+    world_free(&w);
+}
+
+Test(service_api, service_reports_in_wrong_states_are_refused)
+{
+    world w;
+    world_init(&w);
+    fake_svc *f = add(&w, "a", NULL);
+    EXPECT_RC(bgl_service_ready(f->svc), -ESRCH);
+    EXPECT_RC(bgl_service_exited(f->svc, 0, NULL), -ESRCH);
+    OK(bgl_service_start(f->svc));
+    settle(&w);
+    ready(f);
+    EXPECT_RC(bgl_service_ready(f->svc), -EALREADY);
+    OK(bgl_service_exited(f->svc, 1, NULL));
+    cr_assert_str_eq(bgl_service_error(f->svc), "failed");
+    EXPECT_RC(bgl_service_exited(f->svc, 1, NULL), -ESRCH);
+    EXPECT_RC(bgl_service_ready(f->svc), -ESRCH);
+    world_free(&w);
+}
+
+Test(service_api, service_bad_input_is_refused)
+{
+    world w;
+    world_init(&w);
+    bgl_services *m = NULL;
+    bgl_service *svc = NULL;
+    bgl_service_info info;
+    bgl_resources *rs = NULL;
+    EXPECT_RC(bgl_services_new(NULL, &m), -EINVAL);
+    EXPECT_RC(bgl_services_new(w.loop, NULL), -EINVAL);
+    EXPECT_RC(bgl_services_free(NULL), -EINVAL);
+    EXPECT_RC(bgl_services_set_state_cb(NULL, NULL, NULL), -EINVAL);
+    cr_assert_null(bgl_services_last_error(NULL));
+    EXPECT_RC(bgl_services_list(NULL, NULL, NULL, 0), -EINVAL);
+    EXPECT_RC(bgl_services_list(w.mgr, NULL, NULL, 2), -EINVAL);
+    EXPECT_RC(bgl_services_find(NULL, "a", &svc), -EINVAL);
+    EXPECT_RC(bgl_services_find(w.mgr, NULL, &svc), -EINVAL);
+    EXPECT_RC(bgl_services_find(w.mgr, "a", NULL), -EINVAL);
+    EXPECT_RC(bgl_services_start(NULL, NULL), -EINVAL);
+    EXPECT_RC(bgl_services_stop(NULL, NULL), -EINVAL);
+    EXPECT_RC(bgl_services_active(NULL, NULL), -EINVAL);
+    EXPECT_RC(bgl_services_exit_code(NULL), -EINVAL);
+    EXPECT_RC(bgl_services_set_keepalive(NULL, NULL, 1), -EINVAL);
+    EXPECT_RC(bgl_services_owner_resources(NULL, "o", &rs), -EINVAL);
+    bgl_service_config_init(NULL);   /* harmless */
+    EXPECT_RC(bgl_service_remove(NULL), -EINVAL);
+    EXPECT_RC(bgl_service_start(NULL), -EINVAL);
+    EXPECT_RC(bgl_service_stop(NULL), -EINVAL);
+    EXPECT_RC(bgl_service_ready(NULL), -EINVAL);
+    EXPECT_RC(bgl_service_exited(NULL, 0, NULL), -EINVAL);
+    EXPECT_RC(bgl_service_get_info(NULL, &info), -EINVAL);
+    EXPECT_RC(bgl_service_get_state(NULL), -EINVAL);
+    cr_assert_null(bgl_service_name(NULL));
+    cr_assert_null(bgl_service_owner(NULL));
+    cr_assert_null(bgl_service_error(NULL));
+    cr_assert_null(bgl_service_userdata(NULL));
+    cr_assert_null(bgl_service_manager(NULL));
+    cr_assert_str_eq(bgl_service_state_name(-1), "unknown");
+    cr_assert_str_eq(bgl_service_state_name(BGL_SERVICE_EXITED), "exited");
+    cr_assert_str_eq(bgl_restart_policy_name(BGL_RESTART_ON_FAILURE), "on-failure");
+    cr_assert_str_eq(bgl_restart_policy_name(9), "unknown");
+    fake_svc *f = add(&w, "a", NULL);
+    EXPECT_RC(bgl_service_get_info(f->svc, NULL), -EINVAL);
+    OK(bgl_service_get_info(f->svc, &info));
+    cr_assert(info.state == BGL_SERVICE_STOPPED && !info.wanted && info.error == NULL);
+    cr_assert_str_eq(info.name, "a");
+    cr_assert_str_eq(info.owner, "addon");
+    world_free(&w);
+}
