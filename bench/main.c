@@ -1,5 +1,6 @@
 /* main.c - run each workload on libbgloop and libuv, alternating, and print
- * operations per second and the ratio bgloop/libuv.
+ * operations per second (of process CPU time, see bench.h) and the ratio
+ * bgloop/libuv.
  *
  * Usage: bgloop_bench [-r REPS] [-s SCALE]
  *   -r REPS   repetitions per library and workload (default 5); the best
@@ -71,7 +72,8 @@ int main(int argc, char **argv)
 
     size_t nw = sizeof workloads / sizeof workloads[0];
     double best[2][sizeof workloads / sizeof workloads[0]];
-    printf("libbgloop %s vs libuv %s, %d runs each, best (median)\n\n",
+    printf("libbgloop %s vs libuv %s: operations per CPU second, %d runs each, "
+           "best (median)\n\n",
            bgl_version(), uv_version_string(), reps);
     printf("%-16s %26s %26s %8s\n", "workload", "bgloop ops/s", "libuv ops/s",
            "bgl/uv");
