@@ -35,6 +35,19 @@ __all__ = [
 # ---- end loop ----
 
 # ---- services (pyservices) ----
+from .services import (  # noqa: E402
+    ServiceError,
+    forget_services,
+    service,
+    start_services,
+    status,
+    stop_services,
+    stop_services_async,
+)
+from .serve import serve  # noqa: E402
+
+__all__ += ["service", "start_services", "stop_services", "stop_services_async", "status",
+            "serve", "forget_services", "ServiceError"]
 # ---- end services ----
 
 # ---- Blender / threads (blender) ----

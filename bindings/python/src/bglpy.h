@@ -19,5 +19,7 @@ PyObject *bglpy_raise_errno(int err, const char *what);
 
 /* Parts (one per source file). */
 int bglpy_core_init(PyObject *module); /* core.c: Core, Timer, Watcher */
+int bglpy_services_init(PyObject *module);        /* services.c: Services */
+int bglpy_services_signal_init(PyObject *module); /* services_signal.c */
 
 #endif /* BGLPY_H */

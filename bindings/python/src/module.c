@@ -54,6 +54,8 @@ static PyMethodDef module_methods[] = {
  * (pyservices: add bglpy_services_init here and declare it in bglpy.h.) */
 static int (*const parts[])(PyObject *module) = {
     bglpy_core_init,
+    bglpy_services_init,
+    bglpy_services_signal_init,
     NULL,
 };
 
