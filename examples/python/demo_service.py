@@ -92,6 +92,11 @@ async def _handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) ->
                 break
     except (asyncio.IncompleteReadError, ConnectionError, asyncio.LimitOverrunError):
         pass  # the client went away or sent garbage: just hang up
+    except asyncio.CancelledError:
+        # The http service is stopping and cancels its connections.  End
+        # quietly: Python 3.11/3.12's start_server would log a cancelled
+        # handler as an error.
+        pass
     finally:
         writer.close()
 
@@ -109,4 +114,8 @@ async def http(ctx):
 
 
 if __name__ == "__main__":
+    import logging
+
+    logging.basicConfig(level=bgloop.config.log_level(),
+                        format="%(asctime)s %(name)s %(levelname)s: %(message)s")
     sys.exit(bgloop.serve())

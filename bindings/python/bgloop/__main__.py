@@ -17,25 +17,29 @@ import logging
 import sys
 
 
+class _UsageError(Exception):
+    """A bad command line: printed without a traceback, exit status 2."""
+
+
 def _load(target: str) -> None:
     module_name, _, attr = target.partition(":")
     if not module_name:
-        raise SystemExit(f"bgloop serve: {target!r}: expected MODULE or MODULE:ATTR")
+        raise _UsageError(f"bgloop serve: {target!r}: expected MODULE or MODULE:ATTR")
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
         if exc.name and module_name.startswith(exc.name):
-            raise SystemExit(f"bgloop serve: no module named {module_name!r} "
+            raise _UsageError(f"bgloop serve: no module named {module_name!r} "
                              f"(sys.path[0] is {sys.path[0]!r})") from None
         raise
     if attr:
         try:
             setup = getattr(module, attr)
         except AttributeError:
-            raise SystemExit(f"bgloop serve: module {module_name!r} has no attribute {attr!r}") \
+            raise _UsageError(f"bgloop serve: module {module_name!r} has no attribute {attr!r}") \
                 from None
         if not callable(setup):
-            raise SystemExit(f"bgloop serve: {target} is not callable")
+            raise _UsageError(f"bgloop serve: {target} is not callable")
         setup()
 
 
@@ -64,6 +68,7 @@ def _cmd_env(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     from . import config
+    from .services import ServiceError
 
     parser = argparse.ArgumentParser(prog="python -m bgloop",
                                      description="bgloop command line")
@@ -74,6 +79,8 @@ def main(argv: list[str] | None = None) -> int:
     p_env = sub.add_parser("env", help="show the BGLOOP_* settings")
     p_env.set_defaults(func=_cmd_env)
     args = parser.parse_args(argv)
+    if args.command == "env":
+        return args.func(args)  # reports bad values itself, one per line
 
     try:
         level = config.log_level()
@@ -83,11 +90,11 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=level, format="%(asctime)s %(name)s %(levelname)s: %(message)s")
     try:
         return args.func(args)
-    except SystemExit:
-        raise
-    except (config.ConfigError, ValueError, TypeError) as exc:
-        # Registration and configuration mistakes: say what, no traceback.
-        print(f"bgloop {args.command}: {exc}", file=sys.stderr)
+    except (_UsageError, config.ConfigError, ServiceError) as exc:
+        # Configuration and dependency mistakes: say what, no traceback.
+        text = str(exc)
+        prefix = f"bgloop {args.command}: "
+        print(text if text.startswith(prefix) else prefix + text, file=sys.stderr)
         return 2
 
 

@@ -1,0 +1,255 @@
+"""bgloop.serve() and ``python -m bgloop serve``, each in a subprocess.
+
+The child prints a line when it is ready; the test then signals it or talks
+to it and checks the exit status and that stderr has no asyncio complaint
+("Task was destroyed but it is pending", "Exception in callback", ...).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+GUARD = 30.0  # against hangs only; the children answer in milliseconds
+
+BAD_STDERR = ("Task was destroyed but it is pending", "Exception in callback",
+              "Traceback", "was never awaited", "Unhandled exception")
+
+
+def spawn(args, *, cwd=None, env=None):
+    full_env = dict(os.environ)
+    full_env.pop("BGLOOP_LOG_LEVEL", None)
+    full_env.update(env or {})
+    return subprocess.Popen(args, cwd=cwd, env=full_env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def spawn_script(tmp_path, body, **kw):
+    script = tmp_path / "child.py"
+    script.write_text(textwrap.dedent(body))
+    return spawn([sys.executable, str(script)], **kw)
+
+
+def read_line(proc, contains: str) -> str:
+    """The first stdout line containing `contains` (fails on EOF/hang)."""
+    end = time.monotonic() + GUARD
+    while time.monotonic() < end:
+        ready, _, _ = select.select([proc.stdout], [], [], 0.5)
+        if ready:
+            line = proc.stdout.readline()
+            if not line:
+                break
+            if contains in line:
+                return line
+    proc.kill()
+    out, err = proc.communicate()
+    raise AssertionError(f"child never printed {contains!r}; stdout={out!r} stderr={err!r}")
+
+
+def finish(proc, *, expect_traceback=False) -> tuple[int, str, str]:
+    try:
+        out, err = proc.communicate(timeout=GUARD)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, err = proc.communicate()
+        raise AssertionError(f"child did not exit; stderr={err!r}")
+    for bad in BAD_STDERR:
+        if bad == "Traceback" and expect_traceback:
+            continue
+        assert bad not in err, err
+    return proc.returncode, out, err
+
+
+KEEPALIVE = """
+    import asyncio, signal, sys
+    import bgloop
+
+    @bgloop.service("db", owner="child")
+    async def db(ctx):
+        ctx.ready()
+        await ctx.stopping.wait()
+        print("db stopped", flush=True)
+
+    @bgloop.service("worker", owner="child", depends_on=("db",))
+    async def worker(ctx):
+        # A child task, left running: serve() must cancel it cleanly.
+        asyncio.ensure_future(asyncio.sleep(3600))
+        ctx.ready()
+        print("ready", flush=True)
+        await ctx.stopping.wait()
+        print("worker stopped", flush=True)
+
+    def custom(signo, frame):
+        pass
+    signal.signal(signal.SIGTERM, custom)
+    code = bgloop.serve()
+    # Handlers are back as they were.
+    assert signal.getsignal(signal.SIGTERM) is custom, signal.getsignal(signal.SIGTERM)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    print("states", sorted(s["state"] for s in bgloop.status().values()), flush=True)
+    sys.exit(code)
+"""
+
+
+@pytest.mark.parametrize("signo", [signal.SIGTERM, signal.SIGINT])
+def test_serve_stops_gracefully_on_signal_and_returns_0(tmp_path, signo):
+    proc = spawn_script(tmp_path, KEEPALIVE)
+    read_line(proc, "ready")
+    proc.send_signal(signo)
+    code, out, err = finish(proc)
+    assert code == 0, err
+    # Dependents stop first.
+    assert out.index("worker stopped") < out.index("db stopped")
+    assert "states ['stopped', 'stopped']" in out
+
+
+def test_serve_returns_nonzero_when_a_service_fails_for_good(tmp_path):
+    proc = spawn_script(tmp_path, """
+        import sys
+        import bgloop
+
+        @bgloop.service("bad", restart="on-failure", restart_delay=0.001,
+                        restart_max_delay=0.001, start_limit_burst=2)
+        async def bad(ctx):
+            raise RuntimeError("no database")
+
+        @bgloop.service("fine")
+        async def fine(ctx):
+            ctx.ready()
+
+        code = bgloop.serve()
+        st = bgloop.status()
+        print(st["bad"]["state"], st["bad"]["error"], st["fine"]["state"], flush=True)
+        sys.exit(code)
+    """)
+    # The failing service's traceback is logged, as it should be.
+    code, out, err = finish(proc, expect_traceback=True)
+    assert code == 1
+    assert "RuntimeError: no database" in err
+    assert out.startswith("failed") and "start limit" in out and out.strip().endswith("exited")
+
+
+def test_serve_returns_0_when_every_service_ends_on_its_own(tmp_path):
+    proc = spawn_script(tmp_path, """
+        import asyncio, sys
+        import bgloop
+
+        @bgloop.service("job")
+        async def job(ctx):
+            await asyncio.sleep(0.01)
+            ctx.ready()
+
+        @bgloop.service("after", depends_on=("job",))
+        async def after(ctx):
+            ctx.ready()
+
+        sys.exit(bgloop.serve(signals=False))
+    """)
+    code, out, err = finish(proc)
+    assert code == 0, err
+
+
+def test_serve_refuses_to_run_inside_the_loop(tmp_path):
+    proc = spawn_script(tmp_path, """
+        import bgloop
+
+        async def main():
+            try:
+                bgloop.serve()
+            except RuntimeError as exc:
+                print("refused:", exc, flush=True)
+
+        bgloop.ensure_loop().run_until_complete(main())
+    """)
+    code, out, err = finish(proc)
+    assert code == 0 and "refused:" in out and "inside the running loop" in out
+
+
+def test_python_m_bgloop_serve_module_attr(tmp_path):
+    (tmp_path / "mysvc.py").write_text(textwrap.dedent("""
+        import bgloop
+
+        def setup():
+            @bgloop.service("echo", owner="mysvc")
+            async def echo(ctx):
+                ctx.ready()
+                print("echo up", flush=True)
+                await ctx.stopping.wait()
+    """))
+    proc = spawn([sys.executable, "-m", "bgloop", "serve", "mysvc:setup"], cwd=tmp_path)
+    read_line(proc, "echo up")
+    proc.send_signal(signal.SIGTERM)
+    code, out, err = finish(proc)
+    assert code == 0, err
+
+
+def test_python_m_bgloop_serve_bad_targets(tmp_path):
+    (tmp_path / "empty_mod.py").write_text("x = 1\n")
+    for target, message in (("no_such_module_xyz", "no module named 'no_such_module_xyz'"),
+                            ("empty_mod:nothing", "has no attribute 'nothing'"),
+                            ("empty_mod:x", "not callable"),
+                            ("empty_mod", "registered no service")):
+        proc = spawn([sys.executable, "-m", "bgloop", "serve", target], cwd=tmp_path)
+        code, out, err = finish(proc)
+        assert code == 2 and message in err, (target, err)
+
+
+def test_bad_environment_value_is_a_clear_error(tmp_path):
+    (tmp_path / "one.py").write_text(textwrap.dedent("""
+        import bgloop
+
+        @bgloop.service("one")
+        async def one(ctx):
+            pass
+    """))
+    proc = spawn([sys.executable, "-m", "bgloop", "serve", "one"], cwd=tmp_path,
+                 env={"BGLOOP_STOP_TIMEOUT": "soon"})
+    code, out, err = finish(proc)
+    assert code == 2 and "BGLOOP_STOP_TIMEOUT='soon'" in err, err
+
+    proc = spawn([sys.executable, "-m", "bgloop", "env"], env={"BGLOOP_LOG_LEVEL": "loud"})
+    code, out, err = finish(proc)
+    assert code == 2 and "BGLOOP_LOG_LEVEL='loud'" in out
+
+
+def _demo_address(proc) -> str:
+    line = read_line(proc, "serving on")
+    return line.split("serving on ")[1].split()[0]
+
+
+def _get_json(url: str):
+    with urllib.request.urlopen(url, timeout=GUARD) as resp:
+        return json.loads(resp.read())
+
+
+@pytest.mark.parametrize("how", ["script", "module"])
+def test_demo_service_answers_on_loopback_and_stops_on_sigterm(how):
+    if how == "script":
+        args = [sys.executable, str(REPO / "examples" / "python" / "demo_service.py")]
+    else:
+        args = [sys.executable, "-m", "bgloop", "serve", "examples.python.demo_service"]
+    proc = spawn(args, cwd=REPO, env={"BGLOOP_DEMO_PORT": "0"})
+    try:
+        base = _demo_address(proc)
+        assert base.startswith("http://127.0.0.1:")
+        root = _get_json(base)
+        assert root["service"] == "bgloop demo" and root["requests"] >= 1
+        status = _get_json(base + "status")
+        assert {n: s["state"] for n, s in status.items()} == \
+            {"store": "running", "ticker": "running", "http": "running"}
+        assert _get_json(base + "hello?name=blender") == {"hello": "blender"}
+    finally:
+        proc.send_signal(signal.SIGTERM)
+    code, out, err = finish(proc)
+    assert code == 0, err
