@@ -83,7 +83,6 @@ def _registry() -> types.ModuleType:
         reg.lock = threading.RLock()
         reg.loop = None             # the shared loop
         reg.loop_origin = None      # copy that created it
-        reg.kick = None             # that copy's kick(timeout, budget)
         reg.driver = None           # the registered bpy.app.timers callback
         reg.budget = "default"      # decided when the driver is installed
         reg.interval = DEFAULT_INTERVAL
@@ -155,7 +154,7 @@ def _driver() -> float | None:
             reg.driver = None
             return None
         if not loop.is_running():           # e.g. stop_services() driving it
-            reg.kick(0.0, reg.budget)
+            loop.kick(0.0, reg.budget)
         reg.ticks += 1
     except BaseException as exc:            # noqa: BLE001 - raising would unregister us
         reg.errors += 1
@@ -188,10 +187,8 @@ def _maybe_install_driver(loop) -> None:
                 f"call bgloop.ensure_loop() (it adopts the shared loop) instead of "
                 f"creating a second one")
         if reg.loop is not loop:
-            from . import kick
             reg.loop = loop
             reg.loop_origin = _origin()
-            reg.kick = lambda timeout, budget: kick(timeout, budget)
         _install_handlers(reg)
         if not _timers_usable():
             return

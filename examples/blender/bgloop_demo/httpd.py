@@ -145,6 +145,23 @@ async def read_request(reader: asyncio.StreamReader, idle_timeout: float) -> Req
     return Request(method, path, query, version, headers, body)
 
 
+async def _linger(reader: asyncio.StreamReader) -> None:
+    """Read and drop what the client still sends before we close: closing a
+    socket with unread input sends a RST, which can destroy our error answer
+    before the client reads it."""
+    async def drop_input():
+        total = 0
+        while total < 16 * MAX_BODY:
+            chunk = await reader.read(MAX_BODY)
+            if not chunk:
+                return
+            total += len(chunk)
+    try:
+        await asyncio.wait_for(drop_input(), 1.0)
+    except (asyncio.TimeoutError, ConnectionError, asyncio.LimitOverrunError):
+        pass
+
+
 def _encode(resp: Response, keep_alive: bool) -> bytes:
     head = [f"HTTP/1.1 {resp.status} {REASONS.get(resp.status, 'Unknown')}",
             "Content-Type: application/json",
@@ -188,6 +205,12 @@ class Server:
             await self._serve_connection(reader, writer)
         except (ConnectionError, asyncio.TimeoutError, EOFError):
             pass
+        except asyncio.CancelledError:
+            # The service is ending and cancels its tasks.  Python 3.11's
+            # StreamReaderProtocol logs "Exception in callback" for a
+            # cancelled connection task (fixed in 3.12), so end normally:
+            # this is the outermost frame of the task, nothing else waits.
+            pass
         finally:
             self._writers.discard(writer)
             writer.close()
@@ -200,6 +223,7 @@ class Server:
             except HTTPError as exc:
                 writer.write(_encode(Response(exc.status, {"error": exc.message}), False))
                 await writer.drain()
+                await _linger(reader)
                 return
             resp = await self._answer(req)
             self.requests += 1

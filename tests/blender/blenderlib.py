@@ -1,0 +1,258 @@
+"""Helpers for the Blender tests: build artifacts, start Blender, talk HTTP.
+
+Every Blender process gets a fresh HOME, config and scripts directory under
+the test's tmp_path, so nothing leaks between tests or from the developer's
+own Blender setup.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import pathlib
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import zipfile
+
+HERE = pathlib.Path(__file__).resolve().parent
+REPO = HERE.parent.parent
+OUT = HERE / "_out"
+HARNESS = HERE / "harness" / "gui_harness.py"
+KEEP_ALIVE = REPO / "examples" / "blender" / "keep_alive.py"
+TOKEN = "test-token-0123456789"
+BLENDER = shutil.which("blender")
+XVFB_RUN = shutil.which("xvfb-run")
+
+
+# ---- artifacts ---------------------------------------------------------------
+
+def prepare() -> dict:
+    """Build the wheel and both add-on zips once; install the wheel into a
+    plain directory for PYTHONPATH.  ``BGLOOP_BLENDER_WHEEL`` reuses a wheel."""
+    OUT.mkdir(exist_ok=True)
+    cmd = [sys.executable, str(REPO / "examples" / "blender" / "build.py"), "--out", str(OUT)]
+    if os.environ.get("BGLOOP_BLENDER_WHEEL"):
+        cmd += ["--wheel", os.environ["BGLOOP_BLENDER_WHEEL"]]
+    subprocess.run(cmd, check=True)
+    wheel = (pathlib.Path(os.environ["BGLOOP_BLENDER_WHEEL"]) if os.environ.get("BGLOOP_BLENDER_WHEEL")
+             else next((OUT / "wheels").glob("bgloop-*.whl")))
+    site = OUT / "site"
+    shutil.rmtree(site, ignore_errors=True)
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--disable-pip-version-check",
+                    "--no-deps", "--target", str(site), str(wheel)], check=True)
+    legacy = next(OUT.glob("bgloop_demo-*-legacy.zip"))
+    extension = next(OUT.glob("bgloop_demo-*-extension.zip"))
+    return {"wheel": wheel, "site": site, "legacy": legacy, "extension": extension}
+
+
+def install_addon(zip_path: pathlib.Path, scripts: pathlib.Path) -> None:
+    addons = scripts / "addons"
+    addons.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(zip_path) as z:
+        z.extractall(addons)
+
+
+def make_echo_addon(name: str, scripts: pathlib.Path, vendor_from: pathlib.Path | None = None):
+    """Write the echo_addon.py template as add-on NAME; with ``vendor_from``
+    (a site dir) it gets and uses its own copy of bgloop (NAME._vendor.bgloop)."""
+    dst = scripts / "addons" / name
+    dst.mkdir(parents=True)
+    text = (HERE / "echo_addon.py").read_text()
+    if vendor_from is not None:
+        text = text.replace("import bgloop  # BGLOOP_IMPORT", "from ._vendor import bgloop")
+        (dst / "_vendor").mkdir()
+        (dst / "_vendor" / "__init__.py").write_text("")
+        shutil.copytree(vendor_from / "bgloop", dst / "_vendor" / "bgloop",
+                        ignore=shutil.ignore_patterns("__pycache__"))
+    (dst / "__init__.py").write_text(text)
+    return dst
+
+
+# ---- processes ---------------------------------------------------------------
+
+def blender_env(tmp: pathlib.Path, *, pythonpath=None, **extra) -> dict:
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("BGLOOP_", "BLENDER_", "PYTHON"))}
+    home = tmp / "home"
+    home.mkdir(parents=True, exist_ok=True)
+    env.update(HOME=str(home), XDG_CONFIG_HOME=str(home / ".config"),
+               BLENDER_USER_CONFIG=str(tmp / "config"),
+               BLENDER_USER_SCRIPTS=str(tmp / "scripts"),
+               BGLOOP_DEMO_PORT="0", BGLOOP_DEMO_TOKEN=TOKEN, BGLOOP_LOG_LEVEL="INFO",
+               LIBGL_ALWAYS_SOFTWARE="1", PYTHONUNBUFFERED="1")
+    if pythonpath:
+        env["PYTHONPATH"] = os.pathsep.join(str(p) for p in pythonpath)
+    env.update({k: str(v) for k, v in extra.items()})
+    return env
+
+
+class Proc:
+    """A child process whose output goes to a file we can search."""
+
+    def __init__(self, argv, env, log_path: pathlib.Path, cwd=None):
+        self.argv = argv
+        self.log_path = log_path
+        self._log = open(log_path, "wb")
+        # Own session: signals reach Blender itself, and cleanup reaches
+        # xvfb-run's children too.
+        self.popen = subprocess.Popen(argv, env=env, cwd=cwd, stdout=self._log,
+                                      stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                      start_new_session=True)
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+    def output(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def wait_for(self, pattern: str, timeout: float = 60.0) -> re.Match:
+        rx = re.compile(pattern)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            m = rx.search(self.output())
+            if m:
+                return m
+            if self.popen.poll() is not None:
+                m = rx.search(self.output())
+                if m:
+                    return m
+                raise AssertionError(f"process exited ({self.popen.returncode}) before "
+                                     f"{pattern!r} appeared:\n{self.tail()}")
+            time.sleep(0.05)
+        raise AssertionError(f"{pattern!r} did not appear within {timeout}s:\n{self.tail()}")
+
+    def tail(self, n: int = 60) -> str:
+        return "\n".join(self.output().splitlines()[-n:])
+
+    def signal(self, signo: int) -> None:
+        self.popen.send_signal(signo)
+
+    def wait(self, timeout: float) -> int:
+        return self.popen.wait(timeout)
+
+    def stop(self) -> None:
+        """Kill whatever is left (test cleanup): the whole process group."""
+        if self.popen.poll() is None:
+            try:
+                os.killpg(self.popen.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            self.popen.wait(10)
+        self._log.close()
+
+
+def start_background(tmp, *, args=(), python=(), env=None, name="blender") -> Proc:
+    argv = [BLENDER, "--background", "--factory-startup", "--python-exit-code", "3", *args]
+    for script in python:
+        argv += ["--python", str(script)]
+    return Proc(argv, env, tmp / f"{name}.log")
+
+
+def start_gui(tmp, *, env=None, name="blender-gui") -> Proc:
+    argv = [XVFB_RUN, "-a", "-s", "-screen 0 1280x800x24",
+            BLENDER, "--factory-startup", "--enable-event-simulate",
+            "--python", str(HARNESS)]
+    return Proc(argv, env, tmp / f"{name}.log")
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of a process, from /proc (clock ticks -> seconds)."""
+    fields = pathlib.Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+# ---- clients -------------------------------------------------------------------
+
+def request(port: int, method: str, path: str, body=None, *, token=None, headers=None,
+         timeout: float = 10.0):
+    """One request; returns (status, parsed JSON body or raw bytes)."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        hdrs = dict(headers or {})
+        data = None
+        if body is not None:
+            data = body if isinstance(body, bytes) else json.dumps(body).encode()
+            hdrs.setdefault("Content-Type", "application/json")
+        if token:
+            hdrs["Authorization"] = f"Bearer {token}"
+        conn.request(method, path, body=data, headers=hdrs)
+        resp = conn.getresponse()
+        raw = resp.read()
+        try:
+            return resp.status, json.loads(raw)
+        except ValueError:
+            return resp.status, raw
+    finally:
+        conn.close()
+
+
+def raw_exchange(port: int, payload: bytes, *, timeout: float = 10.0) -> bytes:
+    """Send raw bytes, half-close, read the whole answer."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        s.sendall(payload)
+        s.shutdown(socket.SHUT_WR)
+        chunks = []
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def status_code(answer: bytes) -> int:
+    m = re.match(rb"HTTP/1\.1 (\d{3}) ", answer)
+    assert m, f"not an HTTP answer: {answer[:200]!r}"
+    return int(m.group(1))
+
+
+def port_is_free(port: int) -> bool:
+    """Nobody listens on it any more: a server may bind it again at once
+    (SO_REUSEADDR, as servers do, so closed connections in TIME_WAIT from
+    the server's side do not count)."""
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+class Harness:
+    """pytest's end of harness/gui_harness.py."""
+
+    def __init__(self, port: int):
+        self.port = port
+
+    def __call__(self, eval=None, exec=None, timeout: float = 60.0):
+        req = json.dumps({"eval": eval, "exec": exec}).encode() + b"\n"
+        with socket.create_connection(("127.0.0.1", self.port), timeout=timeout) as s:
+            s.sendall(req)
+            data = b""
+            while not data.endswith(b"\n"):
+                chunk = s.recv(65536)
+                if not chunk:
+                    raise AssertionError("harness closed the connection without answering")
+                data += chunk
+        resp = json.loads(data)
+        if not resp["ok"]:
+            raise AssertionError("in Blender:\n" + resp["error"])
+        return resp["result"]
+
+    def wait_until(self, expr: str, timeout: float = 30.0, interval: float = 0.1):
+        deadline = time.monotonic() + timeout
+        while True:
+            value = self(eval=expr)
+            if value:
+                return value
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{expr!r} still false after {timeout}s")
+            time.sleep(interval)

@@ -1,0 +1,210 @@
+"""``blender --background`` (and bpy from PyPI): keep_alive.py / bgloop.serve().
+
+Each test starts its own headless Blender with the demo add-on (legacy form,
+bgloop from its vendor/ folder) enabled and the services of
+scripts/bg_services.py, then talks to it over HTTP and signals it.
+"""
+
+from __future__ import annotations
+
+import signal
+import time
+
+import pytest
+
+import blenderlib as bl
+
+SCRIPTS = bl.HERE / "scripts"
+STOP_TIMEOUT = 3.0              # what the services declare
+EXIT_SLACK = 20.0               # generous: shared, noisy 2-core machines
+
+
+def _start(runner, tmp, art, *, crash=False, name="bg"):
+    """Demo add-on + bg_services.py + keep_alive.py; with ``crash`` only a
+    service that fails for good.  bgloop comes from the add-on's vendor/
+    folder in Blender, from the installed wheel (PYTHONPATH) for bpy."""
+    addons = "" if crash else "bgloop_demo"
+    env = bl.blender_env(tmp, pythonpath=[art["site"]] if runner != "blender" or crash else None,
+                         BGLOOP_TEST_CRASH="1" if crash else "0", BGLOOP_TEST_ADDONS=addons)
+    scripts = [SCRIPTS / "bg_services.py", bl.KEEP_ALIVE]
+    if runner == "blender":
+        proc = bl.start_background(tmp, args=["--addons", addons] if addons else [],
+                                   python=scripts, env=env, name=name)
+    else:
+        proc = bl.Proc([str(runner), str(SCRIPTS / "bpy_module_main.py"), *map(str, scripts)],
+                       env, tmp / f"{name}.log")
+    return proc
+
+
+@pytest.fixture(params=["blender", "bpy-pypi"])
+def runner(request):
+    if request.param == "blender":
+        return "blender"
+    return request.getfixturevalue("bpy_python")
+
+
+@pytest.fixture
+def served(runner, blender_home, artifacts):
+    proc = _start(runner, blender_home, artifacts)
+    try:
+        port = int(proc.wait_for(r"bgloop_demo: listening on http://127\.0\.0\.1:(\d+)",
+                                 timeout=60).group(1))
+        proc.wait_for(r"READY api", timeout=30)
+        yield proc, port
+    finally:
+        proc.stop()
+
+
+def _assert_clean_stop(proc, rc):
+    out = proc.output()
+    assert rc == 0, f"exit code {rc}\n{proc.tail()}"
+    assert "Task was destroyed but it is pending" not in out, proc.tail()
+    assert "Traceback" not in out, proc.tail()
+    # Reverse dependency order: api (depends on db) stops before db, and
+    # each service's resources close after it stopped.
+    order = [line for line in out.splitlines() if line.startswith(("STOP ", "CLOSE "))]
+    assert order.index("STOP api") < order.index("STOP db"), order
+    assert order.index("STOP api") < order.index("CLOSE api-resource"), order
+    assert order.index("STOP db") < order.index("CLOSE db-resource"), order
+
+
+def test_service_answers_and_changes_scene(served):
+    proc, port = served
+    status, scene = bl.request(port, "GET", "/scene")
+    assert status == 200
+    assert scene["background"] is True
+    names_before = {o["name"] for o in scene["objects"]}
+
+    status, made = bl.request(port, "POST", "/objects", token=bl.TOKEN,
+                              body={"kind": "cube", "name": "FromHTTP", "location": [1, 2, 3]})
+    assert status == 201, made
+    assert made["thread"] == "MainThread"
+    status, made2 = bl.request(port, "POST", "/objects", token=bl.TOKEN,
+                               body={"kind": "ico", "name": "FromWorker", "via": "thread"})
+    assert status == 201, made2
+    assert made2["thread"] == "MainThread"      # run_on_main brought it back
+
+    status, scene = bl.request(port, "GET", "/scene")
+    objects = {o["name"]: o for o in scene["objects"]}
+    assert set(objects) - names_before == {"FromHTTP", "FromWorker"}
+    assert objects["FromHTTP"]["type"] == "MESH"
+    assert objects["FromHTTP"]["location"] == [1.0, 2.0, 3.0]
+
+    status, st = bl.request(port, "GET", "/status")
+    assert status == 200
+    services = st["services"]
+    assert services["bgloop_demo.http"]["state"] == "running"
+    assert services["bgloop_demo.http"]["owner"] == "bgloop_demo"
+    assert services["test.api"]["state"] == "running"
+
+
+@pytest.mark.parametrize("signo", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_signal_stops_gracefully(served, signo):
+    proc, port = served
+    assert bl.request(port, "GET", "/health")[0] == 200
+    # An idle keep-alive client must not hold the stop up.
+    idle = bl.socket.create_connection(("127.0.0.1", port))
+    try:
+        t0 = time.monotonic()
+        proc.signal(signo)
+        rc = proc.wait(STOP_TIMEOUT + EXIT_SLACK)
+        elapsed = time.monotonic() - t0
+    finally:
+        idle.close()
+    _assert_clean_stop(proc, rc)
+    assert bl.port_is_free(port)
+    print(f"{signo.name}: exit 0 after {elapsed:.2f}s")
+
+
+def test_crashing_service_exits_nonzero(runner, blender_home, artifacts):
+    proc = _start(runner, blender_home, artifacts, crash=True, name="crash")
+    try:
+        rc = proc.wait(60)
+        out = proc.output()
+        assert rc != 0, f"a failed service must give a non-zero exit\n{proc.tail()}"
+        assert "deliberate crash of test.crash" in out
+        assert "Task was destroyed but it is pending" not in out
+    finally:
+        proc.stop()
+
+
+def test_idle_cpu_near_zero(served):
+    proc, port = served
+    assert bl.request(port, "GET", "/health")[0] == 200
+    time.sleep(0.5)                     # let start-up work settle
+    before = bl.cpu_seconds(proc.pid)
+    time.sleep(3.0)
+    used = bl.cpu_seconds(proc.pid) - before
+    print(f"idle CPU over 3 s: {used * 1000:.0f} ms")
+    # A polling loop (even 100 Hz) burns far more; zero wakeups -> ~0 ms.
+    assert used < 0.15, f"{used:.3f}s CPU while idle for 3s"
+
+
+BAD_REQUESTS = [
+    (b"GARBAGE\r\n\r\n", 400),
+    (b"GET /scene HTTP/2.0\r\n\r\n", 505),
+    (b"GET /nope HTTP/1.1\r\nHost: x\r\n\r\n", 404),
+    (b"DELETE /scene HTTP/1.1\r\nHost: x\r\n\r\n", 405),
+    (b"POST /objects HTTP/1.1\r\nHost: x\r\n\r\n", 411),
+    (b"POST /objects HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 501),
+    (b"POST /objects HTTP/1.1\r\nContent-Length: 2\r\n\r\n{}", 401),
+    (b"POST /objects HTTP/1.1\r\nAuthorization: Bearer wrong-token-xx\r\n"
+     b"Content-Length: 2\r\n\r\n{}", 401),
+    (b"POST /objects HTTP/1.1\r\nAuthorization: Bearer " + bl.TOKEN.encode() +
+     b"\r\nContent-Length: 5\r\n\r\n{nope", 400),
+    (b"POST /objects HTTP/1.1\r\nAuthorization: Bearer " + bl.TOKEN.encode() +
+     b"\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\n{}", 415),
+    (b"POST /objects HTTP/1.1\r\nAuthorization: Bearer " + bl.TOKEN.encode() +
+     b"\r\nContent-Length: 26\r\n\r\n{\"kind\": \"teapot-of-doom\"}", 422),
+    (b"POST /objects HTTP/1.1\r\nContent-Length: 999999999\r\n\r\n", 413),
+    (b"GET /scene HTTP/1.1\r\nX-Long: " + b"a" * 20000 + b"\r\n\r\n", 431),
+    (b"GET /scene HTTP/1.1\r\nContent-Length: -5\r\n\r\n", 400),
+]
+
+
+@pytest.mark.parametrize("runner", ["blender"], indirect=True)
+def test_bad_requests_get_4xx_and_service_survives(served):
+    proc, port = served
+    for payload, expected in BAD_REQUESTS:
+        answer = bl.raw_exchange(port, payload)
+        assert bl.status_code(answer) == expected, (payload[:60], answer[:200])
+        assert b"Traceback" not in answer
+    # Half a request then silence, and a client that connects and leaves:
+    # neither may block others.
+    stuck = bl.socket.create_connection(("127.0.0.1", port))
+    stuck.sendall(b"GET /scene HTTP/1.1\r\nHost")
+    bl.socket.create_connection(("127.0.0.1", port)).close()
+    try:
+        status, scene = bl.request(port, "GET", "/scene", timeout=5)
+        assert status == 200 and scene["scene"]
+    finally:
+        stuck.close()
+    assert "Traceback" not in proc.output(), proc.tail()
+
+
+@pytest.mark.parametrize("runner", ["blender"], indirect=True)
+def test_addon_enabled_in_user_preferences_is_served(runner, blender_home, artifacts):
+    """Add-ons from the saved preferences and script services are served alike."""
+    env = bl.blender_env(blender_home)
+    save = bl.start_background(
+        blender_home, env=env, name="save-prefs",
+        args=["--python-expr",
+              "import addon_utils, bpy; addon_utils.enable('bgloop_demo', default_set=True); "
+              "bpy.ops.wm.save_userpref()"])
+    try:
+        assert save.wait(60) == 0, save.tail()
+    finally:
+        save.stop()
+    assert (blender_home / "config" / "userpref.blend").exists()
+    # No --factory-startup and no --addons: the preferences enable it.
+    argv = [bl.BLENDER, "--background", "--python", str(SCRIPTS / "bg_services.py"),
+            "--python", str(bl.KEEP_ALIVE)]
+    proc = bl.Proc(argv, env, blender_home / "prefs.log")
+    try:
+        port = int(proc.wait_for(r"listening on http://127\.0\.0\.1:(\d+)", 60).group(1))
+        proc.wait_for(r"READY api", 30)
+        assert bl.request(port, "GET", "/scene")[0] == 200
+        proc.signal(signal.SIGTERM)
+        _assert_clean_stop(proc, proc.wait(STOP_TIMEOUT + EXIT_SLACK))
+    finally:
+        proc.stop()

@@ -1,0 +1,292 @@
+"""A real GUI Blender under Xvfb, remote-controlled by harness/gui_harness.py.
+
+One Blender serves the whole module (start-up with software GL is the
+slow part); the tests run in file order and each leaves the add-ons as it
+found them.  Generous bounds only: these machines are shared and noisy.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import threading
+import time
+
+import pytest
+
+import blenderlib as bl
+
+pytestmark = pytest.mark.skipif(bl.XVFB_RUN is None, reason="xvfb-run missing (apt: xvfb)")
+
+# Snapshot of what the loop and the process hold, taken inside Blender.
+COUNTS = """
+def counts():
+    import asyncio, os, sys, bgloop
+    loop = bgloop.ensure_loop()
+    stats = dict(bgloop.stats())
+    timers = stats.get("timers", len(getattr(loop, "_scheduled", ())))
+    return {"fds": len(os.listdir("/proc/self/fd")),
+            "tasks": len([t for t in asyncio.all_tasks(loop) if not t.done()]),
+            "timers": timers,
+            "threads": __import__("threading").active_count(),
+            "services": sorted(bgloop.status())}
+"""
+
+
+@pytest.fixture(scope="module")
+def gui(tmp_path_factory, artifacts):
+    tmp = tmp_path_factory.mktemp("gui")
+    scripts = tmp / "scripts"
+    bl.install_addon(artifacts["legacy"], scripts)
+    bl.make_echo_addon("bgloop_second", scripts)
+    bl.make_echo_addon("vend_a", scripts, vendor_from=artifacts["site"])
+    bl.make_echo_addon("vend_b", scripts, vendor_from=artifacts["site"])
+    proc = bl.start_gui(tmp, env=bl.blender_env(tmp))
+    try:
+        port = int(proc.wait_for(r"HARNESS control port (\d+)", timeout=120).group(1))
+        h = bl.Harness(port)
+        h(exec="import addon_utils, sys, os, time\n" + COUNTS)
+        yield proc, h, tmp
+        try:
+            h(exec="bpy.ops.wm.quit_blender()", timeout=10)
+            proc.wait(30)
+        except Exception:
+            pass
+        assert "Traceback" not in proc.output(), proc.tail()
+    finally:
+        proc.stop()
+
+
+def _enable(proc, h, module, pattern, seen=0):
+    """Enable an add-on and wait for its (n+1)-th 'listening' line."""
+    h(exec=f"addon_utils.enable({module!r}, default_set=True, handle_error=None)")
+    deadline = time.monotonic() + 60
+    import re
+    while time.monotonic() < deadline:
+        found = re.findall(pattern, proc.output())
+        if len(found) > seen:
+            return int(found[-1])
+        time.sleep(0.05)
+    raise AssertionError(f"{module} did not start its service\n{proc.tail()}")
+
+
+def _listen_count(proc, pattern):
+    import re
+    return len(re.findall(pattern, proc.output()))
+
+
+DEMO = r"bgloop_demo: listening on http://127\.0\.0\.1:(\d+)"
+
+
+@pytest.fixture(scope="module")
+def demo(gui):
+    proc, h, tmp = gui
+    port = _enable(proc, h, "bgloop_demo", DEMO)
+    return port
+
+
+def test_gui_service_answers_while_ui_runs(gui, demo):
+    proc, h, _ = gui
+    info = h(eval="__import__('bgloop').blender.info()")
+    assert info["driver_installed"] and not info["background"], info
+    status, scene = bl.request(demo, "GET", "/scene")
+    assert status == 200 and scene["background"] is False
+    for via in ("loop", "thread"):
+        status, made = bl.request(demo, "POST", "/objects", token=bl.TOKEN,
+                                  body={"kind": "cube", "name": f"gui_{via}", "via": via})
+        assert status == 201 and made["thread"] == "MainThread", made
+    assert h(eval="sorted(o.name for o in bpy.data.objects if o.name.startswith('gui_'))") == \
+        ["gui_loop", "gui_thread"]
+
+
+def test_gui_ui_timer_keeps_ticking_under_load(gui, demo):
+    """Clients keep the service busy; Blender's own timer must keep ticking."""
+    proc, h, _ = gui
+    before = h(eval="(heartbeat['ticks'], __import__('bgloop').blender.info()['ticks'])")
+    h(exec="heartbeat['max_gap'] = 0.0")
+    stop = time.monotonic() + 3.0
+    done, errors = [0], []
+
+    def client():
+        while time.monotonic() < stop:
+            try:
+                status, _ = bl.request(demo, "GET", "/status", timeout=10)
+                assert status == 200
+                done[0] += 1
+            except Exception as exc:       # collected, asserted below
+                errors.append(repr(exc))
+                return
+
+    threads = [threading.Thread(target=client) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    after = h(eval="(heartbeat['ticks'], __import__('bgloop').blender.info()['ticks'], "
+                   "heartbeat['max_gap'])")
+    ui_ticks, driver_ticks = after[0] - before[0], after[1] - before[1]
+    print(f"under load: {done[0]} requests, UI timer ticks {ui_ticks}, driver ticks "
+          f"{driver_ticks}, longest UI timer gap {after[2] * 1000:.0f} ms")
+    assert not errors, errors[:3]
+    assert done[0] > 20
+    # 3 s at a 20 ms heartbeat would be ~150 ticks; starved would be ~0.
+    assert ui_ticks >= 15, ui_ticks
+    assert driver_ticks >= 15, driver_ticks
+
+
+def test_gui_panel_draws(gui, demo):
+    proc, h, tmp = gui
+    h(exec="""
+ui_mod = sys.modules['bgloop_demo.ui']
+win = bpy.context.window_manager.windows[0]
+view3d = [a for a in win.screen.areas if a.type == 'VIEW_3D'][0]
+view3d.spaces[0].show_region_ui = True
+view3d.tag_redraw()
+sidebar = [r for r in view3d.regions if r.type == 'UI'][0]
+draws_before = ui_mod.draw_count
+""")
+    time.sleep(0.5)
+    # The sidebar opens on its first tab; click down the tab strip on its
+    # right edge until our tab is active and the panel draws.
+    for step in range(100):
+        if h(eval="ui_mod.draw_count > draws_before"):
+            break
+        h(exec=f"""
+x = sidebar.x + sidebar.width - 8
+y = sidebar.y + sidebar.height - 10 - {step} * 8
+for kind, value in (('MOUSEMOVE', 'NOTHING'), ('LEFTMOUSE', 'PRESS'), ('LEFTMOUSE', 'RELEASE')):
+    win.event_simulate(kind, value, x=x, y=y)
+""")
+        time.sleep(0.1)
+    assert h(eval="ui_mod.draw_count > draws_before"), "the bgloop panel never drew"
+    time.sleep(0.5)
+    shot = tmp / "panel.png"
+    h(exec=f"""
+with bpy.context.temp_override(window=win, area=view3d):
+    shot_result = bpy.ops.screen.screenshot(filepath={str(shot)!r})
+img = bpy.data.images.load({str(shot)!r})
+w, hgt = img.size
+px = img.pixels[:]
+def variance(x0, y0, x1, y1):
+    vals = [px[(y * w + x) * 4] for y in range(y0, y1, 4) for x in range(x0, x1, 4)]
+    m = sum(vals) / len(vals)
+    return sum((v - m) ** 2 for v in vals) / len(vals)
+whole_var = variance(0, 0, w, hgt)
+panel_var = variance(sidebar.x, sidebar.y, sidebar.x + sidebar.width, sidebar.y + sidebar.height)
+bpy.data.images.remove(img)
+""")
+    result, whole, panel = h(eval="(sorted(shot_result), whole_var, panel_var)")
+    out = bl.OUT / "gui-panel.png"
+    shutil.copy(shot, out)
+    print(f"screenshot {out}: variance whole {whole:.4f}, sidebar {panel:.4f}")
+    assert result == ["FINISHED"]
+    assert whole > 1e-3 and panel > 1e-4, (whole, panel)
+
+
+def test_gui_driver_survives_file_load(gui, demo):
+    proc, h, _ = gui
+    loads = bl.request(demo, "GET", "/scene")[1]["loads"]
+    h(exec="bpy.ops.wm.read_homefile(use_empty=True)")
+    status, scene = bl.request(demo, "GET", "/scene")
+    assert status == 200
+    assert scene["loads"] == loads + 1           # the service saw load_post
+    assert scene["objects"] == []                # and reads the new file
+    assert h(eval="__import__('bgloop').blender.info()['driver_installed']")
+
+
+def test_gui_disable_leaves_nothing(gui, demo):
+    proc, h, _ = gui
+    h(exec="addon_utils.disable('bgloop_demo', default_set=True, handle_error=None)")
+    c = h(eval="counts()")
+    assert c["services"] == [] and c["tasks"] == 0, c
+    assert bl.port_is_free(demo)
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", demo), timeout=2).close()
+    # The shared driver stays (other add-ons may need it), idle.
+    assert h(eval="__import__('bgloop').blender.info()['driver_installed']")
+
+
+def test_gui_enable_disable_20_cycles_leak_nothing(gui):
+    proc, h, _ = gui
+    samples = []
+    for cycle in range(20):
+        seen = _listen_count(proc, DEMO)
+        port = _enable(proc, h, "bgloop_demo", DEMO, seen=seen)
+        assert bl.request(port, "GET", "/health")[0] == 200
+        h(exec="addon_utils.disable('bgloop_demo', default_set=True, handle_error=None)")
+        samples.append(h(eval="counts()"))
+        assert bl.port_is_free(port)
+    first, last = samples[0], samples[-1]
+    print("cycle 1:", first, "cycle 20:", last)
+    assert all(s["tasks"] == 0 and s["services"] == [] for s in samples), samples
+    assert last["fds"] <= first["fds"] + 2, (first, last)
+    assert last["timers"] <= first["timers"], (first, last)
+    assert last["threads"] <= first["threads"], (first, last)
+
+
+def test_gui_reload_scripts_keeps_one_loop(gui):
+    """'Reload Scripts' re-registers add-ons; the loop and driver stay single."""
+    proc, h, _ = gui
+    port = _enable(proc, h, "bgloop_demo", DEMO, seen=_listen_count(proc, DEMO))
+    loop_id = h(eval="id(__import__('bgloop').ensure_loop())")
+    samples = []
+    for _ in range(3):
+        seen = _listen_count(proc, DEMO)
+        h(exec="bpy.ops.script.reload()")
+        port = int(proc.wait_for(DEMO, 60).group(1)) if _listen_count(proc, DEMO) > seen else \
+            _enable(proc, h, "bgloop_demo", DEMO, seen=seen)
+        assert bl.request(port, "GET", "/health")[0] == 200
+        samples.append(h(eval="counts()"))
+    assert h(eval="id(__import__('bgloop').ensure_loop())") == loop_id
+    assert samples[-1]["fds"] <= samples[0]["fds"] + 2, samples
+    h(exec="addon_utils.disable('bgloop_demo', default_set=True, handle_error=None)")
+    assert h(eval="counts()")["tasks"] == 0
+
+
+def _echo(port):
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.sendall(b"ping\n")
+        return s.recv(100)
+
+
+ECHO = r"{}: echo on (\d+)"
+
+
+def test_gui_several_addons_share_one_loop(gui):
+    proc, h, _ = gui
+    demo_port = _enable(proc, h, "bgloop_demo", DEMO, seen=_listen_count(proc, DEMO))
+    second = ECHO.format("bgloop_second")
+    echo_port = _enable(proc, h, "bgloop_second", second, seen=_listen_count(proc, second))
+    assert _echo(echo_port) == b"ping\n"
+    owners = h(eval="sorted({s['owner'] for s in __import__('bgloop').status().values()})")
+    assert owners == ["bgloop_demo", "bgloop_second"]
+    # Disabling one stops only its own.
+    h(exec="addon_utils.disable('bgloop_second', default_set=True, handle_error=None)")
+    assert bl.port_is_free(echo_port)
+    assert bl.request(demo_port, "GET", "/health")[0] == 200
+    h(exec="addon_utils.disable('bgloop_demo', default_set=True, handle_error=None)")
+    assert h(eval="counts()")["tasks"] == 0
+
+
+def test_gui_vendored_copies_share_loop_and_driver(gui):
+    """Two add-ons with private copies of bgloop (plus the top-level one)."""
+    proc, h, _ = gui
+    ports = {}
+    for name in ("vend_a", "vend_b"):
+        pat = ECHO.format(name)
+        ports[name] = _enable(proc, h, name, pat, seen=_listen_count(proc, pat))
+    for port in ports.values():
+        assert _echo(port) == b"ping\n"
+    h(exec="""
+copies = [sys.modules['vend_a._vendor.bgloop'], sys.modules['vend_b._vendor.bgloop'],
+          sys.modules['bgloop']]
+loops = {id(c.ensure_loop()) for c in copies}
+drivers = [bpy.app.timers.is_registered(sys.modules[c.__name__ + '.blender']._driver)
+           for c in copies]
+""")
+    loops, drivers = h(eval="(len(loops), drivers)")
+    assert loops == 1, "the copies run separate loops"
+    assert drivers.count(True) == 1, f"expected exactly one driver, got {drivers}"
+    for name in ("vend_a", "vend_b"):
+        h(exec=f"addon_utils.disable({name!r}, default_set=True, handle_error=None)")
+        assert bl.port_is_free(ports[name])
