@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# C suites (issue 2): the Criterion tests of libbgloop (suite 'c': the loop,
+# and the task/service/resource tests), each built against the default and
+# the poll backend, in four runs:
+#   1. build/ci        normal build, `meson test` (every test: C, examples)
+#   2. build/ci-asan   ASan+UBSan build, every test, UBSan errors fatal
+#   3. valgrind        memcheck over the C suites of build/ci (default
+#                      backend; the poll twins are covered by run 2)
+#   4. pkg-config      install build/ci into a DESTDIR, compile and link a
+#                      program with `pkg-config --cflags --libs bgloop`
+# Every run goes on after a failure; the step fails if any run failed.
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+root=$PWD
+failed=()
+
+configure() {  # DIR [meson options...]: set up, or reconfigure if it exists
+  local dir=$1; shift
+  if [ -f "$dir/build.ninja" ]; then
+    meson setup --reconfigure "$dir" "$@" >"$dir.setup.log" 2>&1
+  else
+    mkdir -p "$(dirname "$dir")"
+    meson setup "$dir" "$@" >"$dir.setup.log" 2>&1
+  fi || { cat "$dir.setup.log"; return 1; }
+  meson compile -C "$dir" -j 2 >"$dir.compile.log" 2>&1 || { cat "$dir.compile.log"; return 1; }
+  # Warnings are part of the contract (-Wall -Wextra clean): show them.
+  grep -E 'warning:' "$dir.compile.log" | sort -u || true
+}
+
+summary() {  # DIR: meson's own closing lines of the last test run
+  sed -n '/^Ok:/,/^Timeout:/p' "$1/meson-logs/testlog.txt" 2>/dev/null | tail -n 8
+}
+
+run() {  # NAME COMMAND...: run one of the four, record the outcome
+  local name=$1; shift
+  local start=$SECONDS
+  echo "---- 10-c: $name"
+  if "$@"; then
+    echo "---- 10-c: $name: ok ($((SECONDS - start)) s)"
+  else
+    echo "---- 10-c: $name: FAILED ($((SECONDS - start)) s)"
+    failed+=("$name")
+  fi
+}
+
+normal() {
+  configure build/ci -Dtests=true || return 1
+  meson test -C build/ci --no-rebuild --print-errorlogs
+}
+
+asan() {
+  configure build/ci-asan -Dtests=true -Db_sanitize=address,undefined -Db_lundef=false \
+    || return 1
+  ASAN_OPTIONS=halt_on_error=1:abort_on_error=1:detect_leaks=1:print_summary=1 \
+  UBSAN_OPTIONS=halt_on_error=1:abort_on_error=1:print_stacktrace=1:print_summary=1 \
+    meson test -C build/ci-asan --no-rebuild --print-errorlogs
+}
+
+memcheck() {
+  command -v valgrind >/dev/null || { echo "valgrind missing (scripts/setup)"; return 1; }
+  [ -f build/ci/build.ninja ] || { echo "build/ci missing"; return 1; }
+  # Criterion's workers re-execute the binary: tests/valgrind-check.sh
+  # follows them and fails on any error in any process.
+  meson test -C build/ci --no-rebuild --print-errorlogs --suite c --no-suite poll \
+    --wrapper "$root/tests/valgrind-check.sh" --timeout-multiplier 5
+}
+
+pkgconfig() {
+  [ -f build/ci/build.ninja ] || { echo "build/ci missing"; return 1; }
+  tests/pkgconfig/check.sh build/ci
+}
+
+run "normal build (build/ci)" normal
+run "ASan+UBSan (build/ci-asan)" asan
+run "valgrind (build/ci, suite c)" memcheck
+run "pkg-config install" pkgconfig
+
+[ ${#failed[@]} -eq 0 ] || { echo "10-c: failed: ${failed[*]}"; exit 1; }
+echo "10-c: all C runs passed"
