@@ -253,3 +253,69 @@ def test_demo_service_answers_on_loopback_and_stops_on_sigterm(how):
         proc.send_signal(signal.SIGTERM)
     code, out, err = finish(proc)
     assert code == 0, err
+
+
+def test_serve_restores_a_handler_python_never_knew(tmp_path):
+    # Like Blender's SIGINT handler: set in C, invisible to signal.getsignal().
+    proc = spawn_script(tmp_path, """
+        import ctypes, os, signal, sys
+        import bgloop
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.signal.restype = ctypes.c_void_p
+        libc.signal.argtypes = (ctypes.c_int, ctypes.c_void_p)
+        libc.signal(signal.SIGTERM, 1)   # SIG_IGN, behind Python's back
+
+        @bgloop.service("quick")
+        async def quick(ctx):
+            ctx.ready()
+            await ctx.stopping.wait()
+
+        bgloop.ensure_loop().call_later(0.01, os.kill, os.getpid(), signal.SIGTERM)
+        code = bgloop.serve()          # the SIGTERM above stops it: code 0
+        os.kill(os.getpid(), signal.SIGTERM)   # ignored again, as before serve()
+        print("survived", code, flush=True)
+    """)
+    code, out, err = finish(proc)
+    assert code == 0 and "survived 0" in out, (code, out, err)
+
+
+def test_serve_sleeps_in_the_kernel_while_idle(tmp_path):
+    # While nothing happens, serve() must not wake up at all: between the
+    # service going idle and a thread-safe call 0.3 s later, the loop may
+    # wait exactly once (woken by that call), whatever the machine's load.
+    proc = spawn_script(tmp_path, """
+        import asyncio, sys, threading, time
+        import bgloop
+
+        seen = {}
+
+        @bgloop.service("idle")
+        async def idle(ctx):
+            ctx.ready()
+            loop = asyncio.get_running_loop()
+
+            def probe():
+                seen["after"] = bgloop.stats()
+                bgloop.stop_services()
+
+            def later():
+                time.sleep(0.3)
+                loop.call_soon_threadsafe(probe)
+
+            # Let the start-up settle, then measure from the last busy moment.
+            await asyncio.sleep(0)
+            loop.call_soon(lambda: seen.setdefault("before", bgloop.stats()))
+            threading.Thread(target=later).start()
+            await ctx.stopping.wait()
+
+        code = bgloop.serve(signals=False)
+        b, a = seen["before"], seen["after"]
+        print("waits", a["waits"] - b["waits"], "kicks", a["kicks"] - b["kicks"], flush=True)
+        sys.exit(code)
+    """)
+    code, out, err = finish(proc)
+    assert code == 0, err
+    waits = int(out.split()[1])
+    kicks = int(out.split()[3])
+    assert waits <= 1 and kicks <= 2, out
