@@ -5,24 +5,30 @@ launcher script may change ``os.environ`` before starting the loop.  A bad
 value raises :class:`ConfigError` naming the variable, the value and what was
 expected: a typo in a deployment must fail loudly, never be ignored.
 
-=============================  =========  ======================================
-Variable                       Default    Meaning
-=============================  =========  ======================================
-``BGLOOP_LOG_LEVEL``           WARNING    level of the ``bgloop`` logger (name or
-                                          number)
-``BGLOOP_KICK_BUDGET``         0.01       seconds one ``kick()`` may spend
-                                          running callbacks; ``none`` = no limit
-``BGLOOP_STOP_TIMEOUT``        5.0        default seconds a service gets to stop
-                                          before it is cancelled
-``BGLOOP_RESTART_DELAY``       0.1        first restart delay (seconds); doubles
-                                          after every failed start
-``BGLOOP_RESTART_MAX_DELAY``   30.0       cap of the restart delay
-``BGLOOP_START_LIMIT_BURST``   5          starts allowed within the interval
-                                          before a service stays ``failed``
-``BGLOOP_START_LIMIT_INTERVAL`` 10.0      that interval (seconds)
-``BGLOOP_SLOW_CALLBACK``       0.1        callbacks longer than this (seconds)
-                                          are logged as slow
-=============================  =========  ======================================
+=================================  =======  ==================================
+Variable                           Default  Meaning
+=================================  =======  ==================================
+``BGLOOP_LOG_LEVEL``               WARNING  level of the ``bgloop`` logger
+                                            (name or number)
+``BGLOOP_KICK_BUDGET``             0.002    seconds each kick of the Blender
+                                            GUI driver may spend running
+                                            callbacks; ``none`` = no limit
+``BGLOOP_STOP_TIMEOUT``            5.0      seconds a service gets to stop
+                                            before it is cancelled
+``BGLOOP_RESTART_DELAY``           0.1      first restart delay (seconds);
+                                            doubles after every restart
+``BGLOOP_RESTART_MAX_DELAY``       30.0     cap of the restart delay
+``BGLOOP_START_LIMIT_BURST``       5        starts allowed within the interval
+                                            before a service stays ``failed``
+                                            (0 = no limit)
+``BGLOOP_START_LIMIT_INTERVAL``    10.0     that interval (seconds)
+=================================  =======  ==================================
+
+``BGLOOP_LOG_LEVEL``, when set, is applied to the ``bgloop`` logger when the
+first service is registered, and by ``python -m bgloop`` (which also logs to
+stderr at that level).  The service settings are the defaults of
+:func:`bgloop.service`'s keyword arguments, read when a service is
+registered.
 """
 
 from __future__ import annotations
@@ -40,7 +46,6 @@ __all__ = [
     "restart_max_delay",
     "start_limit_burst",
     "start_limit_interval",
-    "slow_callback",
     "apply_log_level",
     "ENV_VARS",
 ]
@@ -92,9 +97,9 @@ def _count(name: str, default: int) -> int:
     try:
         value = int(raw)
     except ValueError:
-        raise ConfigError(f"{name}={raw!r}: expected a whole number >= 1") from None
-    if value < 1:
-        raise ConfigError(f"{name}={raw!r}: expected a whole number >= 1")
+        raise ConfigError(f"{name}={raw!r}: expected a whole number >= 0") from None
+    if value < 0:
+        raise ConfigError(f"{name}={raw!r}: expected a whole number >= 0")
     return value
 
 
@@ -116,8 +121,9 @@ def log_level() -> int:
 
 
 def kick_budget() -> float | None:
-    """``BGLOOP_KICK_BUDGET``: default budget of ``kick()``; None = unlimited."""
-    return _seconds("BGLOOP_KICK_BUDGET", 0.01, positive=True, allow_none=True)
+    """``BGLOOP_KICK_BUDGET``: budget of the Blender driver's kicks; None =
+    unlimited."""
+    return _seconds("BGLOOP_KICK_BUDGET", 0.002, positive=True, allow_none=True)
 
 
 def stop_timeout() -> float:
@@ -145,24 +151,20 @@ def start_limit_interval() -> float:
     return _seconds("BGLOOP_START_LIMIT_INTERVAL", 10.0, positive=True)
 
 
-def slow_callback() -> float:
-    """``BGLOOP_SLOW_CALLBACK``: slow-callback warning threshold in seconds."""
-    return _seconds("BGLOOP_SLOW_CALLBACK", 0.1, positive=True)
-
-
 def apply_log_level(logger: logging.Logger | None = None) -> None:
-    """Set the ``bgloop`` logger's level from ``BGLOOP_LOG_LEVEL``."""
-    (logger or logging.getLogger("bgloop")).setLevel(log_level())
+    """Set the ``bgloop`` logger's level from ``BGLOOP_LOG_LEVEL`` - only
+    when the variable is set, so a host's own logging setup is left alone."""
+    if _raw("BGLOOP_LOG_LEVEL") is not None:
+        (logger or logging.getLogger("bgloop")).setLevel(log_level())
 
 
 # name -> (reader, one-line description); used by ``python -m bgloop env``.
 ENV_VARS = {
     "BGLOOP_LOG_LEVEL": (log_level, "level of the 'bgloop' logger"),
-    "BGLOOP_KICK_BUDGET": (kick_budget, "default kick() budget in seconds (none = unlimited)"),
+    "BGLOOP_KICK_BUDGET": (kick_budget, "Blender driver kick budget in seconds (none = unlimited)"),
     "BGLOOP_STOP_TIMEOUT": (stop_timeout, "default service stop_timeout in seconds"),
     "BGLOOP_RESTART_DELAY": (restart_delay, "first restart delay in seconds"),
     "BGLOOP_RESTART_MAX_DELAY": (restart_max_delay, "maximum restart delay in seconds"),
     "BGLOOP_START_LIMIT_BURST": (start_limit_burst, "starts allowed per start-limit interval"),
     "BGLOOP_START_LIMIT_INTERVAL": (start_limit_interval, "start-limit interval in seconds"),
-    "BGLOOP_SLOW_CALLBACK": (slow_callback, "slow callback threshold in seconds"),
 }

@@ -72,6 +72,7 @@ def _manager():
     if _mgr is None:
         from . import ensure_loop, loop as _loopmod
 
+        _config.apply_log_level()  # a bad BGLOOP_LOG_LEVEL fails here, loudly
         loop = ensure_loop()
         mgr = _bgloop.Services(loop._core)
         mgr.set_hooks(_close_resource, _on_state)
