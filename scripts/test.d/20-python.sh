@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Python binding (issue 4): build ONE cp310-abi3 wheel, then install it into a
+# fresh venv of every pyenv CPython 3.10-3.13 and run tests/python there
+# (CPython's own asyncio conformance suites + bgloop's tests).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+root=$PWD
+out=build/python
+pyenv_root=$(pyenv root 2>/dev/null || echo /root/.pyenv)
+
+find_py() {  # newest pyenv CPython 3.X
+  ls -d "$pyenv_root"/versions/"$1".*/bin/python 2>/dev/null | sort -V | tail -n1
+}
+
+py310=$(find_py 3.10)
+[ -x "$py310" ] || { echo "20-python: no CPython 3.10 under $pyenv_root"; exit 1; }
+
+# The abi3 tag follows the building interpreter: build with 3.10.
+rm -rf "$out/wheel"
+"$py310" -m pip wheel --disable-pip-version-check -q --no-deps -w "$out/wheel" .
+wheels=("$out"/wheel/bgloop-*.whl)
+[ ${#wheels[@]} -eq 1 ] || { echo "20-python: expected one wheel, got ${wheels[*]}"; exit 1; }
+wheel=${wheels[0]}
+case "${wheel##*/}" in
+  bgloop-*-cp310-abi3-*.whl) echo "20-python: wheel ${wheel##*/}" ;;
+  *) echo "20-python: wrong wheel tag: ${wheel##*/} (want cp310-abi3)"; exit 1 ;;
+esac
+"$py310" - "$wheel" <<'PYEOF'
+import sys, zipfile
+names = zipfile.ZipFile(sys.argv[1]).namelist()
+extra = [n for n in names if not n.startswith(("bgloop/", "bgloop-"))]
+if extra or "bgloop/_bgloop.abi3.so" not in names:
+    sys.exit(f"20-python: the wheel must hold only the bgloop package: {extra or names}")
+PYEOF
+
+failed=()
+for v in 3.10 3.11 3.12 3.13; do
+  py=$(find_py "$v")
+  if [ ! -x "$py" ]; then echo "20-python: CPython $v missing under $pyenv_root"; failed+=("$v"); continue; fi
+  venv="$out/venv-$v"
+  echo "---- CPython $v ($py)"
+  rm -rf "$venv"
+  "$py" -m venv "$venv"
+  "$venv/bin/python" -m pip install --disable-pip-version-check -q "$wheel" -r tests/python/requirements.txt
+  # Run from outside the source tree so `import bgloop` is the installed wheel.
+  rc=0
+  (cd "$out" && "$root/$venv/bin/python" -m pytest -q -rs -p no:cacheprovider "$root/tests/python") || rc=$?
+  # Exit code 5 = no tests collected: a broken step, not a pass.
+  if [ $rc -ne 0 ]; then echo "20-python: pytest on $v failed (exit $rc)"; failed+=("$v"); fi
+done
+[ ${#failed[@]} -eq 0 ] || { echo "20-python: failed on ${failed[*]}"; exit 1; }
