@@ -37,6 +37,8 @@
 #define DEFAULT_PORT 8007
 /* Per-connection buffer: what was read but not yet echoed back. */
 #define CONN_BUF_SIZE (64 * 1024)
+/* How long to stop accepting when out of descriptors or memory. */
+#define ACCEPT_RETRY_NS (100 * 1000 * 1000)
 
 struct server;
 
@@ -55,6 +57,7 @@ struct server {
     bgl_loop *loop;
     int listen_fd;
     bgl_io *listen_io;
+    bgl_timer *accept_retry; /* re-enables accepting after EMFILE & co. */
     bgl_signal *sigint, *sigterm;
     struct conn *conns;
     /* statistics for the shutdown summary */
@@ -209,9 +212,15 @@ static void on_accept(bgl_io *io, int fd, unsigned revents, void *userdata)
         if (cfd < 0) {
             if (errno == EINTR || errno == ECONNABORTED)
                 continue;
-            if (errno != EAGAIN && errno != EWOULDBLOCK)
-                fprintf(stderr, "echo_server: accept: %s\n", strerror(errno));
-            return; /* EMFILE & co.: retried when the listener is ready again */
+            if (errno == EAGAIN || errno == EWOULDBLOCK)
+                return;
+            /* EMFILE & co.: the pending connection stays queued and the
+             * level-triggered listener would fire again at once, spinning
+             * the CPU.  Stop listening for a moment instead. */
+            fprintf(stderr, "echo_server: accept: %s; pausing accepts\n", strerror(errno));
+            if (bgl_io_set_events(srv->listen_io, 0) == 0)
+                bgl_timer_start(srv->accept_retry, ACCEPT_RETRY_NS, 0);
+            return;
         }
         struct conn *c = malloc(sizeof *c);
         if (c == NULL) {
@@ -239,6 +248,13 @@ static void on_accept(bgl_io *io, int fd, unsigned revents, void *userdata)
     }
 }
 
+static void on_accept_retry(bgl_timer *timer, void *userdata)
+{
+    (void)timer;
+    struct server *srv = userdata;
+    bgl_io_set_events(srv->listen_io, BGL_IO_READ);
+}
+
 static void server_shutdown(struct server *srv)
 {
     while (srv->conns)
@@ -246,6 +262,10 @@ static void server_shutdown(struct server *srv)
     if (srv->listen_io) {
         bgl_io_free(srv->listen_io);
         srv->listen_io = NULL;
+    }
+    if (srv->accept_retry) {
+        bgl_timer_free(srv->accept_retry);
+        srv->accept_retry = NULL;
     }
     if (srv->listen_fd >= 0) {
         close(srv->listen_fd);
@@ -343,6 +363,8 @@ int main(int argc, char **argv)
         goto fail;
     }
     r = bgl_io_new(srv.loop, srv.listen_fd, BGL_IO_READ, on_accept, &srv, &srv.listen_io);
+    if (r == 0)
+        r = bgl_timer_new(srv.loop, on_accept_retry, &srv, &srv.accept_retry);
     if (r < 0) {
         fprintf(stderr, "echo_server: watch listener: %s\n", bgl_strerror(r));
         goto fail;
