@@ -5,11 +5,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 builddir=${BGLOOP_BENCH_BUILDDIR:-build-bench}
-if [ -d "$builddir" ]; then
-  meson configure "$builddir" -Dbench=true -Dbuildtype=release -Db_ndebug=true >/dev/null
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+# Quiet unless something fails: then the log says why.
+quiet() { "$@" >"$log" 2>&1 || { cat "$log"; return 1; }; }
+if [ -f "$builddir/build.ninja" ]; then
+  quiet meson configure "$builddir" -Dbench=true -Dbuildtype=release -Db_ndebug=true
 else
-  meson setup "$builddir" -Dbench=true -Dbuildtype=release -Db_ndebug=true \
-    -Dtests=false -Dexamples=false >/dev/null
+  quiet meson setup "$builddir" -Dbench=true -Dbuildtype=release -Db_ndebug=true \
+    -Dtests=false -Dexamples=false
 fi
-ninja -C "$builddir" -j2 bench/bgloop_bench >/dev/null
-exec "$builddir/bench/bgloop_bench" "$@"
+quiet ninja -C "$builddir" -j2 bench/bgloop_bench
+"$builddir/bench/bgloop_bench" "$@"
