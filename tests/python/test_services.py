@@ -596,3 +596,85 @@ def test_kick_reports_work_while_services_run():
     bgloop.stop_services()
     assert not bgloop.services._anything_left(loop)
     assert loop.kick(0) is True
+
+
+def test_stop_never_hangs_on_a_service_that_refuses_to_die():
+    release = asyncio.Event()
+
+    @bgloop.service("zombie", owner="t", stop_timeout=0.02)
+    async def zombie(ctx):
+        ctx.ready()
+        while not release.is_set():
+            try:
+                await release.wait()
+            except asyncio.CancelledError:
+                continue  # refuses to be cancelled
+
+    bgloop.start_services()
+    drive(lambda: state("zombie") == "running")
+    bgloop.stop_services()
+    st = bgloop.status()["zombie"]
+    assert st["state"] == "failed" and "abandoned" in st["error"]
+    release.set()
+    host = bgloop.services._hosts["zombie"]
+    drive(host.task.done)
+
+
+def test_stop_while_still_starting_and_late_ready_is_ignored():
+    proceed = asyncio.Event()
+    after = []
+
+    ctxs = []
+
+    @bgloop.service("never_ready", owner="t")
+    async def never_ready(ctx):
+        ctxs.append(ctx)
+        await proceed.wait()
+        ctx.ready()          # too late: a stop was requested meanwhile
+        ctx.ready()          # and twice is harmless
+        after.append(ctx.stopping.is_set())
+
+    bgloop.start_services()
+    drive(lambda: state("never_ready") == "starting")
+    task = None
+
+    async def stop_then_release():
+        nonlocal task
+        task = bgloop.stop_services()   # inside the loop: returns a Task
+        await ctxs[0].stopping.wait()
+        proceed.set()
+        await task
+
+    run(stop_then_release())
+    assert after == [True]
+    assert state("never_ready") == "stopped"
+
+
+def test_stream_writers_pushed_are_closed():
+    peer = {}
+
+    async def accept(reader, writer):
+        peer["eof"] = await reader.read()  # until the service's writer closes
+        writer.close()
+
+    async def make_server():
+        return await asyncio.start_server(accept, "127.0.0.1", 0)
+
+    server = run(make_server())
+    port = server.sockets[0].getsockname()[1]
+
+    @bgloop.service("client", owner="t")
+    async def client(ctx):
+        _, writer = await asyncio.open_connection("127.0.0.1", port)
+        ctx.resources.push(writer)
+        writer.write(b"hello")
+        ctx.ready()
+        await ctx.stopping.wait()
+
+    bgloop.start_services()
+    drive(lambda: state("client") == "running")
+    bgloop.stop_services()
+    drive(lambda: "eof" in peer)
+    assert peer["eof"] == b"hello"
+    server.close()
+    run(server.wait_closed())
