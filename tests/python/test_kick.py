@@ -1,0 +1,366 @@
+"""kick(), ensure_loop(), run() and stats(): bgloop's own API."""
+import asyncio
+import logging
+import math
+import threading
+import time
+
+import pytest
+
+import bgloop
+from _loop_util import bgl, exc_log, loop, run  # noqa: F401  (fixtures)
+
+# Generous bounds that only a broken implementation can exceed (kick
+# returning early is the semantics under test, not its speed).
+LONG = 60.0
+
+
+def kick_until(loop, pred, guard=20.0):
+    end = time.monotonic() + guard
+    while not pred():
+        assert time.monotonic() < end, "condition not reached"
+        loop.kick(timeout=0.05)
+
+
+def test_kick_idle_returns_true_at_once(bgl):
+    assert bgl.kick() is True
+    assert bgl.kick(0) is True
+    assert not bgl.is_running()
+
+
+def test_kick_returns_as_soon_as_a_timer_is_due(bgl):
+    fired = []
+    bgl.call_later(0.02, fired.append, 1)
+    t0 = time.monotonic()
+    bgl.kick(timeout=LONG)
+    assert fired == [1]
+    assert time.monotonic() - t0 < LONG / 2
+
+
+def test_kick_timeout_expires_without_work(bgl):
+    bgl.call_later(LONG, print)
+    assert bgl.kick(timeout=0.01) is True  # no task: nothing left to do
+
+
+def test_threadsafe_call_wakes_blocked_kick(bgl):
+    got = []
+    threading.Timer(0.02, bgl.call_soon_threadsafe, (got.append, "x")).start()
+    t0 = time.monotonic()
+    bgl.kick(timeout=None)  # nothing else can wake it
+    assert got == ["x"]
+    assert time.monotonic() - t0 < LONG / 2
+
+
+def test_kick_runs_chains_until_nothing_ready(bgl):
+    out = []
+
+    def step(i):
+        out.append(i)
+        if i < 50:
+            bgl.call_soon(step, i + 1)
+
+    bgl.call_soon(step, 0)
+    assert bgl.kick() is True
+    assert out == list(range(51))
+
+
+def test_kick_budget_leaves_rest_queued_in_order(bgl):
+    out = []
+
+    def slow(i):
+        time.sleep(0.002)
+        out.append(i)
+
+    for i in range(100):
+        bgl.call_soon(slow, i)
+    assert bgl.kick(budget=0.005) is False  # callbacks are still queued
+    first = list(out)
+    assert 1 <= len(first) < 100
+    assert first == list(range(len(first)))
+    while not bgl.kick():
+        pass
+    assert out == list(range(100))
+
+
+def test_kick_budget_zero_still_runs_one(bgl):
+    out = []
+    bgl.call_soon(out.append, 1)
+    bgl.call_soon(out.append, 2)
+    bgl.kick(budget=0)
+    assert out[:1] == [1]
+    while not bgl.kick():
+        pass
+    assert out == [1, 2]
+
+
+def test_request_response_round_trip_in_one_kick(bgl):
+    class Echo(asyncio.Protocol):
+        def connection_made(self, tr):
+            self.tr = tr
+
+        def data_received(self, data):
+            self.tr.write(data.upper())
+
+    class Client(asyncio.Protocol):
+        def __init__(self):
+            self.got = b""
+
+        def connection_made(self, tr):
+            self.tr = tr
+
+        def data_received(self, data):
+            self.got += data
+
+    server = run(bgl, bgl.create_server(Echo, "127.0.0.1", 0))
+    port = server.sockets[0].getsockname()[1]
+    tr, client = run(bgl, bgl.create_connection(Client, "127.0.0.1", port))
+    while bgl.kick(timeout=0.01) is False:  # let the server accept
+        pass
+    tr.write(b"ping")  # from outside the loop, between kicks
+    bgl.kick(timeout=LONG)
+    assert client.got == b"PING"
+    tr.close()
+    server.close()
+    run(bgl, server.wait_closed())
+
+
+def test_kick_false_while_a_task_is_pending(bgl):
+    task = bgl.create_task(asyncio.sleep(0.02))
+    assert bgl.kick() is False
+    kick_until(bgl, task.done)
+    assert bgl.kick() is True
+
+
+def test_running_loop_during_kick_only(bgl):
+    seen = []
+    bgl.call_soon(lambda: seen.append((asyncio.get_running_loop(), bgl.is_running())))
+    bgl.kick()
+    assert seen == [(bgl, True)]
+    assert not bgl.is_running()
+    with pytest.raises(RuntimeError):
+        asyncio.get_running_loop()
+    # Between kicks other code may run its own loop.
+    assert asyncio.run(asyncio.sleep(0, "ok")) == "ok"
+    assert bgl.kick() is True
+
+
+def test_kick_inside_running_loop_raises_and_keeps_state(bgl):
+    errors = []
+
+    def nested():
+        try:
+            bgl.kick()
+        except RuntimeError as e:
+            errors.append(str(e))
+
+    bgl.call_soon(nested)
+    bgl.kick()
+    assert errors and "already running" in errors[0]
+    # The loop is intact: kicks and run_until_complete still work.
+    assert run(bgl, asyncio.sleep(0, 5)) == 5
+    errors.clear()
+
+    async def main():
+        nested()
+
+    run(bgl, main())
+    assert errors and "already running" in errors[0]
+
+
+def test_kick_from_another_running_loop_raises(bgl):
+    async def main():
+        bgl.call_soon(print)  # something for the kick to do
+        with pytest.raises(RuntimeError):
+            bgl.kick()
+
+    asyncio.run(main())
+    bgl.kick()
+
+
+@pytest.mark.parametrize("kw, exc, name", [
+    ({"timeout": -1}, ValueError, "timeout"),
+    ({"timeout": -0.5}, ValueError, "timeout"),
+    ({"timeout": math.nan}, ValueError, "timeout"),
+    ({"timeout": "1"}, TypeError, "timeout"),
+    ({"timeout": [1]}, TypeError, "timeout"),
+    ({"timeout": True}, TypeError, "timeout"),
+    ({"budget": -1}, ValueError, "budget"),
+    ({"budget": "x"}, TypeError, "budget"),
+    ({"budget": object()}, TypeError, "budget"),
+])
+def test_kick_bad_arguments(bgl, kw, exc, name):
+    with pytest.raises(exc, match=name):
+        bgl.kick(**kw)
+    with pytest.raises(exc, match=name):
+        bgloop.kick(**kw)
+    assert bgl.kick() is True  # unharmed
+
+
+def test_kick_closed_loop():
+    lp = bgloop.Loop()
+    lp.close()
+    with pytest.raises(RuntimeError, match="closed"):
+        lp.kick()
+
+
+def test_kick_stop_ends_the_kick(bgl):
+    out = []
+
+    def step(i):
+        out.append(i)
+        if i == 3:
+            bgl.stop()
+        bgl.call_soon(step, i + 1)
+
+    bgl.call_soon(step, 0)
+    bgl.kick()
+    assert out == [0, 1, 2, 3]
+    assert not bgl.is_running()
+    bgl.kick(budget=0.001)
+    assert out[4] == 4
+
+
+def test_keyboard_interrupt_escapes_kick(bgl):
+    out = []
+
+    def interrupt():
+        raise KeyboardInterrupt
+
+    bgl.call_soon(interrupt)
+    bgl.call_soon(out.append, "after")
+    with pytest.raises(KeyboardInterrupt):
+        bgl.kick()
+    assert not bgl.is_running()
+    assert bgl.kick() is True
+    assert out == ["after"]
+
+
+def test_timer_cancel_disarms_c_timer(bgl):
+    h = bgl.call_later(LONG, print)
+    assert bgl.stats()["timers"] == 1
+    h.cancel()
+    assert bgl.stats()["timers"] == 0
+    assert len(bgl._scheduled) == 0
+
+
+def test_ensure_loop_identity_and_not_running():
+    a = bgloop.ensure_loop()
+    assert isinstance(a, bgloop.Loop)
+    assert bgloop.ensure_loop() is a
+    assert not a.is_running()
+    seen = []
+    a.call_soon(lambda: seen.append(bgloop.ensure_loop() is asyncio.get_running_loop()))
+    bgloop.kick()
+    assert seen == [True]
+    assert not a.is_running()
+
+
+def test_ensure_loop_leaves_other_loops_alone():
+    other = asyncio.new_event_loop()
+    asyncio.set_event_loop(other)
+    try:
+        shared = bgloop.ensure_loop()
+        assert shared is not other
+        assert asyncio.get_event_loop() is other
+        assert not other.is_closed()
+    finally:
+        asyncio.set_event_loop(None)
+        other.close()
+
+
+def test_module_kick_drives_shared_loop():
+    lp = bgloop.ensure_loop()
+    task = lp.create_task(asyncio.sleep(0.01, "done"))
+    end = time.monotonic() + 20
+    while not bgloop.kick(timeout=0.05):
+        assert time.monotonic() < end
+    assert task.result() == "done"
+
+
+def test_run_like_asyncio_run():
+    async def main():
+        loop = asyncio.get_running_loop()
+        assert isinstance(loop, bgloop.Loop)
+        return await loop.run_in_executor(None, lambda: 7)
+
+    assert bgloop.run(main()) == 7
+    with pytest.raises(ValueError, match="coroutine"):
+        bgloop.run(lambda: 1)
+
+    async def nested():
+        coro = main()
+        try:
+            bgloop.run(coro)
+        finally:
+            coro.close()
+
+    with pytest.raises(RuntimeError, match="running event loop"):
+        bgloop.run(nested())
+
+
+def test_run_debug_flag():
+    async def main():
+        return asyncio.get_running_loop().get_debug()
+
+    assert bgloop.run(main(), debug=True) is True
+    assert bgloop.run(main(), debug=False) is False
+
+
+def test_run_cancels_leftover_tasks():
+    cancelled = []
+
+    async def forever():
+        try:
+            await asyncio.sleep(LONG)
+        except asyncio.CancelledError:
+            cancelled.append(True)
+            raise
+
+    async def main():
+        asyncio.get_running_loop().create_task(forever())
+        await asyncio.sleep(0)
+
+    bgloop.run(main())
+    assert cancelled == [True]
+
+
+def test_stats(bgl, caplog):
+    before = bgl.stats()
+    for key in ("iterations", "callbacks", "longest_callback", "loop_lag"):
+        assert key in before
+    bgl.slow_callback_duration = 0.01
+    bgl.call_soon(time.sleep, 0.02)
+    bgl.call_later(0.001, print)
+    with caplog.at_level(logging.WARNING, logger="bgloop"):
+        run(bgl, asyncio.sleep(0.01))
+    st = bgl.stats()
+    assert st["iterations"] > before["iterations"]
+    assert st["callbacks"] >= before["callbacks"] + 3
+    assert st["longest_callback"] >= 0.02
+    assert st["loop_lag"] >= 0.0 and st["loop_lag_max"] >= st["loop_lag"]
+    assert any("slow callback" in r.getMessage() for r in caplog.records if r.name == "bgloop")
+    assert isinstance(bgloop.stats(), dict)
+
+
+def test_stats_counts_idle_kicks(bgl):
+    before = bgl.stats()["idle_kicks"]
+    for _ in range(10):
+        bgl.kick()
+    assert bgl.stats()["idle_kicks"] == before + 10
+
+
+def test_busy_check_keeps_kick_false(bgl):
+    busy = [True]
+
+    def check(loop):
+        return loop is bgl and busy[0]
+
+    bgloop.add_busy_check(check)
+    try:
+        bgl.call_soon(int)
+        assert bgl.kick() is False
+        busy[0] = False
+        bgl.call_soon(int)
+        assert bgl.kick() is True
+    finally:
+        bgloop.loop._busy_checks.remove(check)
