@@ -7,9 +7,10 @@
 #include "bgloop/service.h"
 #include "bgloop/task.h"
 
-/* Called whenever the number of active tasks of `reg` went down, so that a
- * keep-alive can notice "nothing left" without polling.  One watcher. */
-void bgl__tasks_set_watch(bgl_tasks *reg, void (*fn)(void *ud), void *ud);
+/* fn(ud, 0) is called whenever the number of active tasks of `reg` went
+ * down, so that a keep-alive can notice "nothing left" without polling, and
+ * fn(ud, 1) when the registry is freed.  One watcher. */
+void bgl__tasks_set_watch(bgl_tasks *reg, void (*fn)(void *ud, int gone), void *ud);
 
 /* Stacks owned by a service or manager: bgl_resources_free() refuses them,
  * and the owner learns about completed closes through `fn` (called before

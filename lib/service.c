@@ -34,9 +34,12 @@ void svc_schedule(bgl_services *mgr)
         bgl_timer_start(mgr->reconcile_timer, 0, 0);
 }
 
-static void on_tasks_changed(void *ud)
+static void on_tasks_changed(void *ud, int gone)
 {
-    svc_schedule(ud);
+    bgl_services *mgr = ud;
+    if (gone)   /* the registry is being freed: stop counting it */
+        mgr->tasks = NULL;
+    svc_schedule(mgr);
 }
 
 static void on_scope_closed(bgl_resources *rs, void *ud)
@@ -547,6 +550,9 @@ static void begin_stop(bgl_service *s)
     s->stop_timed_out = 0;
     s->cancelled = 0;
     set_state(s, BGL_SERVICE_STOPPING);
+    /* The state callback may already have reported the end. */
+    if (s->state != BGL_SERVICE_STOPPING || s->ending)
+        return;
     bgl_timer_start(s->stop_timer, s->cfg.stop_timeout_ns, 0);
     if (s->hooks.stop)
         s->hooks.stop(s, s->userdata);
@@ -567,6 +573,8 @@ static void do_start(bgl_service *s)
     s->stop_requested = 0;
     s->cancelled = 0;
     set_state(s, BGL_SERVICE_STARTING);
+    if (s->state != BGL_SERVICE_STARTING || s->ending)
+        return;   /* ended from the state callback: nothing to launch */
     int r = s->hooks.start(s, s->userdata);
     /* The hook may have reported the end itself already. */
     if (r < 0 && s->state == BGL_SERVICE_STARTING && !s->ending)

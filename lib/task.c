@@ -29,7 +29,7 @@ struct bgl_tasks {
     size_t counts[BGL_TASK_CANCELLED + 1];
     size_t total;
     unsigned depth;            /* > 0 while a callback runs */
-    void (*watch)(void *ud);
+    void (*watch)(void *ud, int gone);
     void *watch_ud;
 };
 
@@ -64,6 +64,8 @@ int bgl_tasks_free(bgl_tasks *reg)
         return -EINVAL;
     if (reg->depth)
         return -EBUSY;
+    if (reg->watch)
+        reg->watch(reg->watch_ud, 1);
     bgl_task *t = reg->head;
     while (t) {
         bgl_task *next = t->next;
@@ -74,7 +76,7 @@ int bgl_tasks_free(bgl_tasks *reg)
     return 0;
 }
 
-void bgl__tasks_set_watch(bgl_tasks *reg, void (*fn)(void *ud), void *ud)
+void bgl__tasks_set_watch(bgl_tasks *reg, void (*fn)(void *ud, int gone), void *ud)
 {
     reg->watch = fn;
     reg->watch_ud = ud;
@@ -210,7 +212,7 @@ static void unpin(bgl_task *t)
 static void notify_watch(bgl_tasks *reg)
 {
     if (reg->watch)
-        reg->watch(reg->watch_ud);
+        reg->watch(reg->watch_ud, 0);
 }
 
 int bgl_task_set_running(bgl_task *task)

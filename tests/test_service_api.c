@@ -373,3 +373,69 @@ Test(service_api, service_bad_input_is_refused)
     cr_assert_str_eq(info.owner, "addon");
     world_free(&w);
 }
+
+/* ---- reentrancy ------------------------------------------------------------- */
+
+typedef struct end_in_cb {
+    bgl_service_state when;
+    int ended;
+} end_in_cb;
+
+/* Reports the end as soon as the service enters `when`. */
+static void end_on_state(bgl_service *svc, bgl_service_state old_state,
+                         bgl_service_state new_state, void *ud)
+{
+    (void)old_state;
+    end_in_cb *e = ud;
+    if (new_state == e->when && !e->ended) {
+        e->ended = 1;
+        OK(bgl_service_exited(svc, 0, NULL));
+    }
+}
+
+Test(service_api, service_end_reported_from_state_callback_skips_the_hook)
+{
+    world w;
+    world_init(&w);
+    fake_svc *f = add(&w, "a", NULL);
+    end_in_cb e = {.when = BGL_SERVICE_STARTING};
+    OK(bgl_services_set_state_cb(w.mgr, end_on_state, &e));
+    OK(bgl_service_start(f->svc));
+    settle(&w);
+    cr_assert_eq(f->starts, 0);   /* it ended before there was anything to launch */
+    EXPECT_STATE(f, BGL_SERVICE_EXITED);
+
+    /* Same for the stop hook. */
+    OK(bgl_services_set_state_cb(w.mgr, NULL, NULL));
+    f->ready_on_start = 1;
+    OK(bgl_service_start(f->svc));
+    settle(&w);
+    EXPECT_STATE(f, BGL_SERVICE_RUNNING);
+    e = (end_in_cb){.when = BGL_SERVICE_STOPPING};
+    OK(bgl_services_set_state_cb(w.mgr, end_on_state, &e));
+    OK(bgl_service_stop(f->svc));
+    settle(&w);
+    cr_assert_eq(f->stops, 0);
+    EXPECT_STATE(f, BGL_SERVICE_STOPPED);
+    advance(&w, 60 * SEC);   /* no stop timeout left behind */
+    EXPECT_STATE(f, BGL_SERVICE_STOPPED);
+    cr_assert_eq(f->cancels, 0);
+    world_free(&w);
+}
+
+Test(service_api, service_keepalive_survives_its_task_registry_being_freed)
+{
+    world w;
+    world_init(&w);
+    bgl_tasks *tasks = NULL;
+    OK(bgl_tasks_new(&tasks));
+    bgl_task *t = NULL;
+    OK(bgl_task_new(tasks, "c", "t", NULL, NULL, &t));
+    OK(bgl_services_set_keepalive(w.mgr, tasks, 1));
+    settle(&w);
+    EXPECT_RC(bgl_nothing_left(w.mgr, tasks), 0);
+    OK(bgl_tasks_free(tasks));   /* the manager stops counting it */
+    settle(&w);
+    EXPECT_RC(bgl_nothing_left(w.mgr, NULL), 1);
+    world_free(&w);
+}

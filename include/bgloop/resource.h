@@ -10,7 +10,10 @@
  *   - per owner:    bgl_services_owner_resources(), closed when a stop of
  *                   that owner (or of everything) has stopped its services;
  *   - per manager:  bgl_services_resources(), closed when a stop of
- *                   everything has stopped all services;
+ *                   everything has stopped all services and closed the
+ *                   owner stacks;
+ * (owner and manager stacks are bounded by the largest close_timeout_ns of
+ * the services concerned, 5 s if there are none);
  *   - standalone:   bgl_resources_new(), closed when the caller says so.
  *
  * CLOSING
@@ -85,7 +88,8 @@ typedef struct bgl_resources_report {
     size_t timed_out;   /* entries that did not complete before the timeout */
     const char *errors; /* "'name': text; ..." for each failed or timed-out
                            entry, or NULL if there was none; owned by the
-                           stack, valid until its next close or free */
+                           stack, valid until the next close completes or
+                           the stack is freed */
 } bgl_resources_report;
 
 typedef void (*bgl_resources_closed_cb)(bgl_resources *rs, const bgl_resources_report *report,
@@ -132,8 +136,9 @@ BGL_EXPORT int bgl_resources_count(const bgl_resources *rs);
 /* 1 while closing is in progress, 0 if not, -EINVAL. */
 BGL_EXPORT int bgl_resources_is_closing(const bgl_resources *rs);
 
-/* Copy the report of the last completed close (all zero / NULL if none).
- * 0 or -EINVAL. */
+/* Copy the report of the last completed close (all zero / NULL if none;
+ * a close in progress does not change it until it completes).  0 or
+ * -EINVAL. */
 BGL_EXPORT int bgl_resources_get_report(const bgl_resources *rs, bgl_resources_report *report);
 
 /* The entry's name (NULL if none, or res is NULL). */

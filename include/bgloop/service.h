@@ -95,7 +95,13 @@
  * 0.  bgl_services_set_keepalive() turns that into the exit of bgl_loop_run().
  *
  * REENTRANCY: hooks and callbacks may call any function here except
- * bgl_service_remove() and bgl_services_free() (-EBUSY).
+ * bgl_service_remove() and bgl_services_free() (-EBUSY).  The state callback
+ * may even report the end of the service it is told about; the manager then
+ * skips the start or stop hook it was about to call.
+ *
+ * LIFETIME: the manager's timers live on its loop - free the manager before
+ * the loop.  A task registry given to bgl_services_set_keepalive() may be
+ * freed first; the manager then stops counting its tasks.
  *
  * ERRORS: -EINVAL (NULL, empty name/owner, bad config value), -EEXIST (a
  * service with that name exists), -ENOENT (unknown service; unknown
@@ -222,9 +228,11 @@ BGL_EXPORT int bgl_services_find(const bgl_services *mgr, const char *name, bgl_
  * is 0. */
 BGL_EXPORT int bgl_services_start(bgl_services *mgr, const char *owner);
 
-/* Stop every service of `owner` (NULL: all), dependents first; once they are
- * down, close the owner's resource stack (NULL: every owner's, then the
- * manager's).  0 or -EINVAL. */
+/* Stop every service of `owner` (NULL: all), dependents first - services of
+ * other owners that depend on them stop too (and come back once their
+ * dependency is started again) - cancel pending restarts, and once the
+ * owner's services are down close the owner's resource stack (NULL: every
+ * owner's, then the manager's).  0 or -EINVAL. */
 BGL_EXPORT int bgl_services_stop(bgl_services *mgr, const char *owner);
 
 /* The number of active services of `owner` (NULL: all) - see "NOTHING
