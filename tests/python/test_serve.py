@@ -319,3 +319,26 @@ def test_serve_sleeps_in_the_kernel_while_idle(tmp_path):
     waits = int(out.split()[1])
     kicks = int(out.split()[3])
     assert waits <= 1 and kicks <= 2, out
+
+
+def test_serve_without_signal_handlers_stops_services_on_keyboardinterrupt(tmp_path):
+    proc = spawn_script(tmp_path, """
+        import asyncio, sys
+        import bgloop
+
+        @bgloop.service("svc")
+        async def svc(ctx):
+            ctx.ready()
+            print("ready", flush=True)
+            await ctx.stopping.wait()
+            print("svc stopped", flush=True)
+
+        try:
+            bgloop.serve(signals=False)
+        except KeyboardInterrupt:
+            print("interrupted", bgloop.status()["svc"]["state"], flush=True)
+    """)
+    read_line(proc, "ready")
+    proc.send_signal(signal.SIGINT)
+    code, out, err = finish(proc)
+    assert code == 0 and "svc stopped" in out and "interrupted stopped" in out, (out, err)

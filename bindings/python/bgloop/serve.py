@@ -102,8 +102,15 @@ def serve(*, signals: bool = True) -> int:
         _services.start_services()
         # kick() returns True once no service is starting, running or
         # stopping and no service-created task is pending.
-        while _services._anything_left(loop):
-            kick(timeout=None)
+        try:
+            while _services._anything_left(loop):
+                kick(timeout=None)
+        except BaseException:
+            # KeyboardInterrupt (signals=False) or SystemExit escaping a
+            # callback: do not leave services running behind the caller.
+            log.warning("serve: interrupted, stopping services")
+            _services.stop_services()
+            raise
     finally:
         if guard is not None:
             guard.__exit__(None, None, None)
