@@ -319,7 +319,9 @@ BGL_EXPORT int bgl_timer_free(bgl_timer *timer);
  * the calling thread, so create signal sources before starting threads, or
  * block the signal in them too.  Elsewhere (and in the poll build) a
  * sigaction handler writes to a self-pipe (the signal is unblocked in the
- * calling thread so the handler can run).  Several deliveries between two
+ * calling thread so the handler can run).  With signalfd, processes forked
+ * from the blocking thread inherit the blocked mask across exec: reset it in
+ * the child (e.g. posix_spawnattr_setsigmask) if it must see the signal.  Several deliveries between two
  * iterations may be coalesced into one callback.  At most one source per
  * signal per process.  The previous disposition and mask are restored by
  * bgl_signal_free().  0 and *out; -EINVAL (NULL, SIGKILL, SIGSTOP, out of
