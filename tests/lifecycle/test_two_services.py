@@ -1,0 +1,49 @@
+#!/usr/bin/env python3
+"""Runs examples/two_services (the README's service example): db starts,
+then web; SIGINT stops web first, then db, and the exit status is 0.
+
+Usage: test_two_services.py PATH/TO/two_services.  Exit status 0 on success.
+Waits are bounded only to catch hangs; nothing asserts on durations.
+"""
+import select
+import signal
+import subprocess
+import sys
+import time
+
+TIMEOUT = 60.0
+
+
+def read_line(proc, deadline):
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([proc.stdout], [], [], 1.0)
+        if ready:
+            return proc.stdout.readline()
+    raise SystemExit("timed out waiting for output")
+
+
+def main():
+    proc = subprocess.Popen([sys.argv[1]], stdout=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + TIMEOUT
+        lines = [read_line(proc, deadline).strip() for _ in range(2)]
+        want = ["db: up", "web: db is running, serving"]
+        if lines != want:
+            raise SystemExit(f"start: got {lines}, expected {want}")
+        proc.send_signal(signal.SIGINT)
+        rest, _ = proc.communicate(timeout=TIMEOUT)
+        got = rest.split("\n")[:-1]
+        want = ["web: stopping", "db: stopping"]
+        if got != want:
+            raise SystemExit(f"stop: got {got}, expected {want}")
+        if proc.returncode != 0:
+            raise SystemExit(f"exit status {proc.returncode}, expected 0")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    print("two_services: ok")
+
+
+if __name__ == "__main__":
+    main()
