@@ -678,3 +678,18 @@ def test_stream_writers_pushed_are_closed():
     assert peer["eof"] == b"hello"
     server.close()
     run(server.wait_closed())
+
+
+def test_start_from_another_running_loop_is_refused():
+    @bgloop.service("elsewhere", owner="t")
+    async def elsewhere(ctx):
+        ctx.ready()
+
+    async def main():
+        with pytest.raises(RuntimeError, match="ensure_loop"):
+            bgloop.start_services()
+        with pytest.raises(RuntimeError, match="another event loop"):
+            bgloop.stop_services()
+
+    asyncio.run(main())
+    assert state("elsewhere") == "stopped"

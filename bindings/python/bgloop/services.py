@@ -385,6 +385,13 @@ def start_services(owner: str | None = None) -> None:
     and then nothing is started.  Starting running services is harmless."""
     _check_owner(owner, "start_services")
     mgr = _manager()
+    running = _running_loop()
+    if running is not None and running is not _loop:
+        # They would never run: nothing drives the shared loop meanwhile.
+        raise RuntimeError("start_services(): services run on bgloop.ensure_loop()'s loop, "
+                           "but another event loop is running here; start them from plain "
+                           "code, from that loop (kick(), serve(), "
+                           "ensure_loop().run_until_complete()) or a Blender add-on")
     _tasks.install_task_factory(_loop)
     try:
         mgr.start(owner)
