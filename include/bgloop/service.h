@@ -165,7 +165,9 @@ typedef struct bgl_service_config {
     const char *const *depends_on;   /* NULL-terminated names, or NULL */
     bgl_restart_policy restart;      /* default BGL_RESTART_NO */
     uint64_t stop_timeout_ns;        /* default 5 s; > 0 */
-    uint64_t close_timeout_ns;       /* resource close bound, default 5 s */
+    uint64_t close_timeout_ns;       /* bound of its resource close, default
+                                        5 s; 0 = do not wait for
+                                        asynchronous closes */
     uint64_t restart_delay_ns;       /* first restart delay, default 100 ms */
     uint64_t restart_delay_max_ns;   /* backoff cap, default 30 s; >= delay */
     unsigned start_limit_burst;      /* default 5; 0 = no start limit */
