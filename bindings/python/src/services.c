@@ -83,6 +83,10 @@ static int owner_arg(PyObject *obj, const char **out)
         *out = NULL;
         return 0;
     }
+    if (!PyUnicode_Check(obj)) {
+        PyErr_SetString(PyExc_TypeError, "owner must be a str or None");
+        return -1;
+    }
     *out = PyUnicode_AsUTF8AndSize(obj, NULL);
     return *out ? 0 : -1;
 }
@@ -100,6 +104,10 @@ static bgl_service *find(ServicesObject *self, PyObject *name_obj)
 {
     if (check_open(self) < 0)
         return NULL;
+    if (!PyUnicode_Check(name_obj)) {
+        PyErr_SetString(PyExc_TypeError, "a service name must be a str");
+        return NULL;
+    }
     const char *name = PyUnicode_AsUTF8AndSize(name_obj, NULL);
     if (!name)
         return NULL;
@@ -414,7 +422,13 @@ static PyObject *svcs_add(PyObject *op, PyObject *args, PyObject *kwargs)
         return PyErr_NoMemory();
     }
     for (Py_ssize_t i = 0; i < n; i++) {
-        names[i] = PyUnicode_AsUTF8AndSize(PyTuple_GetItem(seq, i), NULL);
+        PyObject *item = PyTuple_GetItem(seq, i);
+        if (!PyUnicode_Check(item)) {
+            PyErr_SetString(PyExc_TypeError, "depends_on must hold str names");
+            names[i] = NULL;
+        } else {
+            names[i] = PyUnicode_AsUTF8AndSize(item, NULL);
+        }
         if (!names[i]) {
             free(names);
             Py_DECREF(seq);
