@@ -60,6 +60,8 @@ def _cmd_env(args: argparse.Namespace) -> int:
     for name, (reader, text) in config.ENV_VARS.items():
         try:
             value = reader()
+            if name == "BGLOOP_LOG_LEVEL":
+                value = logging.getLevelName(value)
         except config.ConfigError as exc:
             value, status = f"ERROR: {exc}", 2
         print(f"{name:28} {value!s:10}  {text}")
