@@ -61,8 +61,9 @@
  *   -EEXIST   the fd already has a watcher on this loop;
  *   -EBUSY    the operation is not allowed while the loop is dispatching, or
  *             (bgl_loop_free) sources are still attached;
- *   -ENOMEM   out of memory;
- *   -ECANCELED the loop was stopped (see bgl_loop_run()).
+ *   -ENOMEM   out of memory.
+ * bgl_loop_run() does not report a stop as an error: it returns the code
+ * given to bgl_loop_stop().
  */
 #ifndef BGLOOP_LOOP_H
 #define BGLOOP_LOOP_H
