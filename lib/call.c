@@ -4,7 +4,13 @@
 
 #include "loop-internal.h"
 
-static bgl_call *call_alloc(bgl_loop *loop)
+/* Out of line and cold, so that the freelist path needs no stack frame. */
+__attribute__((noinline, cold)) static bgl_call *call_alloc_slow(void)
+{
+    return malloc(sizeof(bgl_call));
+}
+
+static inline bgl_call *call_alloc(bgl_loop *loop)
 {
     bgl_call *c = loop->call_free;
     if (c) {
@@ -12,10 +18,10 @@ static bgl_call *call_alloc(bgl_loop *loop)
         loop->call_free_n--;
         return c;
     }
-    return malloc(sizeof(*c));
+    return call_alloc_slow();
 }
 
-void bgl_call_recycle(bgl_loop *loop, bgl_call *c)
+void bgl_call_recycle_slow(bgl_loop *loop, bgl_call *c)
 {
     if (c->node.kind == BGL_NODE_TSCALL) {
         /* Handed back to the other threads in one batch at the next

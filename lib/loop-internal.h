@@ -130,15 +130,37 @@ struct bgl_loop {
 };
 
 /* loop.c */
-BGL_INTERNAL void bgl_loop_enqueue(bgl_loop *loop, bgl_node *n);
-BGL_INTERNAL void bgl_loop_dequeue(bgl_loop *loop, bgl_node *n);
+/* Inline: on the path of every deferred call and every dispatch. */
+static inline void bgl_loop_enqueue(bgl_loop *loop, bgl_node *n)
+{
+    bgl_queue_push(&loop->queue, n);
+    loop->queued++;
+}
+
+static inline void bgl_loop_dequeue(bgl_loop *loop, bgl_node *n)
+{
+    bgl_queue_unlink(n);
+    loop->queued--;
+}
 /* Called by the backend for each ready descriptor. */
 BGL_INTERNAL void bgl_loop_io_ready(bgl_loop *loop, bgl_io *io, unsigned revents);
 BGL_INTERNAL uint64_t bgl_loop_clock(const bgl_loop *loop);
 
 /* call.c */
 BGL_INTERNAL void bgl_calls_free_all(bgl_loop *loop);
-BGL_INTERNAL void bgl_call_recycle(bgl_loop *loop, bgl_call *c);
+BGL_INTERNAL void bgl_call_recycle_slow(bgl_loop *loop, bgl_call *c);
+/* Return a dispatched call node: the common case (a call_soon node, room in
+ * the freelist) inline, the rest in call.c. */
+static inline void bgl_call_recycle(bgl_loop *loop, bgl_call *c)
+{
+    if (c->node.kind == BGL_NODE_CALL && loop->call_free_n < BGL_CALL_FREE_MAX) {
+        c->next_free = loop->call_free;
+        loop->call_free = c;
+        loop->call_free_n++;
+        return;
+    }
+    bgl_call_recycle_slow(loop, c);
+}
 
 /* timer.c */
 BGL_INTERNAL void bgl_timers_collect(bgl_loop *loop);

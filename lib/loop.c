@@ -43,6 +43,7 @@ int bgl_loop_new(bgl_loop **out)
     r = bgl_threadsafe_init(loop);
     if (r < 0) {
         bgl_backend_free(loop);
+        free(loop->fdtab);
         free(loop);
         return r;
     }
@@ -76,17 +77,6 @@ int bgl_loop_free(bgl_loop *loop)
     return 0;
 }
 
-void bgl_loop_enqueue(bgl_loop *loop, bgl_node *n)
-{
-    bgl_queue_push(&loop->queue, n);
-    loop->queued++;
-}
-
-void bgl_loop_dequeue(bgl_loop *loop, bgl_node *n)
-{
-    bgl_queue_unlink(n);
-    loop->queued--;
-}
 
 void bgl_loop_io_ready(bgl_loop *loop, bgl_io *io, unsigned revents)
 {
