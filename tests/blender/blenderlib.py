@@ -58,9 +58,11 @@ def install_addon(zip_path: pathlib.Path, scripts: pathlib.Path) -> None:
         z.extractall(addons)
 
 
-def make_echo_addon(name: str, scripts: pathlib.Path, vendor_from: pathlib.Path | None = None):
+def make_echo_addon(name: str, scripts: pathlib.Path, vendor_from: pathlib.Path | None = None,
+                    protocol: int | None = None):
     """Write the echo_addon.py template as add-on NAME; with ``vendor_from``
-    (a site dir) it gets and uses its own copy of bgloop (NAME._vendor.bgloop)."""
+    (a site dir) it gets and uses its own copy of bgloop (NAME._vendor.bgloop),
+    whose registry PROTOCOL is changed to ``protocol`` if given."""
     dst = scripts / "addons" / name
     dst.mkdir(parents=True)
     text = (HERE / "echo_addon.py").read_text()
@@ -70,6 +72,11 @@ def make_echo_addon(name: str, scripts: pathlib.Path, vendor_from: pathlib.Path 
         (dst / "_vendor" / "__init__.py").write_text("")
         shutil.copytree(vendor_from / "bgloop", dst / "_vendor" / "bgloop",
                         ignore=shutil.ignore_patterns("__pycache__"))
+        if protocol is not None:
+            mod = dst / "_vendor" / "bgloop" / "blender.py"
+            src = mod.read_text()
+            assert "\nPROTOCOL = 1\n" in src
+            mod.write_text(src.replace("\nPROTOCOL = 1\n", f"\nPROTOCOL = {protocol}\n"))
     (dst / "__init__.py").write_text(text)
     return dst
 

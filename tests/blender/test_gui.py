@@ -7,6 +7,7 @@ found them.  Generous bounds only: these machines are shared and noisy.
 
 from __future__ import annotations
 
+import re
 import shutil
 import socket
 import threading
@@ -41,6 +42,7 @@ def gui(tmp_path_factory, artifacts):
     bl.make_echo_addon("bgloop_second", scripts)
     bl.make_echo_addon("vend_a", scripts, vendor_from=artifacts["site"])
     bl.make_echo_addon("vend_b", scripts, vendor_from=artifacts["site"])
+    bl.make_echo_addon("vend_future", scripts, vendor_from=artifacts["site"], protocol=99)
     proc = bl.start_gui(tmp, env=bl.blender_env(tmp))
     try:
         port = int(proc.wait_for(r"HARNESS control port (\d+)", timeout=120).group(1))
@@ -57,21 +59,24 @@ def gui(tmp_path_factory, artifacts):
         proc.stop()
 
 
-def _enable(proc, h, module, pattern, seen=0):
-    """Enable an add-on and wait for its (n+1)-th 'listening' line."""
-    h(exec=f"addon_utils.enable({module!r}, default_set=True, handle_error=None)")
+def _next_port(proc, pattern, seen):
+    """Wait for the (seen+1)-th line matching ``pattern``; its port."""
     deadline = time.monotonic() + 60
-    import re
     while time.monotonic() < deadline:
         found = re.findall(pattern, proc.output())
         if len(found) > seen:
             return int(found[-1])
         time.sleep(0.05)
-    raise AssertionError(f"{module} did not start its service\n{proc.tail()}")
+    raise AssertionError(f"no new {pattern!r} line\n{proc.tail()}")
+
+
+def _enable(proc, h, module, pattern, seen=0):
+    """Enable an add-on and wait for its service's next 'listening' line."""
+    h(exec=f"addon_utils.enable({module!r}, default_set=True, handle_error=None)")
+    return _next_port(proc, pattern, seen)
 
 
 def _listen_count(proc, pattern):
-    import re
     return len(re.findall(pattern, proc.output()))
 
 
@@ -100,38 +105,41 @@ def test_gui_service_answers_while_ui_runs(gui, demo):
 
 
 def test_gui_ui_timer_keeps_ticking_under_load(gui, demo):
-    """Clients keep the service busy; Blender's own timer must keep ticking."""
+    """Clients keep the service busy; Blender's own timer must keep ticking.
+
+    Counted in window-manager passes, not wall time: the machine may be
+    loaded.  The UI heartbeat (20 ms) and the driver (5 ms) both get at most
+    one call per pass, so an unstarved UI ticks about as often as the driver."""
     proc, h, _ = gui
     before = h(eval="(heartbeat['ticks'], __import__('bgloop').blender.info()['ticks'])")
     h(exec="heartbeat['max_gap'] = 0.0")
-    stop = time.monotonic() + 3.0
+    target, deadline = 60, time.monotonic() + 90
     done, errors = [0], []
 
     def client():
-        while time.monotonic() < stop:
+        while done[0] < target and time.monotonic() < deadline:
             try:
-                status, _ = bl.request(demo, "GET", "/status", timeout=10)
+                status, _ = bl.request(demo, "GET", "/status", timeout=30)
                 assert status == 200
                 done[0] += 1
             except Exception as exc:       # collected, asserted below
                 errors.append(repr(exc))
                 return
 
-    threads = [threading.Thread(target=client) for _ in range(6)]
+    threads = [threading.Thread(target=client) for _ in range(4)]
     for t in threads:
         t.start()
     for t in threads:
-        t.join(30)
+        t.join(120)
     after = h(eval="(heartbeat['ticks'], __import__('bgloop').blender.info()['ticks'], "
                    "heartbeat['max_gap'])")
     ui_ticks, driver_ticks = after[0] - before[0], after[1] - before[1]
     print(f"under load: {done[0]} requests, UI timer ticks {ui_ticks}, driver ticks "
           f"{driver_ticks}, longest UI timer gap {after[2] * 1000:.0f} ms")
     assert not errors, errors[:3]
-    assert done[0] > 20
-    # 3 s at a 20 ms heartbeat would be ~150 ticks; starved would be ~0.
-    assert ui_ticks >= 15, ui_ticks
-    assert driver_ticks >= 15, driver_ticks
+    assert done[0] >= target
+    assert driver_ticks >= 3
+    assert ui_ticks >= 3 and ui_ticks * 4 >= driver_ticks, (ui_ticks, driver_ticks)
 
 
 def test_gui_panel_draws(gui, demo):
@@ -232,9 +240,8 @@ def test_gui_reload_scripts_keeps_one_loop(gui):
     samples = []
     for _ in range(3):
         seen = _listen_count(proc, DEMO)
-        h(exec="bpy.ops.script.reload()")
-        port = int(proc.wait_for(DEMO, 60).group(1)) if _listen_count(proc, DEMO) > seen else \
-            _enable(proc, h, "bgloop_demo", DEMO, seen=seen)
+        h(exec="bpy.ops.script.reload()")      # re-registers enabled add-ons
+        port = _next_port(proc, DEMO, seen)
         assert bl.request(port, "GET", "/health")[0] == 200
         samples.append(h(eval="counts()"))
     assert h(eval="id(__import__('bgloop').ensure_loop())") == loop_id
@@ -278,15 +285,36 @@ def test_gui_vendored_copies_share_loop_and_driver(gui):
     for port in ports.values():
         assert _echo(port) == b"ping\n"
     h(exec="""
-copies = [sys.modules['vend_a._vendor.bgloop'], sys.modules['vend_b._vendor.bgloop'],
-          sys.modules['bgloop']]
-loops = {id(c.ensure_loop()) for c in copies}
-drivers = [bpy.app.timers.is_registered(sys.modules[c.__name__ + '.blender']._driver)
-           for c in copies]
+names = ['vend_a._vendor.bgloop', 'vend_b._vendor.bgloop', 'bgloop']
+packages = [sys.modules[n] for n in names]
+addon_views = [sys.modules['vend_a'].bgloop, sys.modules['vend_b'].bgloop]
+# Each copy's own blender module was imported (it ran the hand-over) ...
+own = [sys.modules[n + '.blender'] for n in names if n + '.blender' in sys.modules]
+drivers = [bpy.app.timers.is_registered(m._driver) for m in own]
+owners = sorted({s['owner'] for s in sys.modules['bgloop'].status().values()})
 """)
-    loops, drivers = h(eval="(len(loops), drivers)")
-    assert loops == 1, "the copies run separate loops"
+    same, n_own, drivers, owners = h(eval="(all(p is packages[2] for p in packages + addon_views), "
+                                          "len(own), drivers, owners)")
+    assert same, "a vendored copy did not hand over to the first bgloop"
+    assert n_own == 3
     assert drivers.count(True) == 1, f"expected exactly one driver, got {drivers}"
+    assert owners == ["vend_a", "vend_b"]
     for name in ("vend_a", "vend_b"):
         h(exec=f"addon_utils.disable({name!r}, default_set=True, handle_error=None)")
         assert bl.port_is_free(ports[name])
+    assert h(eval="counts()")["tasks"] == 0
+
+
+def test_gui_incompatible_copy_refuses_loudly(gui):
+    proc, h, _ = gui
+    h(exec="""
+errors = []
+addon_utils.enable('vend_future', default_set=True, handle_error=errors.append)
+""")
+    errors = h(eval="[f'{type(e).__name__}: {e}' for e in errors]")
+    assert len(errors) == 1, errors
+    msg = errors[0]
+    assert msg.startswith("ClashError") and "protocol 99" in msg and "protocol 1" in msg, msg
+    assert "vend_future" in msg, msg           # names the copy that clashed
+    assert h(eval="__import__('bgloop').blender.info()['driver_installed']")
+    assert h(eval="'vend_future' not in {s['owner'] for s in __import__('bgloop').status().values()}")

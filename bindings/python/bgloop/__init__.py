@@ -51,13 +51,19 @@ __all__ += ["service", "start_services", "stop_services", "stop_services_async",
 # ---- end services ----
 
 # ---- Blender / threads (blender) ----
-# NOTE for pyloop, the Blender hook (bgloop/blender.py): in ensure_loop(),
-# when "bpy" is in sys.modules and on first creation, adopt the loop another
-# (vendored) copy already shares:  `from . import blender as _bl;
-# loop = _bl.shared_loop() or <create>`, then on every call
-# `_bl._maybe_install_driver(loop)` (idempotent, cheap; installs the one GUI
-# timers driver and the load_pre/load_post handlers).
+# run_on_main: worker threads hand calls to the loop's (Blender's main) thread.
 from .mainthread import run_on_main  # noqa: E402
 
 __all__ += ["run_on_main"]
+
+# Inside Blender, the first bgloop copy imported is the one every add-on
+# gets (vendored copies hand over to it): see bgloop.blender._adopt_package.
+import sys as _sys  # noqa: E402
+
+if "bpy" in _sys.modules:
+    from .blender import _adopt_package
+
+    _adopt_package(__name__)
+    del _adopt_package
+del _sys
 # ---- end blender ----

@@ -22,11 +22,12 @@ What it does, and why:
   loads.  There is no driver in ``blender --background`` or the ``bpy``
   module: their timers never fire; :func:`bgloop.serve` runs the loop there.
 * **Shared across copies.**  Add-ons may vendor their own copy of bgloop.
-  The loop, the driver and the load handlers are kept in a process-wide
-  registry (the module ``sys.modules["_bgloop_process"]``, versioned by
-  :data:`PROTOCOL`), so every copy joins the same loop and driver.  A copy
-  speaking another protocol refuses loudly (:class:`ClashError`) instead of
-  starting a second driver.
+  A process-wide registry (the module ``sys.modules["_bgloop_process"]``,
+  versioned by :data:`PROTOCOL`) remembers the first copy imported; every
+  later copy hands its importer that first package instead of itself, so
+  all add-ons share one loop, one service registry and one driver.  A copy
+  speaking another protocol refuses loudly (:class:`ClashError`, naming
+  both copies) instead of starting a second driver.
 * **File loads.**  Persistent ``load_pre``/``load_post`` handlers call
   :func:`subscribe`'d callbacks, so services can drop references to data of
   the old file.  ``ctx.resources.push(bgloop.blender.subscribe(...))``
@@ -91,6 +92,8 @@ def _registry() -> types.ModuleType:
         reg.last_error = None
         reg.subscribers = {event: [] for event in EVENTS}
         reg.handlers = {}           # event -> persistent bpy.app.handlers function
+        reg.package = None          # the first bgloop package: all copies use it
+        reg.package_origin = None
         sys.modules[_REGISTRY] = reg
         return reg
     if getattr(reg, "protocol", None) != PROTOCOL:
@@ -100,6 +103,28 @@ def _registry() -> types.ModuleType:
             f"protocol {getattr(reg, 'protocol', '?')}; two drivers would fight over "
             f"Blender's main thread.  Use one bgloop version in all add-ons.")
     return reg
+
+
+def _adopt_package(name: str):
+    """Called at the end of ``bgloop/__init__`` inside Blender.
+
+    The first copy of bgloop imported in this process becomes *the* bgloop:
+    every later copy (vendored by another add-on, or a re-import) replaces
+    itself in ``sys.modules`` with it, so its importer gets the first copy -
+    one loop, one service registry, one driver.  A copy speaking another
+    :data:`PROTOCOL` raises :class:`ClashError` instead (its add-on fails to
+    enable with that message) rather than run a second driver."""
+    me = sys.modules[name]
+    reg = _registry()           # raises ClashError on a protocol mismatch
+    first = getattr(reg, "package", None)
+    if first is None:
+        reg.package = me
+        reg.package_origin = _origin()
+        return me
+    if first is not me:
+        log.debug("bgloop: %s joins %s", _origin(), reg.package_origin)
+        sys.modules[name] = first
+    return first
 
 
 def shared_loop():

@@ -112,8 +112,8 @@ class BGLOOP_DEMO_PT_services(bpy.types.Panel):
             op.owner = owner
             for name, st in items:
                 col = box.column(align=True)
-                col.label(text=f"{name}: {st['state']}", icon=STATE_ICONS.get(st["state"], "DOT"))
-                col.label(text=f"    restarts: {st.get('restarts', 0)}")
+                col.label(text=name, icon=STATE_ICONS.get(st["state"], "DOT"))
+                col.label(text=f"    {st['state']}, restarts: {st.get('restarts', 0)}")
                 if st.get("error"):
                     col.label(text=f"    error: {st['error']}", icon="ERROR")
         stats_box = layout.box()
