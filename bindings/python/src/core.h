@@ -98,6 +98,8 @@ extern _Thread_local bglpy_core *bglpy_current;
 /* Run one asyncio Handle from a C callback: skip it if cancelled, time it,
  * log it if slow, keep a BaseException for the end of the iteration. */
 void bglpy_run_handle(bglpy_core *core, PyObject *handle);
+/* The same for a Handle known not to be cancelled (no pending exception). */
+void bglpy_call_handle(bglpy_core *core, PyObject *handle);
 /* Queue a Handle (new reference taken) to run in the next iteration.
  * 0, or -1 with an exception set. */
 int bglpy_queue_handle(bglpy_core *core, PyObject *handle);

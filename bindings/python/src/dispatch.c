@@ -106,9 +106,12 @@ void bglpy_run_handle(bglpy_core *core, PyObject *handle)
     }
     int cancelled = PyObject_IsTrue(c);
     Py_DECREF(c);
-    if (cancelled)
-        return;
+    if (!cancelled)
+        bglpy_call_handle(core, handle);
+}
 
+void bglpy_call_handle(bglpy_core *core, PyObject *handle)
+{
     uint64_t t0 = bgl_monotonic_ns();
     PyObject *r;
     if (core->debug && core->owner)

@@ -51,7 +51,7 @@ static void io_handle(bglpy_core *core, int fd, PyObject *handle, PyObject *remo
     int cancelled = PyObject_IsTrue(c);
     Py_DECREF(c);
     if (!cancelled) {
-        bglpy_run_handle(core, handle);
+        bglpy_call_handle(core, handle);
         return;
     }
     if (!core->owner)
