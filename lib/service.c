@@ -321,15 +321,28 @@ int bgl_services_exit_code(const bgl_services *mgr)
     return 0;
 }
 
+/* bgl_services_active(mgr, NULL) > 0, stopping at the first hit: hosts ask
+ * this after every kick. */
+static int any_active(const bgl_services *mgr)
+{
+    if (mgr->close_pending || bgl_resources_is_closing(mgr->res) > 0)
+        return 1;
+    for (size_t i = 0; i < mgr->n; i++)
+        if (svc_is_active(mgr->svcs[i]))
+            return 1;
+    for (size_t i = 0; i < mgr->n_owners; i++)
+        if (scope_pending(mgr->owners[i]))
+            return 1;
+    return 0;
+}
+
 int bgl_nothing_left(const bgl_services *mgr, const bgl_tasks *tasks)
 {
     if (!mgr && !tasks)
         return -EINVAL;
-    if (mgr && bgl_services_active(mgr, NULL) > 0)
-        return 0;
     if (tasks && bgl_tasks_active(tasks, NULL) > 0)
         return 0;
-    return 1;
+    return !(mgr && any_active(mgr));
 }
 
 int bgl_services_set_keepalive(bgl_services *mgr, bgl_tasks *tasks, int enable)
