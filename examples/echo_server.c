@@ -115,8 +115,9 @@ static int conn_update_interest(struct conn *c)
     return bgl_io_set_events(c->io, ev);
 }
 
-/* Write as much pending output as the socket takes.  Returns false if the
- * connection failed and must be closed. */
+/* Write as much pending output as the socket takes; what it does not take
+ * stays buffered (a partial write) and WRITE interest will bring us back.
+ * Returns false if the connection failed and must be closed. */
 static bool conn_flush(struct conn *c)
 {
     while (c->end > c->start) {
@@ -132,10 +133,6 @@ static bool conn_flush(struct conn *c)
         }
         c->start += (size_t)n;
         c->srv->bytes += (unsigned long long)n;
-        if (c->end > c->start && n > 0)
-            c->srv->partial_writes++; /* short write: the socket buffer is full */
-        if (c->end > c->start)
-            break;
     }
     if (c->start == c->end)
         c->start = c->end = 0;
