@@ -77,7 +77,6 @@ int bgl_loop_free(bgl_loop *loop)
     return 0;
 }
 
-
 void bgl_loop_io_ready(bgl_loop *loop, bgl_io *io, unsigned revents)
 {
     if (io->internal) {
