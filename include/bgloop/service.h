@@ -226,8 +226,8 @@ BGL_EXPORT int bgl_services_find(const bgl_services *mgr, const char *name, bgl_
 
 /* Want every service of `owner` (NULL: all) up, with its dependencies.
  * 0; -ENOENT (unknown dependency) or -ELOOP (cycle), nothing started, see
- * bgl_services_last_error(); -EINVAL.  Starting an owner without services
- * is 0. */
+ * bgl_services_last_error(); -EINVAL; -ENOMEM.  Starting an owner without
+ * services is 0. */
 BGL_EXPORT int bgl_services_start(bgl_services *mgr, const char *owner);
 
 /* Stop every service of `owner` (NULL: all), dependents first - services of

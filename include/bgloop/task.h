@@ -114,7 +114,7 @@ BGL_EXPORT int bgl_tasks_find(const bgl_tasks *reg, const char *owner, const cha
 /* Request cancellation (bgl_task_cancel()) of every active entry of `owner`
  * (NULL: all owners), in creation order.  Entries created by the cancel hooks
  * meanwhile are not cancelled by this call.  Returns the number of entries
- * asked to cancel, or -EINVAL. */
+ * asked to cancel, -EINVAL or -ENOMEM. */
 BGL_EXPORT int bgl_tasks_cancel(bgl_tasks *reg, const char *owner);
 
 /* ---- entries ------------------------------------------------------------- */
@@ -130,7 +130,8 @@ BGL_EXPORT int bgl_task_set_running(bgl_task *task);
 
 /* Move an active entry to a final state (DONE, FAILED or CANCELLED; anything
  * else is -EINVAL) and call its done callbacks.  error (may be NULL) is kept
- * as the entry's error text.  0; -EALREADY if already final; -EINVAL. */
+ * as the entry's error text.  0; -EALREADY if already final; -EINVAL;
+ * -ENOMEM (the entry is left as it was). */
 BGL_EXPORT int bgl_task_finish(bgl_task *task, bgl_task_state state, const char *error);
 
 /* Request cancellation (see CANCELLATION).  0 when the request was passed on
