@@ -61,7 +61,10 @@ def kick(timeout: Optional[float] = 0.0, budget: Optional[float] = None) -> bool
     starting, running or stopping.  RuntimeError if the loop is already
     running; ValueError/TypeError for a negative or non-numeric argument.
     """
-    return ensure_loop().kick(timeout, budget)
+    loop = _shared
+    if loop is None or loop._closed or "bpy" in sys.modules:
+        loop = ensure_loop()
+    return loop.kick(timeout, budget)
 
 
 def stats() -> dict:

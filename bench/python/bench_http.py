@@ -1,0 +1,82 @@
+"""HTTP/1.1 keep-alive throughput: the same server on each loop, loaded by
+wrk in one run, alternating between loops round after round.
+
+    python bench_http.py [--rounds 3] [--duration 5] [--connections 50]
+
+Reports the median req/s and p99 latency per loop and the ratios against
+the stock asyncio loop.  Needs `wrk` (scripts/apt-packages.txt) and the
+bgloop package importable (uvloop optional).
+"""
+import argparse
+import os
+import re
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import time
+
+from loops import available
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def to_ms(value, unit):
+    return float(value) * {"us": 1e-3, "ms": 1.0, "s": 1e3}[unit]
+
+
+def wrk(port, duration, connections):
+    out = subprocess.run(
+        ["wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--latency",
+         f"http://127.0.0.1:{port}/"], capture_output=True, text=True, check=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    m = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
+    return rps, to_ms(*m.groups())
+
+
+def run_one(loop_name, args):
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, os.path.join(HERE, "http_server.py"), loop_name,
+                             str(port)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline().strip() == "ready"
+        return wrk(port, args.duration, args.connections)
+    finally:
+        proc.terminate()
+        proc.wait()
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--duration", type=int, default=5)
+    ap.add_argument("--connections", type=int, default=50)
+    args = ap.parse_args()
+    if not shutil.which("wrk"):
+        sys.exit("bench_http: wrk not found (apt-get install wrk)")
+    loops = available()
+    results = {name: [] for name in loops}
+    for r in range(args.rounds):
+        for name in loops:  # alternate: drift on a shared machine hits all alike
+            rps, p99 = run_one(name, args)
+            results[name].append((rps, p99))
+            print(f"round {r + 1} {name:8s} {rps:10.0f} req/s  p99 {p99:7.2f} ms", flush=True)
+            time.sleep(0.5)
+    print(f"\nHTTP/1.1 keep-alive, wrk -t1 -c{args.connections} -d{args.duration}s, "
+          f"median of {args.rounds} rounds, Python {sys.version.split()[0]}")
+    base = statistics.median(x[0] for x in results["asyncio"])
+    for name in loops:
+        rps = statistics.median(x[0] for x in results[name])
+        p99 = statistics.median(x[1] for x in results[name])
+        print(f"  {name:8s} {rps:10.0f} req/s  p99 {p99:7.2f} ms  x{rps / base:.2f} vs asyncio")
+
+
+if __name__ == "__main__":
+    main()
