@@ -348,3 +348,23 @@ def test_serve_without_signal_handlers_stops_services_on_keyboardinterrupt(tmp_p
     # running when serve() lets the exception out.
     assert "interrupted stopped" in out and "svc stopped" in out \
         or "interrupted failed" in out and "KeyboardInterrupt" in err, (out, err)
+
+
+def test_serve_puts_back_a_wakeup_fd_the_host_had(tmp_path):
+    proc = spawn_script(tmp_path, """
+        import os, signal, socket, sys
+        import bgloop
+
+        a, b = socket.socketpair()
+        a.setblocking(False)
+        signal.set_wakeup_fd(a.fileno())
+
+        @bgloop.service("brief")
+        async def brief(ctx):
+            ctx.ready()
+
+        code = bgloop.serve()
+        print("wakeup", signal.set_wakeup_fd(-1) == a.fileno(), code, flush=True)
+    """)
+    code, out, err = finish(proc)
+    assert code == 0 and "wakeup True 0" in out, (out, err)

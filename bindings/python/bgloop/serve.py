@@ -37,9 +37,14 @@ class _SignalGuard:
         self._loop = loop
         self._on_signal = on_signal
         self._saved: list[tuple[int, object, object]] = []
+        self._wakeup_fd = -1
 
     def __enter__(self):
         from . import _bgloop
+        # asyncio's handlers take over the process-wide wakeup fd and reset
+        # it to -1 when removed; a host's own wakeup fd is put back after.
+        self._wakeup_fd = signal.set_wakeup_fd(-1)
+        signal.set_wakeup_fd(self._wakeup_fd)
         try:
             for signo in _SIGNALS:
                 raw = _bgloop._sigaction_save(signo)
@@ -63,6 +68,9 @@ class _SignalGuard:
                 if previous is not None:
                     signal.signal(signo, previous)
                 _bgloop._sigaction_restore(signo, raw)
+        current = signal.set_wakeup_fd(-1)
+        # Still in use by the loop's other signal handlers: keep it.
+        signal.set_wakeup_fd(current if current != -1 else self._wakeup_fd)
         return False
 
 
