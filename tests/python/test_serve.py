@@ -368,3 +368,26 @@ def test_serve_puts_back_a_wakeup_fd_the_host_had(tmp_path):
     """)
     code, out, err = finish(proc)
     assert code == 0 and "wakeup True 0" in out, (out, err)
+
+
+def test_stop_services_from_another_thread_while_serving(tmp_path):
+    proc = spawn_script(tmp_path, """
+        import sys, threading
+        import bgloop
+
+        @bgloop.service("svc")
+        async def svc(ctx):
+            ctx.ready()
+            threading.Thread(target=stopper).start()
+            await ctx.stopping.wait()
+            print("svc stopped", flush=True)
+
+        def stopper():
+            bgloop.stop_services()     # blocks until the serving thread stopped it
+            print("stopper done", bgloop.status()["svc"]["state"], flush=True)
+
+        sys.exit(bgloop.serve())
+    """)
+    code, out, err = finish(proc)
+    assert code == 0, err
+    assert "svc stopped" in out and "stopper done stopped" in out, out

@@ -473,7 +473,9 @@ def stop_services(owner: str | None = None, timeout: float | None = None):
     itself and returns when everything is down.  Called from inside the
     running loop (a callback, a service, a kick) it cannot block: it starts
     the stop and returns its ``asyncio.Task`` at once (await it if you need
-    to know when it is done).  Repeated calls are harmless."""
+    to know when it is done).  Called from another thread while the loop is
+    running in its own thread (``serve()``, ``run_forever()``), it hands the
+    stop over thread-safely and waits for it.  Repeated calls are harmless."""
     _check_owner(owner, "stop_services")
     if timeout is not None:
         timeout = _seconds(timeout, "stop_services(): timeout")
@@ -485,6 +487,12 @@ def stop_services(owner: str | None = None, timeout: float | None = None):
     if running is not None:
         raise RuntimeError("stop_services(): called from inside another event loop; "
                            "use 'await bgloop.stop_services_async()' on the bgloop loop")
+    if _loop.is_running():
+        # Running in another thread: only a thread-safe call may touch it.
+        async def stop_there():
+            await asyncio.shield(_spawn(_stop(owner, timeout)))
+        asyncio.run_coroutine_threadsafe(stop_there(), _loop).result()
+        return None
     task = _spawn(_stop(owner, timeout))
     while not task.done():
         _loop.kick(timeout=None)
