@@ -465,7 +465,8 @@ async def stop_services_async(owner: str | None = None, timeout: float | None = 
     await asyncio.shield(stop)
 
 
-def stop_services(owner: str | None = None, timeout: float | None = None):
+def stop_services(owner: str | None = None,
+                  timeout: float | None = None) -> "asyncio.Task | None":
     """Stop the services of ``owner`` (None: all): see
     :func:`stop_services_async`.
 
