@@ -30,7 +30,6 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
-import sys
 from typing import Any, Awaitable, Callable, Iterable, TypeVar
 
 from . import _bgloop
