@@ -693,3 +693,31 @@ def test_start_from_another_running_loop_is_refused():
 
     asyncio.run(main())
     assert state("elsewhere") == "stopped"
+
+
+def test_a_close_that_hangs_is_abandoned_and_the_rest_still_closed():
+    log = []
+    release = asyncio.Event()
+
+    class Hangs:
+        async def aclose(self):
+            log.append("hangs: started")
+            await release.wait()
+            log.append("hangs: finished late")
+
+    @bgloop.service("hang", owner="t", stop_timeout=0.05)  # closes get max(0.05, 1) s
+    async def hang(ctx):
+        ctx.resources.push(Closable(log, "below"))
+        ctx.resources.push(Hangs())
+        ctx.ready()
+        await ctx.stopping.wait()
+
+    bgloop.start_services()
+    drive(lambda: state("hang") == "running")
+    bgloop.stop_services()
+    assert state("hang") == "stopped"
+    assert log == ["hangs: started", "below"]
+    report = bgloop.services._mgr.report("hang")
+    assert report["timed_out"] == 1 and report["closed"] == 1
+    release.set()
+    drive(lambda: len(log) == 3)
