@@ -277,6 +277,8 @@ static PyObject *core_kick(bglpy_core *self, PyObject *args)
     self->busy = 0;
     self->stop = 0;
     bglpy_current = prev;
+    if (total == 0)
+        self->idle_kicks++;
 
     r = call_hook(self, str_kick_exit);
     if (r)

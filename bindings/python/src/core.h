@@ -48,7 +48,7 @@ typedef struct bglpy_core {
     uint64_t lag_max_ns;        /* latest timer dispatch relative to its deadline */
     uint64_t lag_last_ns;
     uint64_t kicks;
-    uint64_t idle_kicks;        /* kicks that found nothing to do */
+    uint64_t idle_kicks;        /* kicks that dispatched nothing */
     uint64_t waits;             /* waits in the kernel */
 } bglpy_core;
 
