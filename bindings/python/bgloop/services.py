@@ -279,7 +279,9 @@ def service(name: str, *, depends_on: Iterable[str] = (), restart: str = "no",
         ``start_limit_interval`` seconds leave it ``failed``.
     stop_timeout
         seconds between the stop request (``ctx.stopping``) and cancelling
-        the task.  None: ``BGLOOP_STOP_TIMEOUT`` (default 5.0).
+        the task.  None: ``BGLOOP_STOP_TIMEOUT`` (default 5.0).  Pushed
+        resources then get ``max(stop_timeout, 1)`` seconds to close; one
+        that takes longer is reported and abandoned, the others still close.
     owner
         who the service belongs to, e.g. an add-on's package name; None: the
         top-level package of the module defining ``fn``.
