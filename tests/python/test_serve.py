@@ -196,7 +196,13 @@ def test_python_m_bgloop_serve_module_attr(tmp_path):
 
 def test_python_m_bgloop_serve_bad_targets(tmp_path):
     (tmp_path / "empty_mod.py").write_text("x = 1\n")
+    (tmp_path / "broken_import.py").write_text("import no_such_dependency_xyz\n")
+    proc = spawn([sys.executable, "-m", "bgloop", "serve", "broken_import"], cwd=tmp_path)
+    code, out, err = finish(proc, expect_traceback=True)
+    # A missing dependency of the module is the module's bug: shown in full.
+    assert code == 1 and "No module named 'no_such_dependency_xyz'" in err, err
     for target, message in (("no_such_module_xyz", "no module named 'no_such_module_xyz'"),
+                            ("missing/file.py", "no such file 'missing/file.py'"),
                             ("empty_mod:nothing", "has no attribute 'nothing'"),
                             ("empty_mod:x", "not callable"),
                             ("empty_mod", "registered no service")):
@@ -233,12 +239,14 @@ def _get_json(url: str):
         return json.loads(resp.read())
 
 
-@pytest.mark.parametrize("how", ["script", "module"])
+@pytest.mark.parametrize("how", ["script", "module", "file"])
 def test_demo_service_answers_on_loopback_and_stops_on_sigterm(how):
     if how == "script":
         args = [sys.executable, str(REPO / "examples" / "python" / "demo_service.py")]
-    else:
+    elif how == "module":
         args = [sys.executable, "-m", "bgloop", "serve", "examples.python.demo_service"]
+    else:
+        args = [sys.executable, "-m", "bgloop", "serve", "examples/python/demo_service.py"]
     proc = spawn(args, cwd=REPO, env={"BGLOOP_DEMO_PORT": "0"})
     try:
         base = _demo_address(proc)

@@ -1,6 +1,7 @@
 """Command line: ``python -m bgloop serve MODULE[:ATTR]`` and ``python -m bgloop env``.
 
-``serve`` imports MODULE (which registers services with ``@bgloop.service``);
+``serve`` imports MODULE (which registers services with ``@bgloop.service``)
+- a dotted module name, or a path to a ``.py`` file;
 with ``:ATTR`` it then calls ``MODULE.ATTR()`` - a setup function that may
 register more services - and serves them all until SIGINT/SIGTERM.  The exit
 status is serve()'s: 0 on a signal or when every service ended well, 1 when a
@@ -13,25 +14,48 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.util
 import logging
+import os
 import sys
+from types import ModuleType
 
 
 class _UsageError(Exception):
     """A bad command line: printed without a traceback, exit status 2."""
 
 
+def _import_file(path: str) -> ModuleType:
+    """Import a script by path under its file name (not as __main__, so its
+    own ``if __name__ == "__main__"`` block stays out of the way)."""
+    file = os.path.abspath(path)
+    if not os.path.isfile(file):
+        raise _UsageError(f"bgloop serve: no such file {path!r}")
+    name = os.path.splitext(os.path.basename(file))[0]
+    spec = importlib.util.spec_from_file_location(name, file)
+    if spec is None or spec.loader is None:
+        raise _UsageError(f"bgloop serve: cannot import {path!r}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    sys.path.insert(0, os.path.dirname(file))  # its siblings import as usual
+    spec.loader.exec_module(module)
+    return module
+
+
 def _load(target: str) -> None:
     module_name, _, attr = target.partition(":")
     if not module_name:
         raise _UsageError(f"bgloop serve: {target!r}: expected MODULE or MODULE:ATTR")
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        if exc.name and module_name.startswith(exc.name):
-            raise _UsageError(f"bgloop serve: no module named {module_name!r} "
-                             f"(sys.path[0] is {sys.path[0]!r})") from None
-        raise
+    if module_name.endswith(".py") or os.sep in module_name:
+        module = _import_file(module_name)
+    else:
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name and (module_name == exc.name or module_name.startswith(exc.name + ".")):
+                raise _UsageError(f"bgloop serve: no module named {module_name!r} "
+                                  f"(sys.path[0] is {sys.path[0]!r})") from None
+            raise
     if attr:
         try:
             setup = getattr(module, attr)
@@ -76,7 +100,9 @@ def main(argv: list[str] | None = None) -> int:
                                      description="bgloop command line")
     sub = parser.add_subparsers(dest="command", required=True)
     p_serve = sub.add_parser("serve", help="import MODULE and serve its services")
-    p_serve.add_argument("target", metavar="MODULE[:ATTR]")
+    p_serve.add_argument("target", metavar="MODULE[:ATTR]",
+                         help="dotted module name or path to a .py file, optionally "
+                              "with :ATTR, a setup function to call after import")
     p_serve.set_defaults(func=_cmd_serve)
     p_env = sub.add_parser("env", help="show the BGLOOP_* settings")
     p_env.set_defaults(func=_cmd_env)
