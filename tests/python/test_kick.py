@@ -364,3 +364,24 @@ def test_busy_check_keeps_kick_false(bgl):
         assert bgl.kick() is True
     finally:
         bgloop.loop._busy_checks.remove(check)
+
+
+def test_close_or_kick_from_other_thread_during_blocked_kick(bgl):
+    errors = []
+
+    def other():
+        time.sleep(0.02)
+        for fn in (bgl.close, bgl.kick):
+            try:
+                fn()
+            except RuntimeError as e:
+                errors.append(str(e))
+        bgl.call_soon_threadsafe(errors.append, "woken")
+
+    th = threading.Thread(target=other)
+    th.start()
+    bgl.kick(timeout=None)
+    th.join()
+    assert len(errors) == 3 and errors[2] == "woken", errors
+    assert "running" in errors[0] and "running" in errors[1]
+    assert not bgl.is_closed()

@@ -248,6 +248,10 @@ class Loop(asyncio.SelectorEventLoop):
         self._core.stop()
 
     def close(self):
+        if self._core.busy:
+            # A kick() may be waiting in another thread (the loop is not
+            # "running" for asyncio until it wakes up).
+            raise RuntimeError("Cannot close a running event loop")
         super().close()
         # Selector and timers are gone by now; free the C loop itself.
         self._core.close()

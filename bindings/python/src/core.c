@@ -38,7 +38,8 @@ static int check_idle(bglpy_core *self, const char *what)
         return -1;
     if (self->busy) {
         PyErr_Format(PyExc_RuntimeError,
-                     "%s: the loop is already running (called from one of its own callbacks)",
+                     "%s: the loop is already running (called from one of its callbacks, "
+                     "or from another thread while it runs)",
                      what);
         return -1;
     }
@@ -234,11 +235,17 @@ static PyObject *core_kick(bglpy_core *self, PyObject *args)
     if (budget_ns == 0)
         budget_ns = 1; /* "no time at all" still runs one callback */
     self->kicks++;
+    /* Busy from here on, waiting included: another thread's kick() or
+     * close() must not start while this one sleeps without the GIL. */
+    self->busy = 1;
     if (self->fd >= 0) {
-        if (timeout_ns != 0 && wait_ready(self, timeout_ns) < 0)
+        if (timeout_ns != 0 && wait_ready(self, timeout_ns) < 0) {
+            self->busy = 0;
             return NULL;
+        }
         /* The common idle case stays this cheap: no Python state changes. */
         if (!has_ready(self)) {
+            self->busy = 0;
             self->idle_kicks++;
             return PyLong_FromLong(0);
         }
@@ -246,13 +253,14 @@ static PyObject *core_kick(bglpy_core *self, PyObject *args)
     }
 
     PyObject *r = call_hook(self, str_kick_enter);
-    if (!r)
+    if (!r) {
+        self->busy = 0;
         return NULL;
+    }
     Py_DECREF(r);
 
     bglpy_core *prev = bglpy_current;
     bglpy_current = self;
-    self->busy = 1;
     uint64_t start = bgl_monotonic_ns();
     long total = 0;
     int n = 0;
@@ -441,6 +449,12 @@ static PyObject *get_callbacks(bglpy_core *self, void *c)
     return PyLong_FromUnsignedLongLong(self->callbacks);
 }
 
+static PyObject *get_busy(bglpy_core *self, void *c)
+{
+    (void)c;
+    return PyBool_FromLong(self->busy);
+}
+
 static PyObject *get_closed(bglpy_core *self, void *c)
 {
     (void)c;
@@ -454,6 +468,7 @@ static PyGetSetDef core_getset[] = {
     {"armed", (getter)get_armed, NULL, "armed timers", NULL},
     {"callbacks", (getter)get_callbacks, NULL, "Python callbacks run so far", NULL},
     {"closed", (getter)get_closed, NULL, NULL, NULL},
+    {"busy", (getter)get_busy, NULL, "inside run_once() or kick(), waiting included", NULL},
     {NULL, NULL, NULL, NULL, NULL},
 };
 
