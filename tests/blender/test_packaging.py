@@ -1,0 +1,54 @@
+"""The two add-on packages build.py makes: a 4.2+ extension and a legacy zip."""
+
+from __future__ import annotations
+
+import re
+import signal
+import tomllib
+import zipfile
+
+import blenderlib as bl
+
+
+def test_extension_zip_layout(artifacts):
+    with zipfile.ZipFile(artifacts["extension"]) as z:
+        names = set(z.namelist())
+        manifest = tomllib.loads(z.read("blender_manifest.toml").decode())
+    assert manifest["id"] == "bgloop_demo" and manifest["type"] == "add-on"
+    assert manifest["blender_version_min"] >= "4.2.0"
+    assert manifest["wheels"] == [f"./wheels/{artifacts['wheel'].name}"]
+    assert f"wheels/{artifacts['wheel'].name}" in names
+    assert "abi3" in artifacts["wheel"].name
+    assert {"__init__.py", "httpd.py", "api.py", "service.py", "ui.py", "settings.py"} <= names
+    assert "network" in manifest["permissions"]
+
+
+def test_legacy_zip_layout(artifacts):
+    with zipfile.ZipFile(artifacts["legacy"]) as z:
+        names = set(z.namelist())
+        init = z.read("bgloop_demo/__init__.py").decode()
+    assert "bl_info" in init
+    assert "bgloop_demo/vendor/bgloop/__init__.py" in names
+    assert any(re.match(r"bgloop_demo/vendor/bgloop/_bgloop\..*abi3.*\.so$", n) for n in names)
+
+
+def test_extension_installs_and_serves_in_bpy_45(bpy_python, tmp_path, artifacts):
+    """Blender 4.5 (bpy from PyPI) installs the extension with its wheel and
+    the service answers; SIGTERM stops it cleanly."""
+    env = bl.blender_env(tmp_path, BLENDER_USER_RESOURCES=tmp_path / "resources")
+    proc = bl.Proc([str(bpy_python), str(bl.HERE / "scripts" / "bpy_extension_main.py"),
+                    str(artifacts["extension"]), str(bl.KEEP_ALIVE)], env, tmp_path / "ext.log")
+    try:
+        origin = proc.wait_for(r"bgloop from (\S+)", 120).group(1)
+        assert str(tmp_path / "resources") in origin      # the wheel Blender installed
+        port = int(proc.wait_for(r"listening on http://127\.0\.0\.1:(\d+)", 60).group(1))
+        status, scene = bl.request(port, "GET", "/scene")
+        assert status == 200 and scene["blender"].startswith("4.5")
+        status, st = bl.request(port, "GET", "/status")
+        assert st["services"]["bgloop_demo.http"]["owner"] == "bl_ext.user_default.bgloop_demo"
+        proc.signal(signal.SIGTERM)
+        assert proc.wait(30) == 0, proc.tail()
+        assert "scripts done, exit code 0" in proc.output()
+        assert "Traceback" not in proc.output(), proc.tail()
+    finally:
+        proc.stop()
