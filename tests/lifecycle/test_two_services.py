@@ -5,6 +5,7 @@ then web; SIGINT stops web first, then db, and the exit status is 0.
 Usage: test_two_services.py PATH/TO/two_services.  Exit status 0 on success.
 Waits are bounded only to catch hangs; nothing asserts on durations.
 """
+import os
 import select
 import signal
 import subprocess
@@ -14,25 +15,32 @@ import time
 TIMEOUT = 60.0
 
 
-def read_line(proc, deadline):
-    while time.monotonic() < deadline:
+def read_lines(proc, count, deadline):
+    """The first `count` lines of output.  Reads the descriptor directly:
+    a buffered reader could hold lines that select() no longer reports."""
+    data = b""
+    while data.count(b"\n") < count:
+        if time.monotonic() > deadline:
+            raise SystemExit(f"timed out waiting for output, got {data!r}")
         ready, _, _ = select.select([proc.stdout], [], [], 1.0)
         if ready:
-            return proc.stdout.readline()
-    raise SystemExit("timed out waiting for output")
+            chunk = os.read(proc.stdout.fileno(), 4096)
+            if not chunk:
+                raise SystemExit(f"output ended early: {data!r}")
+            data += chunk
+    return data.decode().split("\n")[:count], data.decode().split("\n", count)[count]
 
 
 def main():
-    proc = subprocess.Popen([sys.argv[1]], stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen([sys.argv[1]], stdout=subprocess.PIPE)
     try:
-        deadline = time.monotonic() + TIMEOUT
-        lines = [read_line(proc, deadline).strip() for _ in range(2)]
+        lines, early = read_lines(proc, 2, time.monotonic() + TIMEOUT)
         want = ["db: up", "web: db is running, serving"]
         if lines != want:
             raise SystemExit(f"start: got {lines}, expected {want}")
         proc.send_signal(signal.SIGINT)
         rest, _ = proc.communicate(timeout=TIMEOUT)
-        got = rest.split("\n")[:-1]
+        got = (early + rest.decode()).split("\n")[:-1]
         want = ["web: stopping", "db: stopping"]
         if got != want:
             raise SystemExit(f"stop: got {got}, expected {want}")
