@@ -112,11 +112,9 @@ def _anything_left(loop: asyncio.AbstractEventLoop | None = None) -> bool:
     ``kick()`` and ``serve()`` use it to tell when the loop may rest."""
     if _mgr is None or (loop is not None and loop is not _loop):
         return False
-    if not _mgr.nothing_left():
+    if not _mgr.nothing_left(_tasks.registry()):
         return True
-    if any(not t.done() for t in _inflight):
-        return True
-    return _tasks.pending_owned()
+    return any(not t.done() for t in _inflight)
 
 
 def _spawn(coro: Awaitable[Any]) -> asyncio.Task:
@@ -219,7 +217,7 @@ class _Host:
         except BaseException as exc:  # SystemExit, KeyboardInterrupt: pass on
             failed, error, escaped = True, f"{type(exc).__name__}", exc
         try:
-            await _cancel_tasks(scope.pending(), self.stop_timeout,
+            await _cancel_tasks(_tasks.owned_tasks(self.owner, self.name), self.stop_timeout,
                                 f"service {self.name!r} ended")
         except asyncio.CancelledError:
             pass  # cancelled again while cleaning up: report anyway
@@ -438,7 +436,7 @@ async def _stop(owner: str | None, timeout: float | None) -> None:
     # Whatever the owner's services left behind (callbacks that created
     # tasks after their service ended...).
     longest = max((_hosts[n].stop_timeout for n in names if n in _hosts), default=1.0)
-    leftovers = _tasks.owned_tasks(owner, everything=owner is None)
+    leftovers = _tasks.owned_tasks(owner)
     await _cancel_tasks(leftovers, longest if timeout is None else timeout,
                         f"stop_services({owner!r})")
 
@@ -528,7 +526,7 @@ def status() -> dict[str, dict]:
             info["depends_on"] = list(host.depends_on)
             info["restart"] = host.restart
             info["stop_timeout"] = host.stop_timeout
-            info["tasks"] = len(host.scope.pending()) if host.scope is not None else 0
+            info["tasks"] = len(_tasks.owned_tasks(host.owner, name))
         out[name] = info
     return out
 

@@ -5,50 +5,47 @@ A service's coroutine runs in a task whose context carries the service's
 task, callback and ``call_later`` created from there, so anything a service
 starts - directly, or through a callback, a server's connection handler, a
 task started by a task - sees the same scope.  A task factory installed on
-the loop records each new task in its scope, so the tasks an owner's services
-created can be found and cancelled later, and only those.
+the loop enters each such task in libbgloop's task registry
+(``bgloop/task.h``) under the service's owner and name: the registry counts
+what is left, lists an owner's or a service's tasks and cancels them - and
+only those.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextvars
-import weakref
-from typing import Any, Iterable
+from typing import Any
+
+from . import _bgloop
 
 __all__ = ["Scope", "current_scope", "current_owner", "install_task_factory",
-           "owned_tasks", "pending_owned"]
+           "owned_tasks", "pending_owned", "registry"]
 
 _scope: contextvars.ContextVar["Scope | None"] = contextvars.ContextVar("bgloop_scope",
                                                                        default=None)
-
-# Every scope that still has tasks, so owner-wide sweeps find tasks created
-# by a service that has since ended (a callback it left behind, say).
-_live_scopes: "weakref.WeakSet[Scope]" = weakref.WeakSet()
+_registry: Any = None
 
 
 class Scope:
-    """One run of one service: its name, owner and the tasks created in it."""
+    """Where code runs: the service's name and owner."""
 
-    __slots__ = ("service", "owner", "tasks", "__weakref__")
+    __slots__ = ("service", "owner")
 
-    def __init__(self, service: str, owner: str | None):
+    def __init__(self, service: str, owner: str):
         self.service = service
         self.owner = owner
-        self.tasks: set[asyncio.Task] = set()
-
-    def adopt(self, task: asyncio.Task) -> None:
-        if task.done():
-            return
-        self.tasks.add(task)
-        _live_scopes.add(self)
-        task.add_done_callback(self.tasks.discard)
-
-    def pending(self) -> list[asyncio.Task]:
-        return [t for t in self.tasks if not t.done()]
 
     def __repr__(self) -> str:
-        return f"<Scope service={self.service!r} owner={self.owner!r} tasks={len(self.tasks)}>"
+        return f"<Scope service={self.service!r} owner={self.owner!r}>"
+
+
+def registry():
+    """The C task registry of this copy of bgloop (created on first use)."""
+    global _registry
+    if _registry is None:
+        _registry = _bgloop.Tasks()
+    return _registry
 
 
 def current_scope() -> Scope | None:
@@ -70,6 +67,8 @@ def enter(scope: Scope | None) -> contextvars.Context:
 
 
 def _make_factory(previous: Any):
+    reg = registry()
+
     def factory(loop: asyncio.AbstractEventLoop, coro: Any, **kwargs: Any) -> asyncio.Future:
         if previous is not None:
             task = previous(loop, coro, **kwargs)
@@ -77,8 +76,9 @@ def _make_factory(previous: Any):
             task = asyncio.Task(coro, loop=loop, **kwargs)
         context = kwargs.get("context")
         scope = context.get(_scope) if context is not None else _scope.get()
-        if scope is not None and isinstance(task, asyncio.Future):
-            scope.adopt(task)  # type: ignore[arg-type]
+        # (An eager task may already be done: nothing left to track.)
+        if scope is not None and isinstance(task, asyncio.Future) and not task.done():
+            reg.add(scope.owner, scope.service, task)
         return task
 
     factory._bgloop_owned = True  # type: ignore[attr-defined]
@@ -87,25 +87,19 @@ def _make_factory(previous: Any):
 
 
 def install_task_factory(loop: asyncio.AbstractEventLoop) -> None:
-    """Make ``loop`` record owned tasks; chains any factory already set."""
+    """Make ``loop`` register service tasks; chains any factory already set."""
     current = loop.get_task_factory()
     if getattr(current, "_bgloop_owned", False):
         return
     loop.set_task_factory(_make_factory(current))
 
 
-def owned_tasks(owner: Any = None, *, everything: bool = False) -> list[asyncio.Task]:
-    """Pending tasks created inside services of ``owner`` (all if everything)."""
-    found = []
-    for scope in list(_live_scopes):
-        if everything or scope.owner == owner:
-            found.extend(scope.pending())
-    return found
+def owned_tasks(owner: str | None = None, service: str | None = None) -> list[asyncio.Task]:
+    """Pending tasks created inside the services of ``owner`` (None: every
+    owner), or only inside the service named ``service``."""
+    return registry().tasks(owner, service)
 
 
-def pending_owned(scopes: Iterable[Scope] | None = None) -> bool:
+def pending_owned() -> bool:
     """True if any service-created task is still pending."""
-    for scope in list(_live_scopes) if scopes is None else scopes:
-        if scope.pending():
-            return True
-    return False
+    return registry().active() > 0

@@ -21,5 +21,6 @@ PyObject *bglpy_raise_errno(int err, const char *what);
 int bglpy_core_init(PyObject *module); /* core.c: Core, Timer, Watcher */
 int bglpy_services_init(PyObject *module);        /* services.c: Services */
 int bglpy_services_signal_init(PyObject *module); /* services_signal.c */
+int bglpy_services_tasks_init(PyObject *module);  /* services_tasks.c: Tasks */
 
 #endif /* BGLPY_H */

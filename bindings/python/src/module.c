@@ -56,6 +56,7 @@ static int (*const parts[])(PyObject *module) = {
     bglpy_core_init,
     bglpy_services_init,
     bglpy_services_signal_init,
+    bglpy_services_tasks_init,
     NULL,
 };
 

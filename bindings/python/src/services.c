@@ -651,13 +651,23 @@ static PyObject *svcs_exit_code(PyObject *op, PyObject *unused)
     return PyLong_FromLong(bgl_services_exit_code(self->mgr));
 }
 
-static PyObject *svcs_nothing_left(PyObject *op, PyObject *unused)
+/* Defined in services_tasks.c. */
+bgl_tasks *bglpy_tasks_registry(PyObject *obj);
+
+/* nothing_left(tasks=None) -> bool: bgl_nothing_left() of the manager and,
+ * if given, a Tasks registry. */
+static PyObject *svcs_nothing_left(PyObject *op, PyObject *args)
 {
-    (void)unused;
     ServicesObject *self = (ServicesObject *)op;
-    if (check_open(self) < 0)
+    PyObject *tasks_obj = Py_None;
+    if (!PyArg_ParseTuple(args, "|O:nothing_left", &tasks_obj) || check_open(self) < 0)
         return NULL;
-    return PyBool_FromLong(bgl_nothing_left(self->mgr, NULL) == 1);
+    bgl_tasks *reg = NULL;
+    if (tasks_obj != Py_None && !(reg = bglpy_tasks_registry(tasks_obj))) {
+        PyErr_SetString(PyExc_TypeError, "nothing_left(): tasks must be a Tasks object or None");
+        return NULL;
+    }
+    return PyBool_FromLong(bgl_nothing_left(self->mgr, reg) == 1);
 }
 
 /* push(name, obj, label): put obj on the service's resource stack; the
@@ -726,7 +736,8 @@ static PyMethodDef svcs_methods[] = {
     {"names", svcs_names, METH_VARARGS, "names(owner=None) -> list, registration order."},
     {"active", svcs_active, METH_VARARGS, "active(owner=None) -> int"},
     {"exit_code", svcs_exit_code, METH_NOARGS, "exit_code() -> 1 if a service failed for good"},
-    {"nothing_left", svcs_nothing_left, METH_NOARGS, "nothing_left() -> bool"},
+    {"nothing_left", svcs_nothing_left, METH_VARARGS,
+     "nothing_left(tasks=None) -> bool: nothing active (services, stacks, tasks)."},
     {"push", svcs_push, METH_VARARGS, "push(name, obj, label): add a resource."},
     {"report", svcs_report, METH_O, "report(name) -> dict of the last resource close."},
     {NULL, NULL, 0, NULL},
