@@ -721,3 +721,35 @@ def test_a_close_that_hangs_is_abandoned_and_the_rest_still_closed():
     assert report["timed_out"] == 1 and report["closed"] == 1
     release.set()
     drive(lambda: len(log) == 3)
+
+
+def test_task_registry_binding():
+    from bgloop import _bgloop
+
+    reg = _bgloop.Tasks()
+    loop = bgloop.ensure_loop()
+
+    async def forever():
+        await asyncio.Event().wait()
+
+    a1, a2, b1 = (loop.create_task(forever()) for _ in range(3))
+    reg.add("A", "svc1", a1)
+    reg.add("A", "svc2", a2)
+    reg.add("B", "svc3", b1)
+    assert reg.active() == 3 and reg.active("A") == 2 and reg.active("nobody") == 0
+    assert reg.tasks("A") == [a1, a2] and reg.tasks(None, "svc3") == [b1]
+    assert reg.tasks("A", "svc2") == [a2]
+    assert reg.cancel("A") == 2
+    drive(lambda: a1.done() and a2.done())
+    settle()  # done callbacks finish the entries
+    assert a1.cancelled() and not b1.done()
+    assert reg.active() == 1 and reg.tasks() == [b1]
+    for bad in ((1, "n", b1), ("o", None, b1)):
+        with pytest.raises(TypeError):
+            reg.add(*bad)
+    with pytest.raises(TypeError):
+        reg.tasks(5)
+    b1.cancel()
+    drive(b1.done)
+    settle()
+    assert reg.active() == 0
