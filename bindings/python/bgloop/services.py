@@ -148,7 +148,6 @@ class _Host:
         self.stop_timeout = stop_timeout
         self.run = 0                  # number of the current run
         self.ctx: ServiceContext | None = None
-        self.scope: _tasks.Scope | None = None
         self.task: asyncio.Task | None = None
         self.reported = True          # the current run's end was reported
 
@@ -158,15 +157,14 @@ class _Host:
         self.run += 1
         run = self.run
         self.reported = False
-        self.scope = _tasks.Scope(self.name, self.owner)
         self.ctx = ServiceContext(self.name, self.owner, _loop,
                                   ready=lambda: self._ready(run),
                                   push=lambda obj: self._push(run, obj))
-        # Created in a context holding the scope: the task and everything it
-        # starts inherit it.
-        task = _tasks.enter(self.scope).run(_loop.create_task,
-                                            self._main(self.ctx, self.scope, run),
-                                            name=f"bgloop.service:{self.name}")
+        # Created in a context holding the service's scope: the task and
+        # everything it starts inherit it.
+        scope = _tasks.Scope(self.name, self.owner)
+        task = _tasks.enter(scope).run(_loop.create_task, self._main(self.ctx, run),
+                                       name=f"bgloop.service:{self.name}")
         self.task = task
         task.add_done_callback(lambda t: self._task_done(t, run))
 
@@ -203,11 +201,10 @@ class _Host:
         if task.cancelled():
             self._report(run, True, "cancelled before it started")
 
-    async def _main(self, ctx: ServiceContext, scope: _tasks.Scope, run: int) -> None:
+    async def _main(self, ctx: ServiceContext, run: int) -> None:
         failed, error, escaped = False, None, None
         try:
-            result = self.fn(ctx)
-            await result
+            await self.fn(ctx)
         except asyncio.CancelledError:
             failed = True
             error = "cancelled" + (" while stopping" if ctx.stopping.is_set() else "")
@@ -217,6 +214,7 @@ class _Host:
         except BaseException as exc:  # SystemExit, KeyboardInterrupt: pass on
             failed, error, escaped = True, f"{type(exc).__name__}", exc
         try:
+            # However it ended, what it started ends with it.
             await _cancel_tasks(_tasks.owned_tasks(self.owner, self.name), self.stop_timeout,
                                 f"service {self.name!r} ended")
         except asyncio.CancelledError:
