@@ -13,9 +13,11 @@
 void bgl__tasks_set_watch(bgl_tasks *reg, void (*fn)(void *ud, int gone), void *ud);
 
 /* Stacks owned by a service or manager: bgl_resources_free() refuses them,
- * and the owner learns about completed closes through `fn` (called before
- * the public closed callback). */
-int bgl__resources_new_owned(bgl_loop *loop, void (*fn)(bgl_resources *rs, void *ud), void *ud,
+ * the owner learns about completed closes through `closed` (called before
+ * the public closed callback) and, if `pushed` is not NULL, about every
+ * push. */
+int bgl__resources_new_owned(bgl_loop *loop, void (*closed)(bgl_resources *rs, void *ud),
+                             void (*pushed)(bgl_resources *rs, void *ud), void *ud,
                              bgl_resources **out);
 void bgl__resources_free_owned(bgl_resources *rs);
 

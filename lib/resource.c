@@ -41,6 +41,7 @@ struct bgl_resources {
     char *last_errors;
     int owned;
     void (*owner_fn)(bgl_resources *rs, void *ud);
+    void (*owner_push_fn)(bgl_resources *rs, void *ud);
     void *owner_ud;
     bgl_resources_closed_cb cb;
     void *cb_ud;
@@ -70,13 +71,15 @@ int bgl_resources_new(bgl_loop *loop, bgl_resources **out)
     return stack_new(loop, out);
 }
 
-int bgl__resources_new_owned(bgl_loop *loop, void (*fn)(bgl_resources *rs, void *ud), void *ud,
+int bgl__resources_new_owned(bgl_loop *loop, void (*closed)(bgl_resources *rs, void *ud),
+                             void (*pushed)(bgl_resources *rs, void *ud), void *ud,
                              bgl_resources **out)
 {
     int r = stack_new(loop, out);
     if (r == 0) {
         (*out)->owned = 1;
-        (*out)->owner_fn = fn;
+        (*out)->owner_fn = closed;
+        (*out)->owner_push_fn = pushed;
         (*out)->owner_ud = ud;
     }
     return r;
@@ -129,6 +132,8 @@ int bgl_resource_push(bgl_resources *rs, const char *name, void *object,
     rs->queued++;
     if (out)
         *out = e;
+    if (rs->owner_push_fn)
+        rs->owner_push_fn(rs, rs->owner_ud);
     return 0;
 }
 

@@ -79,7 +79,7 @@ int svc_has_busy_dependents(const bgl_service *s)
 
 static int is_active(const bgl_service *s, size_t depth)
 {
-    if (svc_is_busy(s) || s->restart_pending)
+    if (svc_is_busy(s) || s->restart_pending || bgl_resources_is_closing(s->res) > 0)
         return 1;
     if (!s->want || depth > s->mgr->n)
         return 0;

@@ -92,7 +92,7 @@ int bgl_services_new(bgl_loop *loop, bgl_services **out)
     mgr->loop = loop;
     int r = bgl_timer_new(loop, on_reconcile, mgr, &mgr->reconcile_timer);
     if (r == 0) {
-        r = bgl__resources_new_owned(loop, on_scope_closed, mgr, &mgr->res);
+        r = bgl__resources_new_owned(loop, on_scope_closed, NULL, mgr, &mgr->res);
         if (r < 0)
             bgl_timer_free(mgr->reconcile_timer);
     }
@@ -397,7 +397,7 @@ int bgl_services_owner_resources(bgl_services *mgr, const char *owner, bgl_resou
         if (!o)
             return -ENOMEM;
         o->owner = strdup(owner);
-        int r = o->owner ? bgl__resources_new_owned(mgr->loop, on_scope_closed, mgr, &o->res)
+        int r = o->owner ? bgl__resources_new_owned(mgr->loop, on_scope_closed, NULL, mgr, &o->res)
                          : -ENOMEM;
         if (r < 0) {
             free(o->owner);
@@ -449,6 +449,15 @@ static int config_valid(const bgl_service_config *c)
 static void on_stop_timeout(bgl_timer *timer, void *userdata);
 static void on_resources_closed(bgl_resources *rs, void *ud);
 
+/* A push to a service that is not running: reconcile closes it. */
+static void on_resource_pushed(bgl_resources *rs, void *ud)
+{
+    (void)rs;
+    bgl_service *s = ud;
+    if (!s->want && !svc_is_busy(s))
+        svc_schedule(s->mgr);
+}
+
 int bgl_service_add(bgl_services *mgr, const bgl_service_config *cfg,
                     const bgl_service_hooks *hooks, void *userdata, bgl_service **out)
 {
@@ -493,7 +502,8 @@ int bgl_service_add(bgl_services *mgr, const bgl_service_config *cfg,
     if ((r = svc_restart_init(s)) < 0 ||
         (r = bgl_timer_new(mgr->loop, on_stop_timeout, s, &s->stop_timer)) < 0 ||
         (r = bgl_timer_new(mgr->loop, svc_restart_fired, s, &s->restart_timer)) < 0 ||
-        (r = bgl__resources_new_owned(mgr->loop, on_resources_closed, s, &s->res)) < 0)
+        (r = bgl__resources_new_owned(mgr->loop, on_resources_closed, on_resource_pushed, s,
+                                      &s->res)) < 0)
         goto fail;
     mgr->svcs[mgr->n++] = s;
     if (out)
@@ -649,6 +659,9 @@ static void reconcile(bgl_services *mgr)
             } else if (svc_can_start(s)) {
                 do_start(s);
                 changed = 1;
+            } else if (!s->want && !svc_is_busy(s) && bgl_resources_count(s->res) > 0) {
+                /* Pushed while it was not running: its scope is over. */
+                bgl_resources_close(s->res, (int64_t)s->cfg.close_timeout_ns);
             }
         }
         if (!changed)

@@ -204,3 +204,23 @@ Test(resource_scopes, resource_owned_stacks_cannot_be_freed_directly)
     world_free(&w);   /* its stop closes the owner stack */
     cr_assert_eq(o.released, 1);
 }
+
+Test(resource_scopes, resource_pushed_to_an_idle_service_closes_next_iteration)
+{
+    world w;
+    world_init(&w);
+    fake_svc *f = add(&w, "idle", NULL);
+    res_obj o;
+    push(bgl_service_resources(f->svc), &o, &w, "stray", 1);
+    EXPECT_RC(bgl_nothing_left(w.mgr, NULL), 1);
+    settle(&w);
+    EXPECT_LOG(&w, "close:stray");
+    /* Closing it counts as something left, so a keep-alive waits for it. */
+    EXPECT_RC(bgl_nothing_left(w.mgr, NULL), 0);
+    OK(bgl_resource_done(o.token, 0, NULL));
+    EXPECT_RC(bgl_nothing_left(w.mgr, NULL), 1);
+    cr_assert_eq(o.released, 1);
+    EXPECT_STATE(f, BGL_SERVICE_STOPPED);   /* no state change: it never ran */
+    cr_assert_str_eq(w.transitions, "");
+    world_free(&w);
+}

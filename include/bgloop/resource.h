@@ -6,7 +6,8 @@
  * registration when its scope ends.  Scopes (see service.h):
  *
  *   - per service:  bgl_service_resources(), closed when the service ends,
- *                   however it ends;
+ *                   however it ends (entries pushed while it is neither
+ *                   running nor wanted are closed in the next iteration);
  *   - per owner:    bgl_services_owner_resources(), closed when a stop of
  *                   that owner (or of everything) has stopped its services;
  *   - per manager:  bgl_services_resources(), closed when a stop of
