@@ -512,9 +512,14 @@ def test_bad_input_raises_naming_the_problem():
     with pytest.raises(TypeError, match="owner"):
         bgloop.start_services(owner=5)
 
+    async def other(ctx):
+        pass
+
     bgloop.service("dup", owner="t")(fn)
     with pytest.raises(bgloop.ServiceError, match="'dup'"):
-        bgloop.service("dup", owner="t")(fn)
+        bgloop.service("dup", owner="t")(other)
+    with pytest.raises(bgloop.ServiceError, match="'dup'"):
+        bgloop.service("dup", owner="someone else")(fn)
     assert "r" not in bgloop.status() and "sync" not in bgloop.status()
 
 
@@ -753,3 +758,33 @@ def test_task_registry_binding():
     drive(b1.done)
     settle()
     assert reg.active() == 0
+
+
+def test_reregistering_the_same_definition_replaces_it():
+    # What a module reload does: the same def, executed again.
+    source = """
+import asyncio, bgloop
+@bgloop.service("reloaded", owner="t", stop_timeout={timeout})
+async def reloaded(ctx):
+    ctx.ready()
+    await ctx.stopping.wait()
+"""
+    import types
+
+    def load(timeout):
+        module = types.ModuleType("fake_addon")
+        exec(compile(source.format(timeout=timeout), "fake_addon.py", "exec"), module.__dict__)
+        return module
+
+    load(1.0)
+    load(2.0)
+    assert bgloop.status()["reloaded"]["stop_timeout"] == 2.0
+    bgloop.start_services()
+    drive(lambda: state("reloaded") == "running")
+    with pytest.raises(bgloop.ServiceError, match="active"):
+        load(3.0)
+    bgloop.stop_services()
+    load(3.0)
+    assert bgloop.status()["reloaded"]["stop_timeout"] == 3.0
+    bgloop.start_services()
+    drive(lambda: state("reloaded") == "running")

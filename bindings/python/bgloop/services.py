@@ -284,7 +284,9 @@ def service(name: str, *, depends_on: Iterable[str] = (), restart: str = "no",
 
     Returns ``fn`` unchanged.  A bad argument, a duplicate name or a function
     that is not ``async def`` raises at once (:class:`ServiceError`,
-    ``TypeError``, ``ValueError``), naming the problem.
+    ``TypeError``, ``ValueError``), naming the problem.  The same definition
+    (same owner, module and function name) registered again - a module
+    reload - replaces the old registration if that service is not active.
     """
     if not isinstance(name, str) or not name:
         raise TypeError(f"service(): name must be a non-empty string, got {name!r}")
@@ -328,10 +330,20 @@ def service(name: str, *, depends_on: Iterable[str] = (), restart: str = "no",
         who = owner if owner is not None else _default_owner(fn)
         host = _Host(name, who, fn, deps, restart, stop_timeout)
         mgr = _manager()
-        if name in _hosts:
-            raise ServiceError(f"a service named {name!r} is already registered "
-                               f"(owner {_hosts[name].owner!r}); "
-                               "forget_services() it first to register it again")
+        old = _hosts.get(name)
+        if old is not None:
+            if old.owner != who or _identity(old.fn) != _identity(fn):
+                raise ServiceError(f"a service named {name!r} is already registered "
+                                   f"(owner {old.owner!r}, function {_identity(old.fn)}); "
+                                   "forget_services() it first to register it again")
+            # The same definition executed again: a module reload (a Blender
+            # add-on re-enabled after its file changed).  Replace it, if it
+            # is not in use.
+            if _busy(name):
+                raise ServiceError(f"service {name!r} is being registered again while it "
+                                   "is active; stop_services() it first")
+            mgr.remove(name)
+            del _hosts[name]
         try:
             # The C manager wants stop_timeout > 0: 0 means "cancel at once".
             mgr.add(name=name, owner=who, depends_on=deps, restart=RESTART_POLICIES[restart],
@@ -346,6 +358,16 @@ def service(name: str, *, depends_on: Iterable[str] = (), restart: str = "no",
     return register
 
 
+def _identity(fn: Callable) -> str:
+    return f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', repr(fn))}"
+
+
+def _busy(name: str) -> bool:
+    info = _mgr.info(name)
+    return (info["state"] in ("starting", "running", "stopping") or info["wanted"]
+            or info["restart_pending"] or info["resources"] > 0)
+
+
 def forget_services(owner: str | None = None) -> list[str]:
     """Unregister the services of ``owner`` (None: all), so that they may be
     registered again (e.g. when a Blender add-on is reloaded).  They must
@@ -354,10 +376,7 @@ def forget_services(owner: str | None = None) -> list[str]:
     if _mgr is None:
         return []
     names = _mgr.names(owner)
-    infos = {n: _mgr.info(n) for n in names}
-    busy = [n for n, i in infos.items()
-            if i["state"] in ("starting", "running", "stopping") or i["wanted"]
-            or i["restart_pending"] or i["resources"]]
+    busy = [n for n in names if _busy(n)]
     if busy:
         raise RuntimeError(f"forget_services(): still active or wanted: {', '.join(busy)}; "
                            "stop_services() first")
