@@ -788,3 +788,9 @@ async def reloaded(ctx):
     assert bgloop.status()["reloaded"]["stop_timeout"] == 3.0
     bgloop.start_services()
     drive(lambda: state("reloaded") == "running")
+
+
+def test_starting_an_owner_without_services_warns(caplog):
+    with caplog.at_level("WARNING", logger="bgloop"):
+        bgloop.start_services("nobody-registered-this")
+    assert "no service is registered" in caplog.text

@@ -409,6 +409,10 @@ def start_services(owner: str | None = None) -> None:
                            "code, from that loop (kick(), serve(), "
                            "ensure_loop().run_until_complete()) or a Blender add-on")
     _tasks.install_task_factory(_loop)
+    if owner is not None and not mgr.names(owner):
+        # Legal, but usually a mistake: e.g. forget_services() in an add-on's
+        # unregister() while its services are registered at import only.
+        log.warning("start_services(%r): no service is registered for this owner", owner)
     try:
         mgr.start(owner)
     except ValueError as exc:
