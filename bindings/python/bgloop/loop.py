@@ -23,9 +23,9 @@ import logging
 import selectors
 import sys
 import threading
-import types
 from asyncio import base_events, events
-from typing import Any, Callable, Mapping, Optional
+from collections.abc import Mapping
+from typing import Callable, Optional
 
 from . import _bgloop
 
@@ -108,6 +108,37 @@ def _fileobj_to_fd(fileobj) -> int:
     return fd
 
 
+class _KeyMap(Mapping):
+    """get_map() of _Selector: keyed like selectors' own map, by fd or by
+    file object (asyncio 3.13 calls get_map().get(sock))."""
+
+    __slots__ = ("_sel", "_keys")
+
+    def __init__(self, sel):
+        self._sel = sel
+        self._keys = sel._keys
+
+    def get(self, fileobj, default=None):
+        if fileobj.__class__ is int:  # the hot path: asyncio passes fds
+            return self._keys.get(fileobj, default)
+        try:
+            return self[fileobj]
+        except KeyError:
+            return default
+
+    def __getitem__(self, fileobj):
+        try:
+            return self._keys[self._sel._lookup(fileobj)]
+        except KeyError:
+            raise KeyError(f"{fileobj!r} is not registered") from None
+
+    def __len__(self):
+        return len(self._keys)
+
+    def __iter__(self):
+        return iter(self._keys)
+
+
 class _Selector(selectors.BaseSelector):
     """The selector asyncio's selector loop talks to: a registry of C fd
     watchers.  register/modify/unregister/get_key/get_map behave as in
@@ -117,7 +148,7 @@ class _Selector(selectors.BaseSelector):
         self._core = core
         self._keys: dict = {}
         self._watchers: dict = {}
-        self._map = types.MappingProxyType(self._keys)
+        self._map = _KeyMap(self)
 
     def _lookup(self, fileobj) -> int:
         try:
