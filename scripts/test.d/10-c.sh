@@ -27,9 +27,6 @@ configure() {  # DIR [meson options...]: set up, or reconfigure if it exists
   grep -E 'warning:' "$dir.compile.log" | sort -u || true
 }
 
-summary() {  # DIR: meson's own closing lines of the last test run
-  sed -n '/^Ok:/,/^Timeout:/p' "$1/meson-logs/testlog.txt" 2>/dev/null | tail -n 8
-}
 
 run() {  # NAME COMMAND...: run one of the four, record the outcome
   local name=$1; shift
@@ -60,7 +57,20 @@ memcheck() {
   command -v valgrind >/dev/null || { echo "valgrind missing (scripts/setup)"; return 1; }
   [ -f build/ci/build.ninja ] || { echo "build/ci missing"; return 1; }
   # Criterion's workers re-execute the binary: tests/valgrind-check.sh
-  # follows them and fails on any error in any process.
+  # follows them and fails on any error in any process.  First prove that
+  # it does: a Criterion test that leaks and reads uninitialised memory
+  # must fail under the wrapper.
+  local probe=build/ci/valgrind-probe
+  printf '%s\n' '#include <criterion/criterion.h>' '#include <stdlib.h>' \
+    'static void *volatile sink;' \
+    'Test(probe, leaks_and_branches_on_garbage) {' \
+    '  int *p = malloc(4 * sizeof *p); sink = malloc(64); sink = NULL;' \
+    '  if (p[1] == 42) cr_log_info("?"); free(p); }' >"$probe.c"
+  cc -g -O0 -o "$probe" "$probe.c" -lcriterion || return 1
+  if tests/valgrind-check.sh "$probe" --tap=/dev/stdout >"$probe.log" 2>&1; then
+    cat "$probe.log"; echo "valgrind-check.sh missed errors in a Criterion worker"; return 1
+  fi
+  echo "valgrind-check.sh catches errors in Criterion workers: ok"
   meson test -C build/ci --no-rebuild --print-errorlogs --suite c --no-suite poll \
     --wrapper "$root/tests/valgrind-check.sh" --timeout-multiplier 5
 }
