@@ -3,8 +3,8 @@ wrk in one run, alternating between loops round after round.
 
     python bench_http.py [--rounds 3] [--duration 5] [--connections 50]
 
-Reports the median req/s and p99 latency per loop and the ratios against
-the stock asyncio loop.  Needs `wrk` (scripts/apt-packages.txt) and the
+Reports the median req/s, p99 latency and server CPU time per request for
+each loop, and the ratios against the stock asyncio loop.  Needs `wrk` (scripts/apt-packages.txt) and the
 bgloop package importable (uvloop optional).
 """
 import argparse
@@ -41,13 +41,24 @@ def wrk(port, duration, connections):
     return rps, to_ms(*m.groups())
 
 
+def cpu_seconds(pid):
+    # utime + stime of the server: what the loop itself costs, which a busy
+    # shared machine distorts much less than wall-clock throughput.
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def run_one(loop_name, args):
     port = free_port()
     proc = subprocess.Popen([sys.executable, os.path.join(HERE, "http_server.py"), loop_name,
                              str(port)], stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout.readline().strip() == "ready"
-        return wrk(port, args.duration, args.connections)
+        cpu0 = cpu_seconds(proc.pid)
+        rps, p99 = wrk(port, args.duration, args.connections)
+        cpu_us = (cpu_seconds(proc.pid) - cpu0) / (rps * args.duration) * 1e6
+        return rps, p99, cpu_us
     finally:
         proc.terminate()
         proc.wait()
@@ -65,17 +76,21 @@ def main():
     results = {name: [] for name in loops}
     for r in range(args.rounds):
         for name in loops:  # alternate: drift on a shared machine hits all alike
-            rps, p99 = run_one(name, args)
-            results[name].append((rps, p99))
-            print(f"round {r + 1} {name:8s} {rps:10.0f} req/s  p99 {p99:7.2f} ms", flush=True)
+            rps, p99, cpu_us = run_one(name, args)
+            results[name].append((rps, p99, cpu_us))
+            print(f"round {r + 1} {name:8s} {rps:10.0f} req/s  p99 {p99:7.2f} ms  "
+                  f"server CPU {cpu_us:5.1f} us/req", flush=True)
             time.sleep(0.5)
     print(f"\nHTTP/1.1 keep-alive, wrk -t1 -c{args.connections} -d{args.duration}s, "
           f"median of {args.rounds} rounds, Python {sys.version.split()[0]}")
     base = statistics.median(x[0] for x in results["asyncio"])
+    base_cpu = statistics.median(x[2] for x in results["asyncio"])
     for name in loops:
         rps = statistics.median(x[0] for x in results[name])
         p99 = statistics.median(x[1] for x in results[name])
-        print(f"  {name:8s} {rps:10.0f} req/s  p99 {p99:7.2f} ms  x{rps / base:.2f} vs asyncio")
+        cpu = statistics.median(x[2] for x in results[name])
+        print(f"  {name:8s} {rps:10.0f} req/s  p99 {p99:7.2f} ms  x{rps / base:.2f} vs asyncio"
+              f"   server CPU {cpu:5.1f} us/req  x{cpu / base_cpu:.2f}")
 
 
 if __name__ == "__main__":
