@@ -43,7 +43,8 @@ def gui(tmp_path_factory, artifacts):
     bl.make_echo_addon("vend_a", scripts, vendor_from=artifacts["site"])
     bl.make_echo_addon("vend_b", scripts, vendor_from=artifacts["site"])
     bl.make_echo_addon("vend_future", scripts, vendor_from=artifacts["site"], protocol=99)
-    proc = bl.start_gui(tmp, env=bl.blender_env(tmp))
+    # No BGLOOP_DEMO_TOKEN: the add-on must generate one into its preferences.
+    proc = bl.start_gui(tmp, env=bl.blender_env(tmp, BGLOOP_DEMO_TOKEN=""))
     try:
         port = int(proc.wait_for(r"HARNESS control port (\d+)", timeout=120).group(1))
         h = bl.Harness(port)
@@ -99,8 +100,11 @@ def test_gui_service_answers_while_ui_runs(gui, demo):
     assert info["driver_installed"] and not info["background"], info
     status, scene = bl.request(demo, "GET", "/scene")
     assert status == 200 and scene["background"] is False
+    token = h(eval="bpy.context.preferences.addons['bgloop_demo'].preferences.token")
+    assert len(token) >= 20, token
+    assert bl.request(demo, "POST", "/objects", token=bl.TOKEN, body={})[0] == 401
     for via in ("loop", "thread"):
-        status, made = bl.request(demo, "POST", "/objects", token=bl.TOKEN,
+        status, made = bl.request(demo, "POST", "/objects", token=token,
                                   body={"kind": "cube", "name": f"gui_{via}", "via": via})
         assert status == 201 and made["thread"] == "MainThread", made
     assert h(eval="sorted(o.name for o in bpy.data.objects if o.name.startswith('gui_'))") == \

@@ -5,8 +5,8 @@ add-on's - because they all share one loop: state, owner, restarts and
 last error, plus the loop statistics and start/stop buttons per owner.
 """
 
-from __future__ import annotations
-
+# No "from __future__ import annotations" here: Blender reads the
+# bpy.props annotations of the preferences class as real objects.
 import secrets
 
 import bpy
