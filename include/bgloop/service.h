@@ -87,8 +87,8 @@
  * "NOTHING LEFT" AND EXIT CODE
  *
  * A service is *active* while it is starting, running or stopping, has a
- * restart delay pending, or is wanted and waits for dependencies that are
- * themselves active.  A service FAILED and not active "failed for good".
+ * restart delay pending, is closing its resource stack, or is wanted and
+ * waits for dependencies that are themselves active.  A service FAILED and not active "failed for good".
  * bgl_nothing_left() is true when no service is active, no resource stack
  * is about to be or being closed by a stop, and no task is pending or
  * running.  bgl_services_exit_code() is 1 if a service failed for good, else
