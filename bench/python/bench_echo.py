@@ -41,6 +41,13 @@ def client(port, size, stop_at, counts, i):
     counts[i] = n
 
 
+def cpu_seconds(pid):
+    # utime + stime of the server process (see bench_http.py)
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def measure(loop_name, kind, args):
     port = free_port()
     proc = subprocess.Popen([sys.executable, os.path.join(HERE, "echo_server.py"), loop_name,
@@ -52,11 +59,13 @@ def measure(loop_name, kind, args):
         threads = [threading.Thread(target=client, args=(port, args.size, stop_at, counts, i))
                    for i in range(args.clients)]
         t0 = time.monotonic()
+        cpu0 = cpu_seconds(proc.pid)
         for t in threads:
             t.start()
         for t in threads:
             t.join()
-        return sum(counts) / (time.monotonic() - t0)
+        n = sum(counts)
+        return n / (time.monotonic() - t0), (cpu_seconds(proc.pid) - cpu0) / max(n, 1) * 1e6
     finally:
         proc.terminate()
         proc.wait()
@@ -74,16 +83,20 @@ def main():
     for r in range(args.rounds):
         for kind in ("protocol", "streams"):
             for name in loops:
-                v = measure(name, kind, args)
-                res[(kind, name)].append(v)
-                print(f"round {r + 1} {kind:8s} {name:8s} {v:9.0f} round trips/s", flush=True)
+                v, cpu = measure(name, kind, args)
+                res[(kind, name)].append((v, cpu))
+                print(f"round {r + 1} {kind:8s} {name:8s} {v:9.0f} round trips/s  "
+                      f"server CPU {cpu:5.1f} us each", flush=True)
     print(f"\necho, {args.clients} clients x {args.size} B, median of {args.rounds} rounds, "
           f"Python {sys.version.split()[0]}")
     for kind in ("protocol", "streams"):
-        base = statistics.median(res[(kind, "asyncio")])
+        base = statistics.median(x[0] for x in res[(kind, "asyncio")])
+        base_cpu = statistics.median(x[1] for x in res[(kind, "asyncio")])
         for name in loops:
-            v = statistics.median(res[(kind, name)])
-            print(f"  {kind:8s} {name:8s} {v:9.0f}/s  x{v / base:.2f} vs asyncio")
+            v = statistics.median(x[0] for x in res[(kind, name)])
+            cpu = statistics.median(x[1] for x in res[(kind, name)])
+            print(f"  {kind:8s} {name:8s} {v:9.0f}/s  x{v / base:.2f} vs asyncio   "
+                  f"server CPU {cpu:5.1f} us  x{cpu / base_cpu:.2f}")
 
 
 if __name__ == "__main__":
