@@ -108,6 +108,8 @@ def serve(*, signals: bool = True) -> int:
         guard.__enter__()
     try:
         _services.start_services()
+        log.info("serve: %d service(s): %s; waiting for SIGINT/SIGTERM or their end",
+                 len(_services.status()), ", ".join(_services.status()))
         # kick() returns True once no service is starting, running or
         # stopping and no service-created task is pending.
         try:
