@@ -794,3 +794,24 @@ def test_starting_an_owner_without_services_warns(caplog):
     with caplog.at_level("WARNING", logger="bgloop"):
         bgloop.start_services("nobody-registered-this")
     assert "no service is registered" in caplog.text
+
+
+def test_nothing_left_when_a_dependency_failed_for_good():
+    @bgloop.service("base_broken", owner="t")
+    async def base_broken(ctx):
+        raise RuntimeError("no disk")
+
+    @bgloop.service("on_top", owner="t", depends_on=("base_broken",))
+    async def on_top(ctx):
+        ctx.ready()
+        await ctx.stopping.wait()
+
+    loop = bgloop.ensure_loop()
+    bgloop.start_services()
+    drive(lambda: state("base_broken") == "failed")
+    settle()
+    st = bgloop.status()["on_top"]
+    assert st["state"] == "stopped"
+    # Nothing can bring it up: a keep-alive may end, and say it failed.
+    assert not bgloop.services._anything_left(loop)
+    assert bgloop.services.failed_for_good() == ["base_broken"]
