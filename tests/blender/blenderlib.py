@@ -220,6 +220,13 @@ def status_code(answer: bytes) -> int:
     return int(m.group(1))
 
 
+def free_port() -> int:
+    """A port nobody listens on right now (the kernel's pick)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def port_is_free(port: int) -> bool:
     """Nobody listens on it any more: a server may bind it again at once
     (SO_REUSEADDR, as servers do, so closed connections in TIME_WAIT from

@@ -44,7 +44,9 @@ def gui(tmp_path_factory, artifacts):
     bl.make_echo_addon("vend_b", scripts, vendor_from=artifacts["site"])
     bl.make_echo_addon("vend_future", scripts, vendor_from=artifacts["site"], protocol=99)
     # No BGLOOP_DEMO_TOKEN: the add-on must generate one into its preferences.
-    proc = bl.start_gui(tmp, env=bl.blender_env(tmp, BGLOOP_DEMO_TOKEN=""))
+    # A fixed port: every restart and enable cycle must get it back at once.
+    proc = bl.start_gui(tmp, env=bl.blender_env(tmp, BGLOOP_DEMO_TOKEN="",
+                                                BGLOOP_DEMO_PORT=bl.free_port()))
     try:
         port = int(proc.wait_for(r"HARNESS control port (\d+)", timeout=120).group(1))
         h = bl.Harness(port)
@@ -119,7 +121,7 @@ def test_gui_ui_timer_keeps_ticking_under_load(gui, demo):
     one call per pass, so an unstarved UI ticks about as often as the driver."""
     proc, h, _ = gui
     before = h(eval="(heartbeat['ticks'], __import__('bgloop').blender.info()['ticks'])")
-    h(exec="heartbeat['max_gap'] = 0.0")
+    h(exec="heartbeat['max_gap'] = 0.0; sys.modules['_bgloop_process'].longest_tick = 0.0")
     target, deadline = 60, time.monotonic() + 90
     done, errors = [0], []
 
@@ -139,10 +141,11 @@ def test_gui_ui_timer_keeps_ticking_under_load(gui, demo):
     for t in threads:
         t.join(120)
     after = h(eval="(heartbeat['ticks'], __import__('bgloop').blender.info()['ticks'], "
-                   "heartbeat['max_gap'])")
+                   "heartbeat['max_gap'], __import__('bgloop').blender.info()['longest_tick'])")
     ui_ticks, driver_ticks = after[0] - before[0], after[1] - before[1]
     print(f"under load: {done[0]} requests, UI timer ticks {ui_ticks}, driver ticks "
-          f"{driver_ticks}, longest UI timer gap {after[2] * 1000:.0f} ms")
+          f"{driver_ticks}, longest UI timer gap {after[2] * 1000:.0f} ms, longest driver "
+          f"tick {after[3] * 1000:.1f} ms")
     assert not errors, errors[:3]
     assert done[0] >= target
     assert driver_ticks >= 3
@@ -238,6 +241,20 @@ bpy.data.images.remove(img)
     assert whole > 1e-3 and panel > 1e-4, (whole, panel)
 
 
+def test_gui_panel_stop_start_buttons(gui, demo):
+    """The panel's Stop/Start operators act on one owner's services."""
+    proc, h, _ = gui
+    seen = _listen_count(proc, DEMO)
+    assert h(eval="sorted(bpy.ops.bgloop_demo.stop_services(owner='bgloop_demo'))") == ["FINISHED"]
+    assert h(eval="__import__('bgloop').status()['bgloop_demo.http']['state']") in ("stopped", "exited")
+    assert bl.port_is_free(demo)
+    assert h(eval="sorted(bpy.ops.bgloop_demo.start_services(owner='bgloop_demo'))") == ["FINISHED"]
+    port = _next_port(proc, DEMO, seen)
+    assert bl.request(port, "GET", "/health")[0] == 200
+    h.wait_until("__import__('bgloop').status()['bgloop_demo.http']['state'] == 'running'")
+    assert port == demo                 # the same port, free again at once
+
+
 def test_gui_driver_survives_file_load(gui, demo):
     proc, h, _ = gui
     loads = bl.request(demo, "GET", "/scene")[1]["loads"]
@@ -267,6 +284,9 @@ def test_gui_enable_disable_20_cycles_leak_nothing(gui):
     for cycle in range(20):
         seen = _listen_count(proc, DEMO)
         port = _enable(proc, h, "bgloop_demo", DEMO, seen=seen)
+        if cycle == 0:
+            first_port = port
+        assert port == first_port           # freed at once, bound again
         assert bl.request(port, "GET", "/health")[0] == 200
         h(exec="addon_utils.disable('bgloop_demo', default_set=True, handle_error=None)")
         samples.append(h(eval="counts()"))
@@ -280,19 +300,23 @@ def test_gui_enable_disable_20_cycles_leak_nothing(gui):
 
 
 def test_gui_reload_scripts_keeps_one_loop(gui):
-    """'Reload Scripts' re-registers add-ons; the loop and driver stay single."""
+    """'Reload Scripts' 20 times: add-ons re-register, the loop stays the same
+    and nothing accumulates."""
     proc, h, _ = gui
     port = _enable(proc, h, "bgloop_demo", DEMO, seen=_listen_count(proc, DEMO))
     loop_id = h(eval="id(__import__('bgloop').ensure_loop())")
     samples = []
-    for _ in range(3):
+    for _ in range(20):
         seen = _listen_count(proc, DEMO)
         h(exec="bpy.ops.script.reload()")      # re-registers enabled add-ons
         port = _next_port(proc, DEMO, seen)
         assert bl.request(port, "GET", "/health")[0] == 200
         samples.append(h(eval="counts()"))
     assert h(eval="id(__import__('bgloop').ensure_loop())") == loop_id
+    print("reload 1:", samples[0], "reload 20:", samples[-1])
     assert samples[-1]["fds"] <= samples[0]["fds"] + 2, samples
+    assert samples[-1]["timers"] <= samples[0]["timers"], samples
+    assert samples[-1]["tasks"] <= samples[0]["tasks"], samples
     h(exec="addon_utils.disable('bgloop_demo', default_set=True, handle_error=None)")
     assert h(eval="counts()")["tasks"] == 0
 

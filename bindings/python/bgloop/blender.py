@@ -88,6 +88,8 @@ def _registry() -> types.ModuleType:
         reg.budget = "default"      # decided when the driver is installed
         reg.interval = DEFAULT_INTERVAL
         reg.ticks = 0
+        reg.busy = 0.0              # seconds spent kicking, total
+        reg.longest_tick = 0.0      # longest single kick (budget + one callback)
         reg.errors = 0
         reg.last_error = None
         reg.subscribers = {event: [] for event in EVENTS}
@@ -179,7 +181,11 @@ def _driver() -> float | None:
             reg.driver = None
             return None
         if not loop.is_running():           # e.g. stop_services() driving it
+            t0 = time.perf_counter()
             loop.kick(0.0, reg.budget)
+            spent = time.perf_counter() - t0
+            reg.busy += spent
+            reg.longest_tick = max(reg.longest_tick, spent)
         reg.ticks += 1
     except BaseException as exc:            # noqa: BLE001 - raising would unregister us
         reg.errors += 1
@@ -323,6 +329,8 @@ def info() -> dict:
         "budget": reg.budget,
         "interval": reg.interval,
         "ticks": reg.ticks,
+        "busy": reg.busy,
+        "longest_tick": reg.longest_tick,
         "errors": reg.errors,
         "last_error": reg.last_error,
         "subscribers": {e: len(s) for e, s in reg.subscribers.items()},
