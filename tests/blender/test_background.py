@@ -208,3 +208,22 @@ def test_addon_enabled_in_user_preferences_is_served(runner, blender_home, artif
         _assert_clean_stop(proc, proc.wait(STOP_TIMEOUT + EXIT_SLACK))
     finally:
         proc.stop()
+
+
+def test_demo_script_serves_until_sigterm(tmp_path, artifacts):
+    """examples/blender/demo.sh: the README's headless-Blender demo command."""
+    env = bl.blender_env(tmp_path, BGLOOP_BLENDER_WHEEL=artifacts["wheel"], TMPDIR=tmp_path)
+    proc = bl.Proc([str(bl.REPO / "examples" / "blender" / "demo.sh")], env,
+                   tmp_path / "demo.log")
+    try:
+        port = int(proc.wait_for(r"listening on http://127\.0\.0\.1:(\d+)", 120).group(1))
+        assert bl.request(port, "GET", "/scene")[0] == 200
+        status, made = bl.request(port, "POST", "/objects", token=bl.TOKEN,
+                                  body={"kind": "plane", "name": "DemoPlane"})
+        assert status == 201, made
+        proc.signal(signal.SIGTERM)
+        assert proc.wait(STOP_TIMEOUT + EXIT_SLACK) == 0, proc.tail()
+        assert bl.port_is_free(port)
+        assert not list(tmp_path.glob("bgloop-blender-demo.*")), "temp user dir left behind"
+    finally:
+        proc.stop()
