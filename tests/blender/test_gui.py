@@ -389,3 +389,18 @@ addon_utils.enable('vend_future', default_set=True, handle_error=errors.append)
     assert "vend_future" in msg, msg           # names the copy that clashed
     assert h(eval="__import__('bgloop').blender.info()['driver_installed']")
     assert h(eval="'vend_future' not in {s['owner'] for s in __import__('bgloop').status().values()}")
+
+
+def test_gui_quit_with_services_running(gui):
+    """Last: quitting Blender with services up (and the executor thread the
+    'via: thread' requests started) stops them and exits cleanly."""
+    proc, h, _ = gui
+    port = _enable(proc, h, "bgloop_demo", DEMO, seen=_listen_count(proc, DEMO))
+    second = ECHO.format("bgloop_second")
+    _enable(proc, h, "bgloop_second", second, seen=_listen_count(proc, second))
+    assert bl.request(port, "GET", "/health")[0] == 200
+    h(exec="bpy.ops.wm.quit_blender()")
+    assert proc.wait(60) == 0, proc.tail()
+    out = proc.output()
+    assert "Task was destroyed but it is pending" not in out
+    assert bl.port_is_free(port)
