@@ -41,12 +41,12 @@ run() {  # NAME COMMAND...: run one of the four, record the outcome
 }
 
 normal() {
-  configure build/ci -Dtests=true || return 1
+  configure build/ci -Dtests=true -Dpython=disabled || return 1
   meson test -C build/ci --no-rebuild --print-errorlogs
 }
 
 asan() {
-  configure build/ci-asan -Dtests=true -Db_sanitize=address,undefined -Db_lundef=false \
+  configure build/ci-asan -Dtests=true -Dpython=disabled -Db_sanitize=address,undefined -Db_lundef=false \
     || return 1
   ASAN_OPTIONS=halt_on_error=1:abort_on_error=1:detect_leaks=1:print_summary=1 \
   UBSAN_OPTIONS=halt_on_error=1:abort_on_error=1:print_stacktrace=1:print_summary=1 \
