@@ -205,12 +205,18 @@ def _maybe_install_driver(loop) -> None:
 
     Records the loop process-wide, installs the load handlers and - in a
     GUI Blender - the one driver.  Idempotent and cheap on repeat calls.
-    Must be called on the main thread."""
+    Off the main thread it does nothing: bpy.app.timers and bpy.app.handlers
+    are not thread-safe, and the main thread's own ensure_loop() call (every
+    add-on's register() makes one) installs them."""
     if threading.current_thread() is not threading.main_thread():
-        raise RuntimeError("bgloop.blender: the driver can only be installed from Blender's "
-                           "main thread (bpy.app.timers is not thread-safe)")
+        return
     reg = _registry()
     with reg.lock:
+        if reg.package is None:
+            # bgloop was imported before bpy (bpy as a module): record it now.
+            package = __name__.rpartition(".")[0]
+            reg.package = sys.modules.get(package)
+            reg.package_origin = _origin()
         if reg.loop is not None and reg.loop is not loop and not reg.loop.is_closed():
             raise ClashError(
                 f"bgloop: {_origin()} tried to drive its own loop {loop!r}, but "
