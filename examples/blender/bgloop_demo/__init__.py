@@ -32,7 +32,16 @@ except ImportError:
     sys.path.append(_vendor)
     import bgloop  # noqa: F401
 
-from . import service, ui  # noqa: E402
+# "Reload Scripts" re-executes this file in the same module dict; reload
+# the submodules too (dependencies first) so edited code takes effect.
+_reloading = "ui" in globals()
+from . import httpd, api, settings, service, ui  # noqa: E402
+
+if _reloading:
+    import importlib
+
+    for _module in (httpd, api, settings, service, ui):
+        importlib.reload(_module)
 
 
 def register():
