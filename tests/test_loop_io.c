@@ -2,6 +2,8 @@
  * level triggering, interest changes and fd validation. */
 #include "helpers.h"
 
+#include <sys/resource.h>
+
 TestSuite(io, .timeout = BGL_TEST_TIMEOUT);
 
 /* What the last callback saw. */
@@ -356,6 +358,34 @@ Test(io, watcher_is_work_for_run_until_freed)
     OK(bgl_io_set_events(io, 0));
     OK(bgl_loop_run(loop));
     cr_assert_eq(seen.calls, 1);
+    OK(bgl_io_free(io));
+    close_pair(p);
+    free_loop(loop);
+}
+
+Test(io, high_numbered_descriptor_is_watched)
+{
+    /* Beyond FD_SETSIZE and any small fixed table a backend might keep. */
+    enum { HIGH = 3000 };
+    struct rlimit rl;
+    cr_assert_eq(getrlimit(RLIMIT_NOFILE, &rl), 0);
+    if (rl.rlim_cur <= HIGH) {
+        if (rl.rlim_max != RLIM_INFINITY && rl.rlim_max <= HIGH)
+            cr_skip_test("RLIMIT_NOFILE hard limit %llu too low", (unsigned long long)rl.rlim_max);
+        rl.rlim_cur = HIGH + 1;
+        cr_assert_eq(setrlimit(RLIMIT_NOFILE, &rl), 0, "setrlimit: %s", strerror(errno));
+    }
+    bgl_loop *loop = new_loop();
+    int p[2];
+    make_pipe(p);
+    cr_assert_eq(dup3(p[0], HIGH, O_CLOEXEC), HIGH, "dup3: %s", strerror(errno));
+    close(p[0]);
+    p[0] = HIGH;
+    bgl_io *io;
+    OK(bgl_io_new(loop, HIGH, BGL_IO_READ, note_io, NULL, &io));
+    write_byte(p[1]);
+    EXPECT_RC(bgl_loop_run_once(loop, 0), 1);
+    cr_assert_eq(seen.fd, HIGH);
     OK(bgl_io_free(io));
     close_pair(p);
     free_loop(loop);

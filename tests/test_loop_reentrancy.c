@@ -395,3 +395,67 @@ Test(reentrancy, discard_runs_for_calls_queued_by_callbacks_at_free)
     cr_assert_eq(discarded, 1);
     cr_assert_eq(self_calls, 2);
 }
+
+/* Two ready watchers; whichever runs first frees the other, closes its pipe
+ * and watches a fresh, empty pipe that most likely reuses the same fd
+ * numbers.  The kernel's event for the old fd must not reach the new
+ * watcher (it was created during dispatch, and its pipe is empty). */
+static struct {
+    bgl_loop *loop;
+    bgl_io *io[2];
+    int p[2][2];
+    int calls[2];
+    bgl_io *fresh;
+    int fresh_p[2];
+    int fresh_calls;
+} reuse;
+
+static void fresh_io(bgl_io *io, int fd, unsigned revents, void *ud)
+{
+    (void)io, (void)fd, (void)revents, (void)ud;
+    reuse.fresh_calls++;
+}
+
+static void replace_the_other(bgl_io *io, int fd, unsigned revents, void *ud)
+{
+    (void)io, (void)revents;
+    int me = (int)(intptr_t)ud, other = 1 - me;
+    reuse.calls[me]++;
+    drain(fd);
+    if (!reuse.io[other])
+        return;
+    int old_fd = reuse.p[other][0];
+    OK(bgl_io_free(reuse.io[other]));
+    reuse.io[other] = NULL;
+    close_pair(reuse.p[other]);
+    make_pipe(reuse.fresh_p);
+    OK(bgl_io_new(reuse.loop, reuse.fresh_p[0], BGL_IO_READ, fresh_io, NULL, &reuse.fresh));
+    cr_log_info("old fd %d, fresh fd %d", old_fd, reuse.fresh_p[0]);
+}
+
+Test(reentrancy, fd_number_reused_during_dispatch_gets_no_stale_event)
+{
+    bgl_loop *loop = reuse.loop = new_loop();
+    for (int i = 0; i < 2; i++) {
+        make_pipe(reuse.p[i]);
+        OK(bgl_io_new(loop, reuse.p[i][0], BGL_IO_READ, replace_the_other, (void *)(intptr_t)i,
+                      &reuse.io[i]));
+        write_byte(reuse.p[i][1]);
+    }
+    EXPECT_RC(bgl_loop_run_once(loop, 0), 1);
+    EXPECT_RC(bgl_loop_run_once(loop, 0), 0);
+    cr_assert_eq(reuse.calls[0] + reuse.calls[1], 1);
+    cr_assert_eq(reuse.fresh_calls, 0, "the new watcher got the old fd's event");
+    write_byte(reuse.fresh_p[1]);
+    EXPECT_RC(bgl_loop_run_once(loop, 0), 1); /* and works normally */
+    cr_assert_eq(reuse.fresh_calls, 1);
+    for (int i = 0; i < 2; i++) {
+        if (reuse.io[i]) {
+            OK(bgl_io_free(reuse.io[i]));
+            close_pair(reuse.p[i]);
+        }
+    }
+    OK(bgl_io_free(reuse.fresh));
+    close_pair(reuse.fresh_p);
+    free_loop(loop);
+}
