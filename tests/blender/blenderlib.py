@@ -162,9 +162,11 @@ def start_background(tmp, *, args=(), python=(), env=None, name="blender") -> Pr
     return Proc(argv, env, tmp / f"{name}.log")
 
 
-def start_gui(tmp, *, env=None, name="blender-gui") -> Proc:
-    argv = [XVFB_RUN, "-a", "-s", "-screen 0 1280x800x24",
-            BLENDER, "--factory-startup", "--enable-event-simulate",
+def start_gui(tmp, *, env=None, name="blender-gui", factory=True) -> Proc:
+    """GUI Blender under Xvfb with the harness; ``factory=False`` loads the
+    user preferences (and the add-ons enabled there) from the temp config."""
+    argv = [XVFB_RUN, "-a", "-s", "-screen 0 1280x800x24", BLENDER,
+            *(["--factory-startup"] if factory else []), "--enable-event-simulate",
             "--python", str(HARNESS)]
     return Proc(argv, env, tmp / f"{name}.log")
 

@@ -404,3 +404,4 @@ def test_gui_quit_with_services_running(gui):
     out = proc.output()
     assert "Task was destroyed but it is pending" not in out
     assert bl.port_is_free(port)
+
