@@ -227,3 +227,32 @@ def test_demo_script_serves_until_sigterm(tmp_path, artifacts):
         assert not list(tmp_path.glob("bgloop-blender-demo.*")), "temp user dir left behind"
     finally:
         proc.stop()
+
+
+def test_shared_and_vendored_addons_all_served(blender_home, artifacts):
+    """-b with three add-ons: the demo, one importing the shared bgloop and
+    one with its own vendored copy.  serve() (from keep_alive.py) serves
+    them all - the vendored copy handed over to the first bgloop."""
+    scripts = blender_home / "scripts"
+    bl.make_echo_addon("bgloop_second", scripts)
+    bl.make_echo_addon("vend_a", scripts, vendor_from=artifacts["site"])
+    env = bl.blender_env(blender_home)
+    proc = bl.start_background(blender_home, args=["--addons", "bgloop_demo,bgloop_second,vend_a"],
+                               python=[bl.KEEP_ALIVE], env=env, name="shared")
+    try:
+        port = int(proc.wait_for(r"listening on http://127\.0\.0\.1:(\d+)", 60).group(1))
+        echo_ports = [int(proc.wait_for(rf"{name}: echo on (\d+)", 60).group(1))
+                      for name in ("bgloop_second", "vend_a")]
+        for echo_port in echo_ports:
+            with bl.socket.create_connection(("127.0.0.1", echo_port), timeout=10) as s:
+                s.sendall(b"hello\n")
+                assert s.recv(100) == b"hello\n"
+        owners = {s["owner"] for s in bl.request(port, "GET", "/status")[1]["services"].values()}
+        assert owners == {"bgloop_demo", "bgloop_second", "vend_a"}
+        proc.signal(signal.SIGTERM)
+        assert proc.wait(STOP_TIMEOUT + EXIT_SLACK) == 0, proc.tail()
+        out = proc.output()
+        assert "Traceback" not in out and "Task was destroyed" not in out, proc.tail()
+        assert all(bl.port_is_free(p) for p in [port, *echo_ports])
+    finally:
+        proc.stop()
