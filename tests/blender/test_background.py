@@ -256,3 +256,39 @@ def test_shared_and_vendored_addons_all_served(blender_home, artifacts):
         assert all(bl.port_is_free(p) for p in [port, *echo_ports])
     finally:
         proc.stop()
+
+
+def test_systemd_unit_command_line(tmp_path, artifacts):
+    """Run examples/blender/bgloop-blender.service's ExecStart + Environment
+    as systemd would (with /srv/blender moved to a temp dir); `systemctl stop`
+    sends SIGTERM, so that must exit 0."""
+    unit = (bl.REPO / "examples" / "blender" / "bgloop-blender.service").read_text()
+    unit = unit.replace("\\\n", " ").replace("/srv/blender", str(tmp_path / "srv"))
+    lines = [line.strip() for line in unit.splitlines()]
+    env = bl.blender_env(tmp_path)
+    for line in lines:
+        if line.startswith("Environment="):
+            key, _, value = line[len("Environment="):].partition("=")
+            env[key] = value
+    env["BGLOOP_DEMO_PORT"] = "0"                   # not 8765: tests run in parallel
+    argv = next(line for line in lines if line.startswith("ExecStart=")).split("=", 1)[1].split()
+    srv = tmp_path / "srv"
+    bl.install_addon(artifacts["legacy"], srv / "scripts")
+    bl.shutil.copytree(artifacts["site"], srv / "site")
+    bl.shutil.copy(bl.KEEP_ALIVE, srv / "keep_alive.py")
+    make_scene = bl.start_background(tmp_path, name="scene", env=env, args=[
+        "--python-expr", f"import bpy; bpy.ops.wm.save_as_mainfile(filepath={str(srv / 'scene.blend')!r})"])
+    try:
+        assert make_scene.wait(60) == 0, make_scene.tail()
+    finally:
+        make_scene.stop()
+    assert argv[0] == "/usr/bin/blender"
+    proc = bl.Proc([bl.BLENDER, *argv[1:]], env, tmp_path / "unit.log", cwd=srv)
+    try:
+        port = int(proc.wait_for(r"listening on http://127\.0\.0\.1:(\d+)", 60).group(1))
+        status, scene = bl.request(port, "GET", "/scene")
+        assert status == 200 and scene["file"] == str(srv / "scene.blend")
+        proc.signal(signal.SIGTERM)
+        assert proc.wait(STOP_TIMEOUT + EXIT_SLACK) == 0, proc.tail()
+    finally:
+        proc.stop()
