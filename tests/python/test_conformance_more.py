@@ -30,7 +30,12 @@ class _BgloopPolicy(asyncio.DefaultEventLoopPolicy):
 @pytest.fixture(autouse=True)
 def _bgloop_policy():
     old = asyncio.get_event_loop_policy()
-    asyncio.set_event_loop_policy(_BgloopPolicy())
+    policy = _BgloopPolicy()
+    asyncio.set_event_loop_policy(policy)
+    # As in CPython's own run, where earlier tests' tearDown already called
+    # set_event_loop(None): get_event_loop() then raises instead of making
+    # a loop (test_create_subprocess_with_pidfd checks that on 3.12).
+    policy.set_event_loop(None)
     try:
         yield
     finally:

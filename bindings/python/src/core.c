@@ -320,8 +320,12 @@ static void core_release(bglpy_core *self)
         return;
     bglpy_timers_release_all(self);
     bglpy_watchers_release_all(self);
-    /* Drops queued Handles through their discard functions. */
-    bgl_loop_free(self->loop);
+    /* Drops queued Handles through their discard functions.  Sources other
+     * parts of the extension made on this loop (the service manager holds a
+     * reference to the core) may still exist: then the loop is freed when
+     * the core is, after them. */
+    if (bgl_loop_free(self->loop) < 0)
+        self->closing = self->loop;
     self->loop = NULL;
     self->queued = self->ts_queued = 0;
 }
@@ -519,6 +523,8 @@ static void core_dealloc(bglpy_core *self)
     PyObject_GC_UnTrack(self);
     core_clear(self);
     core_release(self);
+    if (self->closing && bgl_loop_free(self->closing) == 0)
+        self->closing = NULL;
     Py_CLEAR(self->exc_type);
     Py_CLEAR(self->exc_value);
     Py_CLEAR(self->exc_tb);

@@ -26,6 +26,8 @@ typedef struct bglpy_watcher bglpy_watcher;
 typedef struct bglpy_core {
     PyObject_HEAD
     bgl_loop *loop;             /* NULL once closed */
+    bgl_loop *closing;          /* closed, but other sources (the service
+                                 * manager's) still on it: freed later */
     int fd;                     /* bgl_loop_get_fd(), -1 with the poll backend */
     PyObject *owner;            /* the bgloop.Loop (strong; GC-visible) */
     bglpy_timer *timers;        /* armed timers; each holds a reference owned by the core */
