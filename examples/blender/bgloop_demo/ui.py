@@ -121,6 +121,17 @@ class BGLOOP_DEMO_PT_services(bpy.types.Panel):
         for key, value in dict(bgloop.stats()).items():
             text = f"{value:.4g}" if isinstance(value, float) else str(value)
             stats_box.label(text=f"{key}: {text}")
+        blender_layer = getattr(bgloop, "blender", None)
+        if blender_layer is not None:
+            info = blender_layer.info()
+            drv = layout.box()
+            drv.label(text="Driver (one per Blender)", icon="DRIVER")
+            b = info["budget"]
+            budget = f"{b * 1000:.1f} ms" if isinstance(b, (int, float)) else str(b)
+            drv.label(text=f"ticks: {info['ticks']}, budget: {budget}")
+            drv.label(text=f"longest tick: {info['longest_tick'] * 1000:.1f} ms")
+            if info["errors"]:
+                drv.label(text=f"errors: {info['errors']} ({info['last_error']})", icon="ERROR")
         draw_count += 1
 
 
