@@ -292,3 +292,18 @@ def test_systemd_unit_command_line(tmp_path, artifacts):
         assert proc.wait(STOP_TIMEOUT + EXIT_SLACK) == 0, proc.tail()
     finally:
         proc.stop()
+
+
+def test_inline_python_expr_keep_alive(blender_home):
+    """The one-liner from the docs: --python-expr "import bgloop, sys; sys.exit(bgloop.serve())"."""
+    proc = bl.start_background(
+        blender_home, env=bl.blender_env(blender_home), name="inline",
+        args=["--addons", "bgloop_demo",
+              "--python-expr", "import bgloop, sys; sys.exit(bgloop.serve())"])
+    try:
+        port = int(proc.wait_for(r"listening on http://127\.0\.0\.1:(\d+)", 60).group(1))
+        assert bl.request(port, "GET", "/health") == (200, {"ok": True})
+        proc.signal(signal.SIGINT)
+        assert proc.wait(STOP_TIMEOUT + EXIT_SLACK) == 0, proc.tail()
+    finally:
+        proc.stop()
