@@ -339,9 +339,10 @@ class Loop(asyncio.SelectorEventLoop):
                 "callbacks or while run_forever()/run_until_complete() drives it)"
             )
         self._core.kick(timeout, budget)
-        # Tasks and services only change state when callbacks run, so the
-        # answer of the last kick stands while nothing was dispatched.
-        ran = self._core.callbacks
+        # Tasks and services only change state when callbacks run (Python
+        # ones or the C service manager's), so the answer of the last kick
+        # stands while nothing at all was dispatched.
+        ran = self._core.dispatched
         if ran != self._bgl_left_at or self._core.queued:
             self._bgl_left = self._nothing_left()
             self._bgl_left_at = ran

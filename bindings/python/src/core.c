@@ -453,6 +453,15 @@ static PyObject *get_callbacks(bglpy_core *self, void *c)
     return PyLong_FromUnsignedLongLong(self->callbacks);
 }
 
+static PyObject *get_dispatched(bglpy_core *self, void *c)
+{
+    (void)c;
+    bgl_loop_stats st = {0};
+    if (self->loop)
+        bgl_loop_get_stats(self->loop, &st);
+    return PyLong_FromUnsignedLongLong(st.dispatched + self->callbacks);
+}
+
 static PyObject *get_busy(bglpy_core *self, void *c)
 {
     (void)c;
@@ -471,6 +480,8 @@ static PyGetSetDef core_getset[] = {
     {"queued", (getter)get_queued, NULL, "Handles queued and not yet run", NULL},
     {"armed", (getter)get_armed, NULL, "armed timers", NULL},
     {"callbacks", (getter)get_callbacks, NULL, "Python callbacks run so far", NULL},
+    {"dispatched", (getter)get_dispatched, NULL,
+     "grows whenever any callback ran (Python or C: service manager, ...)", NULL},
     {"closed", (getter)get_closed, NULL, NULL, NULL},
     {"busy", (getter)get_busy, NULL, "inside run_once() or kick(), waiting included", NULL},
     {NULL, NULL, NULL, NULL, NULL},
