@@ -326,3 +326,26 @@ def test_closed_loop_rejects_calls():
         with pytest.raises(RuntimeError, match="closed"):
             lp.call_soon_threadsafe(print)
         lp.close()  # idempotent
+
+
+@pytest.mark.parametrize("name", ["asyncio", "bgloop"])
+def test_unclosed_loop_with_queued_work_is_collected(name):
+    import gc
+    import warnings
+    import weakref
+
+    from _loop_util import FACTORIES
+
+    def make():
+        lp = FACTORIES[name]()
+        lp.call_soon(print, "never")
+        lp.call_soon_threadsafe(print, "never")
+        lp.call_later(3600, print, "never")
+        return weakref.ref(lp)
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        ref = make()
+        gc.collect()
+    assert ref() is None
+    assert any(issubclass(w.category, ResourceWarning) for w in caught)

@@ -517,12 +517,15 @@ static int core_traverse(bglpy_core *self, visitproc visit, void *arg)
 {
     Py_VISIT(Py_TYPE(self));
     Py_VISIT(self->owner);
+    if (bglpy_pending_traverse(self, visit, arg))
+        return -1;
     return bglpy_timers_traverse(self, visit, arg);
 }
 
 static int core_clear(bglpy_core *self)
 {
     Py_CLEAR(self->owner);
+    bglpy_pending_clear(self);
     if (!self->busy)
         bglpy_timers_release_all(self);
     return 0;

@@ -22,6 +22,7 @@
 
 typedef struct bglpy_timer bglpy_timer;
 typedef struct bglpy_watcher bglpy_watcher;
+typedef struct bglpy_pending bglpy_pending;
 
 typedef struct bglpy_core {
     PyObject_HEAD
@@ -32,6 +33,7 @@ typedef struct bglpy_core {
     PyObject *owner;            /* the bgloop.Loop (strong; GC-visible) */
     bglpy_timer *timers;        /* armed timers; each holds a reference owned by the core */
     bglpy_watcher *watchers;    /* live watchers (borrowed; they keep the core alive) */
+    bglpy_pending *pending;     /* queued Handles (for the garbage collector) */
     int debug;                  /* run handles through owner._bgl_run_debug() */
     int busy;                   /* inside run_once()/kick(): no re-entry */
     int stop;                   /* stop requested: ends a kick after this iteration */
@@ -115,6 +117,9 @@ void bglpy_stash_exception(bglpy_core *core);
 void bglpy_timers_release_all(bglpy_core *core);
 void bglpy_watchers_release_all(bglpy_core *core);
 int bglpy_timers_traverse(bglpy_core *core, visitproc visit, void *arg);
+int bglpy_pending_traverse(bglpy_core *core, visitproc visit, void *arg);
+/* Drop the queued Handles' references (GC); the calls stay queued, empty. */
+void bglpy_pending_clear(bglpy_core *core);
 
 /* Methods of Core implemented in timer.c / watcher.c. */
 PyObject *bglpy_core_call_at(bglpy_core *core, PyObject *args);

@@ -12,13 +12,82 @@ void bglpy_stash_exception(bglpy_core *core)
     PyErr_Fetch(&core->exc_type, &core->exc_value, &core->exc_tb);
 }
 
-static void soon_run(void *userdata);
+/* A queued Handle.  The core lists them so that the garbage collector sees
+ * the references the C queue holds: an unclosed loop with callbacks still
+ * queued is then collected (with asyncio's ResourceWarning) like a stock
+ * one.  Nodes are recycled; all of this runs with the GIL held. */
+struct bglpy_pending {
+    bglpy_core *core;
+    PyObject *handle; /* NULL once the collector cleared it */
+    bglpy_pending *prev, *next;
+};
 
-static void soon_discard(void *userdata)
+#define PENDING_FREE_MAX 1024
+static bglpy_pending *pending_free;
+static int pending_nfree;
+
+static bglpy_pending *pending_new(bglpy_core *core, PyObject *handle)
+{
+    bglpy_pending *p = pending_free;
+    if (p) {
+        pending_free = p->next;
+        pending_nfree--;
+    } else if (!(p = PyMem_Malloc(sizeof *p))) {
+        PyErr_NoMemory();
+        return NULL;
+    }
+    p->core = core;
+    Py_INCREF(handle);
+    p->handle = handle;
+    p->prev = NULL;
+    p->next = core->pending;
+    if (p->next)
+        p->next->prev = p;
+    core->pending = p;
+    return p;
+}
+
+/* Unlink and recycle; returns the Handle reference (or NULL if cleared). */
+static PyObject *pending_take(bglpy_pending *p)
+{
+    PyObject *handle = p->handle;
+    if (p->prev)
+        p->prev->next = p->next;
+    else
+        p->core->pending = p->next;
+    if (p->next)
+        p->next->prev = p->prev;
+    if (pending_nfree < PENDING_FREE_MAX) {
+        p->next = pending_free;
+        pending_free = p;
+        pending_nfree++;
+    } else {
+        PyMem_Free(p);
+    }
+    return handle;
+}
+
+int bglpy_pending_traverse(bglpy_core *core, visitproc visit, void *arg)
+{
+    for (bglpy_pending *p = core->pending; p; p = p->next)
+        Py_VISIT(p->handle);
+    return 0;
+}
+
+void bglpy_pending_clear(bglpy_core *core)
+{
+    for (bglpy_pending *p = core->pending; p; p = p->next)
+        Py_CLEAR(p->handle);
+}
+
+static void pending_discard(void *userdata)
 {
     /* The loop is being freed (with the GIL held) and never ran it. */
-    Py_DECREF((PyObject *)userdata);
+    Py_XDECREF(pending_take(userdata));
 }
+
+static void soon_run(void *userdata);
+static void threadsafe_run(void *userdata);
 
 int bglpy_queue_handle(bglpy_core *core, PyObject *handle)
 {
@@ -28,10 +97,12 @@ int bglpy_queue_handle(bglpy_core *core, PyObject *handle)
      * run after them, as in asyncio. */
     if (core->ts_queued)
         return bglpy_queue_threadsafe(core, handle);
-    Py_INCREF(handle);
-    int r = bgl_loop_call_soon_full(core->loop, soon_run, handle, soon_discard);
+    bglpy_pending *p = pending_new(core, handle);
+    if (!p)
+        return -1;
+    int r = bgl_loop_call_soon_full(core->loop, soon_run, p, pending_discard);
     if (r < 0) {
-        Py_DECREF(handle);
+        Py_XDECREF(pending_take(p));
         bglpy_raise_errno(r, "bgl_loop_call_soon");
         return -1;
     }
@@ -39,54 +110,54 @@ int bglpy_queue_handle(bglpy_core *core, PyObject *handle)
     return 0;
 }
 
-static void threadsafe_run(void *userdata);
-
-static void threadsafe_discard(void *userdata)
-{
-    Py_DECREF((PyObject *)userdata);
-}
-
 int bglpy_queue_threadsafe(bglpy_core *core, PyObject *handle)
 {
-    Py_INCREF(handle);
+    bglpy_pending *p = pending_new(core, handle);
+    if (!p)
+        return -1;
     core->queued++;
     core->ts_queued++;
-    int r = bgl_loop_call_threadsafe(core->loop, threadsafe_run, handle, threadsafe_discard);
+    int r = bgl_loop_call_threadsafe(core->loop, threadsafe_run, p, pending_discard);
     if (r < 0) {
         core->queued--;
         core->ts_queued--;
-        Py_DECREF(handle);
+        Py_XDECREF(pending_take(p));
         bglpy_raise_errno(r, "bgl_loop_call_threadsafe");
         return -1;
     }
     return 0;
 }
 
-/* The core whose loop is dispatching on this thread.  Set around
- * bgl_loop_run_once() so deferred calls need no per-call allocation to know
- * their core.  Thread-local: each thread may run its own loop. */
+/* The core whose loop is dispatching on this thread (set around
+ * bgl_loop_run_once()).  Thread-local: each thread may run its own loop. */
 _Thread_local bglpy_core *bglpy_current;
 
 static void soon_run(void *userdata)
 {
-    PyObject *handle = userdata;
-    bglpy_core *core = bglpy_current;
+    bglpy_pending *p = userdata;
+    bglpy_core *core = p->core;
     bglpy_enter(core);
     core->queued--;
-    bglpy_run_handle(core, handle);
-    Py_DECREF(handle);
+    PyObject *handle = pending_take(p);
+    if (handle) {
+        bglpy_run_handle(core, handle);
+        Py_DECREF(handle);
+    }
     bglpy_leave(core);
 }
 
 static void threadsafe_run(void *userdata)
 {
-    PyObject *handle = userdata;
-    bglpy_core *core = bglpy_current;
+    bglpy_pending *p = userdata;
+    bglpy_core *core = p->core;
     bglpy_enter(core);
     core->queued--;
     core->ts_queued--;
-    bglpy_run_handle(core, handle);
-    Py_DECREF(handle);
+    PyObject *handle = pending_take(p);
+    if (handle) {
+        bglpy_run_handle(core, handle);
+        Py_DECREF(handle);
+    }
     bglpy_leave(core);
 }
 
