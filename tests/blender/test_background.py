@@ -86,6 +86,7 @@ def test_service_answers_and_changes_scene(served):
 
     status, scene = bl.request(port, "GET", "/scene")
     objects = {o["name"]: o for o in scene["objects"]}
+    assert scene["object_count"] == len(names_before) + 2
     assert set(objects) - names_before == {"FromHTTP", "FromWorker"}
     assert objects["FromHTTP"]["type"] == "MESH"
     assert objects["FromHTTP"]["location"] == [1.0, 2.0, 3.0]

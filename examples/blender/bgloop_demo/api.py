@@ -63,16 +63,21 @@ def _link_object(name, kind, location, mesh):
             "objects": len(scene.objects), "thread": threading.current_thread().name}
 
 
+MAX_OBJECTS = 1000     # one answer is built in one main-thread callback: keep it short
+
+
 def scene_info() -> dict:
     scene = bpy.context.scene
+    objects = scene.objects
     return {
         "blender": bpy.app.version_string,
         "background": bpy.app.background,
         "file": bpy.data.filepath,
         "scene": scene.name,
         "frame": scene.frame_current,
+        "object_count": len(objects),
         "objects": [{"name": o.name, "type": o.type, "location": list(o.location)}
-                    for o in scene.objects],
+                    for _, o in zip(range(MAX_OBJECTS), objects)],
     }
 
 
