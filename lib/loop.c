@@ -172,16 +172,30 @@ static int dispatch(bgl_loop *loop, int64_t budget, int64_t *spent)
     return count;
 }
 
+/* Nanoseconds from the clock's current time until the earliest timer (0 if
+ * overdue), or -1 if no timer is armed.  A deadline further away than
+ * INT64_MAX ns (a timer armed for "never") saturates instead of wrapping to
+ * a negative value, which would mean "block forever". */
+static int64_t until_earliest_timer(bgl_loop *loop)
+{
+    const bgl_heap_entry *top = bgl_heap_top(&loop->heap);
+    if (!top)
+        return -1;
+    uint64_t now = bgl_loop_clock(loop);
+    if (top->deadline <= now)
+        return 0;
+    uint64_t until = top->deadline - now;
+    return until > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)until;
+}
+
 /* Earliest timer deadline as a timeout from now, bounded by `timeout`. */
 static int64_t poll_timeout(bgl_loop *loop, int64_t timeout)
 {
     if (loop->queued || timeout == 0)
         return 0;
-    const bgl_heap_entry *top = bgl_heap_top(&loop->heap);
-    if (!top)
+    int64_t until = until_earliest_timer(loop);
+    if (until < 0)
         return timeout;
-    uint64_t now = bgl_loop_clock(loop);
-    int64_t until = top->deadline > now ? (int64_t)(top->deadline - now) : 0;
     if (timeout < 0 || until < timeout)
         return until;
     return timeout;
@@ -337,13 +351,7 @@ int bgl_loop_get_timeout(bgl_loop *loop, int64_t *timeout_ns)
         *timeout_ns = 0;
         return 0;
     }
-    const bgl_heap_entry *top = bgl_heap_top(&loop->heap);
-    if (!top) {
-        *timeout_ns = -1;
-        return 0;
-    }
-    uint64_t now = bgl_loop_clock(loop);
-    *timeout_ns = top->deadline > now ? (int64_t)(top->deadline - now) : 0;
+    *timeout_ns = until_earliest_timer(loop);
     return 0;
 }
 

@@ -270,6 +270,36 @@ Test(embed, run_once_with_zero_timeout_does_not_wait_for_a_far_timer)
     free_loop(loop);
 }
 
+Test(embed, get_timeout_saturates_for_a_timer_beyond_int64_ns)
+{
+    bgl_loop *loop = new_loop();
+    fake_clock clk;
+    use_fake_clock(loop, &clk, T0);
+    bgl_timer *t;
+    OK(bgl_timer_new(loop, count_timer, NULL, &t));
+    OK(bgl_timer_start(t, UINT64_MAX, 0)); /* "never": parked at UINT64_MAX */
+    cr_assert_eq(timeout_of(loop), INT64_MAX);
+    OK(bgl_timer_start_at(t, (uint64_t)INT64_MAX + T0 + 1, 0));
+    cr_assert_eq(timeout_of(loop), INT64_MAX);
+    OK(bgl_timer_free(t));
+    free_loop(loop);
+}
+
+/* Without saturation the wait until such a timer wraps to a negative value,
+ * "block forever", and the caller's 1 ms is ignored: the test would hang
+ * until Criterion's timeout. */
+Test(embed, run_once_honours_its_timeout_with_a_timer_beyond_int64_ns)
+{
+    bgl_loop *loop = new_loop();
+    bgl_timer *t;
+    OK(bgl_timer_new(loop, count_timer, NULL, &t));
+    OK(bgl_timer_start(t, UINT64_MAX, 0));
+    EXPECT_RC(bgl_loop_run_once(loop, 1 * MS), 0);
+    EXPECT_RC(bgl_loop_kick(loop, 1 * MS, -1), 0);
+    OK(bgl_timer_free(t));
+    free_loop(loop);
+}
+
 /* A host's own poll loop: sleep on the loop fd for get_timeout, then run
  * one non-blocking iteration - the way Blender or a GUI toolkit embeds it. */
 static void *write_after_30ms(void *arg)

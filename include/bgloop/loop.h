@@ -180,7 +180,9 @@ BGL_EXPORT int bgl_loop_get_fd(const bgl_loop *loop);
 /* How long the host may sleep before it must run an iteration: 0 if
  * callbacks are queued, -1 if nothing is scheduled at all (no armed timer;
  * only the fd can wake the loop), else the nanoseconds until the earliest
- * timer, by the current clock.  Returns 0 and stores the value, or -EINVAL. */
+ * timer, by the current clock (at most INT64_MAX: a timer more than ~292
+ * years away is reported as INT64_MAX, never as a negative value).  Returns
+ * 0 and stores the value, or -EINVAL. */
 BGL_EXPORT int bgl_loop_get_timeout(bgl_loop *loop, int64_t *timeout_ns);
 
 /* ---- time ---------------------------------------------------------------- */
