@@ -165,7 +165,8 @@ static void record(bgl_resources *rs, const bgl_resource *e, int err, const char
         return;
     }
     rs->report.failed++;
-    report_error(rs, e, text && *text ? text : strerror(err < 0 ? -err : err));
+    /* bgl_strerror(): thread-safe, and copes with INT_MIN (no -INT_MIN). */
+    report_error(rs, e, text && *text ? text : bgl_strerror(err));
 }
 
 static void abandon(bgl_resources *rs, bgl_resource *e)

@@ -2,6 +2,8 @@
  * the close timeout, idempotence, release, and bad input. */
 #include "helpers.h"
 
+#include <limits.h>
+
 TestSuite(resource_stack, .timeout = BGL_TEST_TIMEOUT);
 
 #define T0 UINT64_C(1000000000)
@@ -138,6 +140,25 @@ Test(resource_stack, resource_failing_close_is_reported_and_the_rest_still_close
     cr_assert_eq(rep.failed, 1);
     cr_assert_str_eq(rep.errors, "'r2': Input/output error");
     cr_assert_eq(f.objs[2].released, 1);
+    fx_free(&f);
+}
+
+static int close_int_min(bgl_resource *res, void *object)
+{
+    (void)res, (void)object;
+    return INT_MIN;
+}
+
+/* -INT_MIN does not exist: the error text must not come from negating it
+ * (undefined behaviour; glibc then says "Unknown error -2147483648"). */
+Test(resource_stack, resource_close_error_int_min_is_reported_as_unknown_error)
+{
+    fixture f;
+    fx_init(&f);
+    OK(bgl_resource_push(f.rs, "odd", NULL, close_int_min, NULL, NULL));
+    OK(bgl_resources_close(f.rs, 5 * SEC));
+    cr_assert(f.cb.rep.closed == 0 && f.cb.rep.failed == 1);
+    cr_assert_str_eq(f.cb.errors, "'odd': Unknown error");
     fx_free(&f);
 }
 
