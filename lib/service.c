@@ -602,7 +602,7 @@ static void do_start(bgl_service *s)
     /* The hook may have reported the end itself already. */
     if (r < 0 && s->state == BGL_SERVICE_STARTING && !s->ending)
         service_end(s, BGL_SERVICE_FAILED,
-                    bgl__strdupf("start hook failed: %s", strerror(-r)));
+                    bgl__strdupf("start hook failed: %s", bgl_strerror(r)));
 }
 
 static int scopes_idle(const bgl_services *mgr, const char *owner)

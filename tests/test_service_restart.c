@@ -2,6 +2,8 @@
  * the start limit, stop timeouts (cancel, abandon), restart after stop. */
 #include "lifecycle-harness.h"
 
+#include <limits.h>
+
 TestSuite(service_restart, .timeout = BGL_TEST_TIMEOUT);
 
 static bgl_service_config policy(bgl_restart_policy p)
@@ -333,6 +335,21 @@ Test(service_restart, service_start_hook_error_fails_and_follows_the_policy)
     advance(&w, 1 * SEC);
     EXPECT_STATE(f, BGL_SERVICE_RUNNING);
     cr_assert_eq(f->starts, 2);
+    world_free(&w);
+}
+
+/* -INT_MIN does not exist: the text must not come from negating it
+ * (undefined behaviour; glibc then says "Unknown error -2147483648"). */
+Test(service_restart, service_start_hook_error_int_min_is_reported_as_unknown_error)
+{
+    world w;
+    world_init(&w);
+    fake_svc *f = add(&w, "a", NULL);
+    f->start_rc = INT_MIN;
+    OK(bgl_service_start(f->svc));
+    settle(&w);
+    EXPECT_STATE(f, BGL_SERVICE_FAILED);
+    cr_assert_str_eq(bgl_service_error(f->svc), "start hook failed: Unknown error");
     world_free(&w);
 }
 
