@@ -106,8 +106,13 @@ int bgl_services_new(bgl_loop *loop, bgl_services **out)
 
 static void service_destroy(bgl_service *s)
 {
-    if (s->hooks.destroy)
+    /* A hook like any other: bgl_services_free() and bgl_service_remove()
+     * from it are -EBUSY (they would free what our caller still walks). */
+    if (s->hooks.destroy) {
+        s->mgr->depth++;
         s->hooks.destroy(s->userdata);
+        s->mgr->depth--;
+    }
     bgl_timer_free(s->stop_timer);
     bgl_timer_free(s->restart_timer);
     bgl__resources_free_owned(s->res);

@@ -306,6 +306,63 @@ Test(service_api, service_remove_only_when_idle)
     world_free(&w);
 }
 
+/* A destroy hook is a hook: freeing the manager or removing another service
+ * from it must be refused, not free what the caller is still using. */
+typedef struct reentrant_destroy {
+    bgl_services *mgr;
+    bgl_service *other;       /* removed from the hook, if not NULL */
+    int free_rc, remove_rc, calls;
+} reentrant_destroy;
+
+static void destroy_reenters(void *ud)
+{
+    reentrant_destroy *d = ud;
+    d->calls++;
+    d->free_rc = bgl_services_free(d->mgr);
+    d->remove_rc = d->other ? bgl_service_remove(d->other) : 0;
+}
+
+static int start_nothing(bgl_service *svc, void *ud)
+{
+    (void)svc, (void)ud;
+    return 0;
+}
+
+Test(service_api, service_destroy_hook_cannot_free_the_manager_or_remove_services)
+{
+    world w;
+    world_init(&w);
+    const bgl_service_hooks hooks = {.start = start_nothing, .destroy = destroy_reenters};
+    bgl_service_config cfg;
+    bgl_service_config_init(&cfg);
+    cfg.owner = "addon";
+    reentrant_destroy da = {.mgr = w.mgr}, db = {.mgr = w.mgr};
+    bgl_service *a, *b;
+    cfg.name = "a";
+    OK(bgl_service_add(w.mgr, &cfg, &hooks, &da, &a));
+    cfg.name = "b";
+    OK(bgl_service_add(w.mgr, &cfg, &hooks, &db, &b));
+
+    /* bgl_service_remove() -> destroy hook -> bgl_services_free() */
+    OK(bgl_service_remove(a));
+    cr_assert_eq(da.calls, 1);
+    EXPECT_RC(da.free_rc, -EBUSY);
+
+    /* bgl_services_free() -> destroy hook -> bgl_service_remove(c) */
+    cfg.name = "c";
+    reentrant_destroy dc = {.mgr = w.mgr};
+    bgl_service *c;
+    OK(bgl_service_add(w.mgr, &cfg, &hooks, &dc, &c));
+    db.other = c;
+    settle(&w);
+    OK(bgl_services_free(w.mgr));
+    cr_assert_eq(db.calls, 1);
+    EXPECT_RC(db.free_rc, -EBUSY);
+    EXPECT_RC(db.remove_rc, -EBUSY);
+    cr_assert_eq(dc.calls, 1, "c destroyed %d times", dc.calls);
+    free_loop(w.loop);
+}
+
 Test(service_api, service_reports_in_wrong_states_are_refused)
 {
     world w;
