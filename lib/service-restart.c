@@ -72,7 +72,9 @@ void svc_after_end(bgl_service *s)
         return;
     }
     s->restart_pending = 1;
-    s->restart_at_ns = svc_now(s->mgr) + delay;
+    /* The timer's own deadline: now + delay saturates there instead of
+     * wrapping for a delay near UINT64_MAX. */
+    bgl_timer_get_deadline(s->restart_timer, &s->restart_at_ns);
 }
 
 void svc_restart_fired(bgl_timer *timer, void *userdata)

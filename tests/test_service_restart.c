@@ -2,6 +2,7 @@
  * the start limit, stop timeouts (cancel, abandon), restart after stop. */
 #include "lifecycle-harness.h"
 
+#include <inttypes.h>
 #include <limits.h>
 
 TestSuite(service_restart, .timeout = BGL_TEST_TIMEOUT);
@@ -115,6 +116,24 @@ Test(service_restart, service_backoff_doubles_up_to_the_cap)
     bgl_service_info info;
     OK(bgl_service_get_info(f->svc, &info));
     cr_assert_eq(info.restarts, 5);
+    world_free(&w);
+}
+
+Test(service_restart, service_restart_time_saturates_for_a_huge_delay)
+{
+    world w;
+    world_init(&w);
+    bgl_service_config cfg = policy(BGL_RESTART_ALWAYS);
+    cfg.restart_delay_ns = UINT64_MAX;
+    cfg.restart_delay_max_ns = UINT64_MAX;
+    fake_svc *f = running(&w, "a", cfg);
+    OK(bgl_service_exited(f->svc, 0, NULL));
+    settle(&w);
+    bgl_service_info info;
+    OK(bgl_service_get_info(f->svc, &info));
+    cr_assert_eq(info.restart_pending, 1);
+    cr_assert_eq(info.restart_at_ns, UINT64_MAX, "restart_at_ns %" PRIu64 " wrapped",
+                 info.restart_at_ns);
     world_free(&w);
 }
 
