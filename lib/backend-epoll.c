@@ -99,37 +99,17 @@ static unsigned from_epoll(uint32_t e)
 }
 
 /* epoll_wait counts in milliseconds (epoll_pwait2 would take a timespec, but
- * valgrind 3.19 and pre-5.11 kernels lack it).  Round up: waking before the
- * timer is due would only spin until it is. */
+ * valgrind 3.19 and pre-5.11 kernels lack it): see bgl_timeout_ms(). */
 static int wait_once(bgl_loop *loop, int64_t timeout_ns)
 {
-    int ms;
-    if (timeout_ns < 0)
-        ms = -1;
-    else if (timeout_ns > (int64_t)2000000000 * 1000000)
-        ms = 2000000000;
-    else
-        ms = (int)((timeout_ns + 999999) / 1000000);
-    return epoll_wait(loop->epfd, loop->be_events, loop->be_nevents, ms);
+    return epoll_wait(loop->epfd, loop->be_events, loop->be_nevents, bgl_timeout_ms(timeout_ns));
 }
 
 int bgl_backend_poll(bgl_loop *loop, int64_t timeout_ns)
 {
-    uint64_t deadline = timeout_ns > 0 ? bgl_monotonic_ns() + (uint64_t)timeout_ns : 0;
-    int n;
-    for (;;) {
-        n = wait_once(loop, timeout_ns);
-        if (n >= 0)
-            break;
-        if (errno != EINTR)
-            return -errno;
-        /* A signal that has a source also made its descriptor readable, so
-         * waiting again for the rest of the timeout loses nothing. */
-        if (timeout_ns > 0) {
-            uint64_t now = bgl_monotonic_ns();
-            timeout_ns = now >= deadline ? 0 : (int64_t)(deadline - now);
-        }
-    }
+    int n = bgl_backend_wait(loop, timeout_ns, wait_once);
+    if (n < 0)
+        return n;
     struct epoll_event *evs = loop->be_events;
     for (int i = 0; i < n; i++) {
         uint64_t key = evs[i].data.u64;

@@ -111,33 +111,15 @@ static int wait_once(bgl_loop *loop, int64_t timeout_ns)
     }
     return ppoll(loop->pfds, (nfds_t)loop->npfds, tp, NULL);
 #else
-    int ms;
-    if (timeout_ns < 0)
-        ms = -1;
-    else if (timeout_ns > (int64_t)2000000000 * 1000000)
-        ms = 2000000000;
-    else
-        ms = (int)((timeout_ns + 999999) / 1000000);
-    return poll(loop->pfds, (nfds_t)loop->npfds, ms);
+    return poll(loop->pfds, (nfds_t)loop->npfds, bgl_timeout_ms(timeout_ns));
 #endif
 }
 
 int bgl_backend_poll(bgl_loop *loop, int64_t timeout_ns)
 {
-    uint64_t deadline = timeout_ns > 0 ? bgl_monotonic_ns() + (uint64_t)timeout_ns : 0;
-    int n;
-    for (;;) {
-        n = wait_once(loop, timeout_ns);
-        if (n >= 0)
-            break;
-        if (errno != EINTR)
-            return -errno;
-        /* The self-pipe of a watched signal is already readable. */
-        if (timeout_ns > 0) {
-            uint64_t now = bgl_monotonic_ns();
-            timeout_ns = now >= deadline ? 0 : (int64_t)(deadline - now);
-        }
-    }
+    int n = bgl_backend_wait(loop, timeout_ns, wait_once);
+    if (n < 0)
+        return n;
     struct pollfd *pfds = loop->pfds;
     int left = n;
     for (size_t i = 0; i < loop->npfds && left > 0; i++) {
