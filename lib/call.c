@@ -55,6 +55,8 @@ int bgl_loop_call_soon_full(bgl_loop *loop, bgl_callback cb, void *userdata,
 {
     if (!loop || !cb)
         return -EINVAL;
+    if (loop->freeing)
+        return -EBUSY;
     bgl_call *c = call_alloc(loop);
     if (!c)
         return -ENOMEM;

@@ -48,6 +48,8 @@ int bgl_io_new(bgl_loop *loop, int fd, unsigned events, bgl_io_cb cb, void *user
 {
     if (!loop || !cb || !out || (events & ~IO_ALL))
         return -EINVAL;
+    if (loop->freeing)
+        return -EBUSY;
     if (!bgl_fd_valid(fd))
         return -EBADF;
     if ((size_t)fd < loop->fdtab_cap && loop->fdtab[fd])

@@ -76,6 +76,8 @@ struct bgl_loop {
     bgl_node queue;          /* dispatch queue (sentinel) */
     size_t queued;
     int dispatching;         /* inside a callback of this loop */
+    int freeing;             /* bgl_loop_free() is running the discards
+                                (set under ts_lock: call_threadsafe reads it) */
 
     uint64_t now;
     bgl_clock_fn clock;

@@ -55,8 +55,14 @@ int bgl_loop_free(bgl_loop *loop)
 {
     if (!loop)
         return -EINVAL;
-    if (loop->dispatching || loop->io_count || loop->timer_count || loop->signal_count)
+    if (loop->dispatching || loop->freeing || loop->io_count || loop->timer_count ||
+        loop->signal_count)
         return -EBUSY;
+    /* From here on the discard functions may run arbitrary code (the Python
+     * binding drops references): nothing new may attach to the loop. */
+    pthread_mutex_lock(&loop->ts_lock);
+    loop->freeing = 1;
+    pthread_mutex_unlock(&loop->ts_lock);
     /* Only call nodes can be left in the queue now: give their owners the
      * userdata back. */
     bgl_node *n;

@@ -121,6 +121,8 @@ int bgl_signal_new(bgl_loop *loop, int signo, bgl_signal_cb cb, void *userdata,
 {
     if (!loop || !cb || !out || !valid_signo(signo))
         return -EINVAL;
+    if (loop->freeing)
+        return -EBUSY;
     bgl_signal *s = calloc(1, sizeof(*s));
     if (!s)
         return -ENOMEM;

@@ -123,6 +123,10 @@ int bgl_loop_call_threadsafe(bgl_loop *loop, bgl_callback cb, void *userdata,
     if (!loop || !cb)
         return -EINVAL;
     pthread_mutex_lock(&loop->ts_lock);
+    if (loop->freeing) {
+        pthread_mutex_unlock(&loop->ts_lock);
+        return -EBUSY;
+    }
     bgl_call *c = loop->ts_free;
     if (c) {
         loop->ts_free = c->next_free;
@@ -133,6 +137,11 @@ int bgl_loop_call_threadsafe(bgl_loop *loop, bgl_callback cb, void *userdata,
         if (!c)
             return -ENOMEM;
         pthread_mutex_lock(&loop->ts_lock);
+        if (loop->freeing) {
+            pthread_mutex_unlock(&loop->ts_lock);
+            free(c);
+            return -EBUSY;
+        }
     }
     c->node.kind = BGL_NODE_TSCALL;
     c->node.queued = 0;

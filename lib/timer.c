@@ -8,6 +8,8 @@ int bgl_timer_new(bgl_loop *loop, bgl_timer_cb cb, void *userdata, bgl_timer **o
 {
     if (!loop || !cb || !out)
         return -EINVAL;
+    if (loop->freeing)
+        return -EBUSY;
     bgl_timer *t = calloc(1, sizeof(*t));
     if (!t)
         return -ENOMEM;

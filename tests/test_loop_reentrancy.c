@@ -396,6 +396,61 @@ Test(reentrancy, discard_runs_for_calls_queued_by_callbacks_at_free)
     cr_assert_eq(self_calls, 2);
 }
 
+/* A discard function run by bgl_loop_free() (the Python binding drops a
+ * reference there, which runs arbitrary code) must not be able to attach
+ * anything to the dying loop or free it a second time. */
+typedef struct dying {
+    bgl_loop *loop;
+    int calls, soon_rc, ts_rc, timer_rc, io_rc, free_rc;
+} dying;
+
+static void never_runs(void *ud)
+{
+    (void)ud;
+    cr_assert_fail("a call on a loop being freed ran");
+}
+
+static void never_fires(bgl_timer *t, void *ud)
+{
+    (void)t, (void)ud;
+}
+
+static void never_ready(bgl_io *io, int fd, unsigned revents, void *ud)
+{
+    (void)io, (void)fd, (void)revents, (void)ud;
+}
+
+static void discard_reenters(void *ud)
+{
+    dying *d = ud;
+    d->calls++;
+    d->soon_rc = bgl_loop_call_soon_full(d->loop, never_runs, d, discard_reenters);
+    d->ts_rc = bgl_loop_call_threadsafe(d->loop, never_runs, d, discard_reenters);
+    bgl_timer *t = NULL;
+    d->timer_rc = bgl_timer_new(d->loop, never_fires, NULL, &t);
+    bgl_io *io = NULL;
+    d->io_rc = bgl_io_new(d->loop, 0, 0, never_ready, NULL, &io);
+    d->free_rc = bgl_loop_free(d->loop);
+}
+
+Test(reentrancy, discard_run_by_free_cannot_queue_create_or_free_again)
+{
+    dying soon = {0}, ts = {0};
+    soon.loop = ts.loop = new_loop();
+    OK(bgl_loop_call_soon_full(soon.loop, never_runs, &soon, discard_reenters));
+    OK(bgl_loop_call_threadsafe(ts.loop, never_runs, &ts, discard_reenters));
+    OK(bgl_loop_free(soon.loop));
+    dying *all[] = {&soon, &ts};
+    for (int i = 0; i < 2; i++) {
+        cr_assert_eq(all[i]->calls, 1, "discard %d ran %d times", i, all[i]->calls);
+        EXPECT_RC(all[i]->soon_rc, -EBUSY);
+        EXPECT_RC(all[i]->ts_rc, -EBUSY);
+        EXPECT_RC(all[i]->timer_rc, -EBUSY);
+        EXPECT_RC(all[i]->io_rc, -EBUSY);
+        EXPECT_RC(all[i]->free_rc, -EBUSY);
+    }
+}
+
 /* Two ready watchers; whichever runs first frees the other, closes its pipe
  * and watches a fresh, empty pipe that most likely reuses the same fd
  * numbers.  The kernel's event for the old fd must not reach the new

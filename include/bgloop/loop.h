@@ -110,9 +110,13 @@ BGL_EXPORT int bgl_loop_new(bgl_loop **out);
 
 /* Destroy a loop.  Deferred and thread-safe calls that never ran are dropped;
  * their `discard` function (see bgl_loop_call_soon_full()) is called.
+ * While those discard functions run, the loop is being freed: calling
+ * bgl_loop_free() again, queueing calls (bgl_loop_call_soon*(),
+ * bgl_loop_call_threadsafe()) or creating sources on it returns -EBUSY.
  * Returns 0; -EINVAL if loop is NULL; -EBUSY if called from a callback of
- * this loop, or while I/O watchers, timers or signal sources created on it
- * still exist (free them first; the loop is then left untouched). */
+ * this loop or from a discard function, or while I/O watchers, timers or
+ * signal sources created on it still exist (free them first; the loop is
+ * then left untouched). */
 BGL_EXPORT int bgl_loop_free(bgl_loop *loop);
 
 /* One iteration (see THE ITERATION).  timeout_ns: 0 = do not block;
@@ -228,7 +232,8 @@ BGL_EXPORT int bgl_loop_get_stats(const bgl_loop *loop, bgl_loop_stats *stats);
 /* Queue cb(userdata) to run in FIFO order: in the current iteration if called
  * between iterations, in the next one if called from a callback.  Fire and
  * forget: the call cannot be cancelled (let cb check a flag, as asyncio's
- * Handle does).  0, -EINVAL (NULL loop or cb) or -ENOMEM. */
+ * Handle does).  0, -EINVAL (NULL loop or cb), -EBUSY (the loop is being
+ * freed, see bgl_loop_free()) or -ENOMEM. */
 BGL_EXPORT int bgl_loop_call_soon(bgl_loop *loop, bgl_callback cb, void *userdata);
 
 /* As bgl_loop_call_soon(); if the loop is freed before cb ran, discard
@@ -241,7 +246,8 @@ BGL_EXPORT int bgl_loop_call_soon_full(bgl_loop *loop, bgl_callback cb, void *us
  * the loop at once if it is blocked in the kernel.  Calls are never lost and
  * run in the order they were made (per calling thread, and globally in the
  * order they took the queue's lock).  discard may be NULL; see
- * bgl_loop_call_soon_full().  0, -EINVAL or -ENOMEM. */
+ * bgl_loop_call_soon_full().  0, -EINVAL, -EBUSY (the loop is being freed)
+ * or -ENOMEM. */
 BGL_EXPORT int bgl_loop_call_threadsafe(bgl_loop *loop, bgl_callback cb, void *userdata,
                                         bgl_callback discard);
 
@@ -260,7 +266,8 @@ BGL_EXPORT int bgl_loop_wakeup(bgl_loop *loop);
  * fd: free the watcher before closing the fd.  Returns 0 and stores the
  * watcher in *out; -EINVAL (NULL loop, out or cb; unknown bits); -EBADF (fd
  * negative or not open); -EEXIST (fd already watched on this loop); -EPERM
- * (the epoll backend refuses regular files and directories); -ENOMEM. */
+ * (the epoll backend refuses regular files and directories); -EBUSY (the
+ * loop is being freed); -ENOMEM. */
 BGL_EXPORT int bgl_io_new(bgl_loop *loop, int fd, unsigned events, bgl_io_cb cb,
                           void *userdata, bgl_io **out);
 
@@ -282,7 +289,8 @@ BGL_EXPORT int bgl_io_free(bgl_io *io);
 /* Timers                                                                    */
 /* ------------------------------------------------------------------------ */
 
-/* Create a disarmed timer.  0 and *out, -EINVAL or -ENOMEM. */
+/* Create a disarmed timer.  0 and *out, -EINVAL, -EBUSY (the loop is being
+ * freed) or -ENOMEM. */
 BGL_EXPORT int bgl_timer_new(bgl_loop *loop, bgl_timer_cb cb, void *userdata, bgl_timer **out);
 
 /* Arm (or re-arm) the timer to fire `after_ns` from the loop's cached time
@@ -329,7 +337,7 @@ BGL_EXPORT int bgl_timer_free(bgl_timer *timer);
  * signal per process.  The previous disposition and mask are restored by
  * bgl_signal_free().  0 and *out; -EINVAL (NULL, SIGKILL, SIGSTOP, out of
  * range, or one the C library reserves); -EEXIST (signal already has a
- * source); -ENOMEM. */
+ * source); -EBUSY (the loop is being freed); -ENOMEM. */
 BGL_EXPORT int bgl_signal_new(bgl_loop *loop, int signo, bgl_signal_cb cb, void *userdata,
                               bgl_signal **out);
 
