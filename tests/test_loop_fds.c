@@ -5,6 +5,7 @@
 
 #include <pthread.h>
 #include <signal.h>
+#include <sys/resource.h>
 
 TestSuite(fds, .timeout = BGL_TEST_TIMEOUT);
 
@@ -87,6 +88,62 @@ Test(fds, two_hundred_loops_in_a_row_leak_no_descriptor)
     }
     cr_assert_eq(count_open_fds(), before, "%d descriptors before, %d after", before,
                  count_open_fds());
+}
+
+/* Leave exactly `room` descriptor numbers free below the soft limit: fill
+ * every other free slot with /dev/null.  Returns how many were opened. */
+static int fill_descriptors(int *fillers, int cap, int room)
+{
+    int n = 0;
+    int fd;
+    while (n < cap && (fd = open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0)
+        fillers[n++] = fd;
+    cr_assert_eq(errno, EMFILE, "filling the descriptor table: %s", strerror(errno));
+    for (int i = 0; i < room && n > 0; i++)
+        close(fillers[--n]);
+    return n;
+}
+
+/* count_open_fds() needs a descriptor of its own; this does not. */
+static int count_fds_below(int limit)
+{
+    int n = 0;
+    for (int fd = 0; fd < limit; fd++)
+        n += fcntl(fd, F_GETFD) >= 0;
+    return n;
+}
+
+/* bgl_loop_new() needs several descriptors (epoll, eventfd or a pipe); when
+ * one of them cannot be had it fails with -EMFILE and closes the ones it
+ * already opened. */
+Test(fds, loop_new_failing_halfway_for_lack_of_descriptors_leaks_none)
+{
+    struct rlimit old;
+    cr_assert_eq(getrlimit(RLIMIT_NOFILE, &old), 0);
+    struct rlimit low = old;
+    low.rlim_cur = 256;
+    cr_assert_eq(setrlimit(RLIMIT_NOFILE, &low), 0);
+    static int fillers[256];
+    int failures = 0;
+    for (int room = 0; room <= 3; room++) {
+        int n = fill_descriptors(fillers, 256, room);
+        int before = count_fds_below(4096);
+        bgl_loop *loop = NULL;
+        int r = bgl_loop_new(&loop);
+        if (r == 0) {
+            free_loop(loop);
+        } else {
+            EXPECT_RC(r, -EMFILE);
+            failures++;
+        }
+        int after = count_fds_below(4096);
+        cr_assert_eq(after, before, "room %d: %d descriptors before, %d after", room, before,
+                     after);
+        while (n > 0)
+            close(fillers[--n]);
+    }
+    cr_assert_eq(setrlimit(RLIMIT_NOFILE, &old), 0);
+    cr_assert_geq(failures, 1, "bgl_loop_new() never ran out of descriptors");
 }
 
 Test(fds, signal_sources_created_and_freed_in_a_loop_leak_no_descriptor)
