@@ -385,3 +385,12 @@ def test_close_or_kick_from_other_thread_during_blocked_kick(bgl):
     assert len(errors) == 3 and errors[2] == "woken", errors
     assert "running" in errors[0] and "running" in errors[1]
     assert not bgl.is_closed()
+
+
+def test_kick_debug_mode_slow_callback(bgl, caplog):
+    bgl.set_debug(True)
+    bgl.slow_callback_duration = 0.01
+    bgl.call_soon(time.sleep, 0.02)
+    with caplog.at_level(logging.WARNING, logger="asyncio"):
+        bgl.kick()
+    assert any("Executing" in r.getMessage() for r in caplog.records if r.name == "asyncio")

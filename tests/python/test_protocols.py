@@ -233,3 +233,20 @@ def test_websockets_server_and_client(loop):
                 return got
 
     assert run(loop, main()) == ["olleh", "poolgb", "x" * 100000]
+
+
+def test_transport_repr_shows_polling_state(loop):
+    # asyncio's transport repr asks the loop's selector about the fd.
+    async def main():
+        server = await asyncio.start_server(_echo_server_handler, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        text = repr(writer.transport)
+        writer.close()
+        await writer.wait_closed()
+        server.close()
+        await server.wait_closed()
+        return text
+
+    text = run(loop, main())
+    assert "read=polling" in text and "write=<idle" in text
