@@ -52,6 +52,17 @@
  * functions that may be called from other threads are
  * bgl_loop_call_threadsafe() and bgl_loop_wakeup().
  *
+ * FORK
+ *
+ * A loop does not survive fork(): the child shares the parent's descriptors
+ * - with epoll the very epoll instance, so a watcher the child adds, changes
+ * or frees changes the parent's loop too, and a thread-safe call or wakeup
+ * from the child wakes the parent.  In a child, do not run, modify or free
+ * a loop (or its sources) created before the fork; exec or _exit, or create
+ * a new loop (and leave the old one unfreed).  Signal sources leave their
+ * signals blocked (signalfd) or handled (self-pipe) in the child, as fork()
+ * and exec() inherit masks; see bgl_signal_new().
+ *
  * ERRORS
  *
  * Functions return 0 (or a count) on success and a negative errno on failure;
@@ -145,7 +156,9 @@ BGL_EXPORT int bgl_loop_kick(bgl_loop *loop, int64_t timeout_ns, int64_t budget_
  * bgl_loop_stop() (0 when the loop ran out of work), or a negative errno. */
 BGL_EXPORT int bgl_loop_run(bgl_loop *loop);
 
-/* Ask bgl_loop_run() to return `code` after the current iteration.  May be
+/* Ask bgl_loop_run() to return `code` after the current iteration.  Use a
+ * code >= 0: bgl_loop_run() returns it as is, so a negative code reads as an
+ * error from the loop.  May be
  * called from a callback or between iterations; in the latter case the next
  * bgl_loop_run() runs one non-blocking iteration and returns `code` (as
  * asyncio's stop() before run_forever()).  The stop request is consumed by

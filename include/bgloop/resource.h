@@ -116,13 +116,16 @@ BGL_EXPORT int bgl_resource_push(bgl_resources *rs, const char *name, void *obje
 /* Complete an asynchronous close (see CLOSING).  err is 0 for success or a
  * negative errno; error (may be NULL) is a text for the report.  0 when the
  * completion was recorded; -ETIMEDOUT if the entry had been abandoned (it is
- * freed now); -EALREADY if the entry is not waiting for completion; -EINVAL.
+ * freed now); -EALREADY if the entry is not waiting for completion; -EINVAL;
+ * -ENOMEM (only when called from inside the close function with an error
+ * text that could not be copied: nothing was recorded, call it again).
  * Must not be called again after it returned 0 or -ETIMEDOUT. */
 BGL_EXPORT int bgl_resource_done(bgl_resource *res, int err, const char *error);
 
 /* Start closing (see CLOSING).  timeout_ns bounds the whole close: negative =
  * no bound, 0 = do not wait for asynchronous closes at all.  0 (also when
- * closing was already in progress, which is left as it is), or -EINVAL. */
+ * closing was already in progress, which is left as it is), -EINVAL, or
+ * -ENOMEM (the timeout could not be armed; nothing was closed). */
 BGL_EXPORT int bgl_resources_close(bgl_resources *rs, int64_t timeout_ns);
 
 /* Set the callback called when a close completes (NULL to remove).  0 or

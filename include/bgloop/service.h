@@ -273,8 +273,9 @@ BGL_EXPORT void bgl_service_config_init(bgl_service_config *cfg);
 /* Register a service (STOPPED, not wanted).  Dependencies are resolved at
  * start, so they may be registered later.  0 and *out (out may be NULL);
  * -EINVAL (NULL cfg/hooks/start hook, empty name/owner, empty dependency
- * name, a service depending on itself, stop_timeout_ns 0, restart delay
- * above its cap, unknown policy); -EEXIST (name taken; see
+ * name, a service depending on itself, stop_timeout_ns 0, stop_timeout_ns
+ * or close_timeout_ns above INT64_MAX, restart delay above its cap, a start
+ * limit burst with start_limit_interval_ns 0, unknown policy); -EEXIST (name taken; see
  * bgl_services_last_error()); -ENOMEM.  On failure the destroy hook is not
  * called. */
 BGL_EXPORT int bgl_service_add(bgl_services *mgr, const bgl_service_config *cfg,
