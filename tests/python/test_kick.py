@@ -370,7 +370,9 @@ def test_close_or_kick_from_other_thread_during_blocked_kick(bgl):
     errors = []
 
     def other():
-        time.sleep(0.02)
+        end = time.monotonic() + 20
+        while not bgl._core.busy and time.monotonic() < end:  # the kick is waiting
+            time.sleep(0.005)
         for fn in (bgl.close, bgl.kick):
             try:
                 fn()
