@@ -9,8 +9,11 @@
 
 /* fn(ud, 0) is called whenever the number of active tasks of `reg` went
  * down, so that a keep-alive can notice "nothing left" without polling, and
- * fn(ud, 1) when the registry is freed.  One watcher. */
-void bgl__tasks_set_watch(bgl_tasks *reg, void (*fn)(void *ud, int gone), void *ud);
+ * fn(ud, 1) when the registry is freed.  Several managers may watch one
+ * registry.  bgl__tasks_watch() is 0 or -ENOMEM; bgl__tasks_unwatch()
+ * removes the watch added with the same fn and ud. */
+int bgl__tasks_watch(bgl_tasks *reg, void (*fn)(void *ud, int gone), void *ud);
+void bgl__tasks_unwatch(bgl_tasks *reg, void (*fn)(void *ud, int gone), void *ud);
 
 /* Stacks owned by a service or manager: bgl_resources_free() refuses them,
  * the owner learns about completed closes through `closed` (called before

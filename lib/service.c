@@ -147,7 +147,7 @@ int bgl_services_free(bgl_services *mgr)
     if (mgr->holding)
         bgl_loop_release(mgr->loop);
     if (mgr->tasks)
-        bgl__tasks_set_watch(mgr->tasks, NULL, NULL);
+        bgl__tasks_unwatch(mgr->tasks, on_tasks_changed, mgr);
     for (size_t i = 0; i < mgr->n; i++)
         service_destroy(mgr->svcs[i]);
     for (size_t i = 0; i < mgr->n_owners; i++) {
@@ -354,11 +354,14 @@ int bgl_services_set_keepalive(bgl_services *mgr, bgl_tasks *tasks, int enable)
 {
     if (!mgr)
         return -EINVAL;
-    if (mgr->tasks)
-        bgl__tasks_set_watch(mgr->tasks, NULL, NULL);
-    mgr->tasks = enable ? tasks : NULL;
-    if (mgr->tasks)
-        bgl__tasks_set_watch(mgr->tasks, on_tasks_changed, mgr);
+    bgl_tasks *watch = enable ? tasks : NULL;
+    if (watch != mgr->tasks) {
+        if (watch && bgl__tasks_watch(watch, on_tasks_changed, mgr) < 0)
+            return -ENOMEM;
+        if (mgr->tasks)
+            bgl__tasks_unwatch(mgr->tasks, on_tasks_changed, mgr);
+        mgr->tasks = watch;
+    }
     mgr->keepalive = enable != 0;
     if (!mgr->keepalive && mgr->holding) {
         bgl_loop_release(mgr->loop);

@@ -11,6 +11,11 @@ typedef struct done_cb {
     void *userdata;
 } done_cb;
 
+typedef struct watcher {
+    void (*fn)(void *ud, int gone);
+    void *ud;
+} watcher;
+
 struct bgl_task {
     bgl_tasks *reg;
     bgl_task *prev, *next;     /* registry list, creation order */
@@ -29,8 +34,8 @@ struct bgl_tasks {
     size_t counts[BGL_TASK_CANCELLED + 1];
     size_t total;
     unsigned depth;            /* > 0 while a callback runs */
-    void (*watch)(void *ud, int gone);
-    void *watch_ud;
+    watcher *watch;            /* service managers counting these tasks */
+    size_t n_watch;
 };
 
 static int is_active(bgl_task_state s)
@@ -64,8 +69,9 @@ int bgl_tasks_free(bgl_tasks *reg)
         return -EINVAL;
     if (reg->depth)
         return -EBUSY;
-    if (reg->watch)
-        reg->watch(reg->watch_ud, 1);
+    for (size_t i = 0; i < reg->n_watch; i++)
+        reg->watch[i].fn(reg->watch[i].ud, 1);
+    free(reg->watch);
     bgl_task *t = reg->head;
     while (t) {
         bgl_task *next = t->next;
@@ -76,10 +82,28 @@ int bgl_tasks_free(bgl_tasks *reg)
     return 0;
 }
 
-void bgl__tasks_set_watch(bgl_tasks *reg, void (*fn)(void *ud, int gone), void *ud)
+int bgl__tasks_watch(bgl_tasks *reg, void (*fn)(void *ud, int gone), void *ud)
 {
-    reg->watch = fn;
-    reg->watch_ud = ud;
+    watcher *v = realloc(reg->watch, (reg->n_watch + 1) * sizeof *v);
+    if (!v)
+        return -ENOMEM;
+    v[reg->n_watch].fn = fn;
+    v[reg->n_watch].ud = ud;
+    reg->watch = v;
+    reg->n_watch++;
+    return 0;
+}
+
+void bgl__tasks_unwatch(bgl_tasks *reg, void (*fn)(void *ud, int gone), void *ud)
+{
+    for (size_t i = 0; i < reg->n_watch; i++) {
+        if (reg->watch[i].fn == fn && reg->watch[i].ud == ud) {
+            memmove(&reg->watch[i], &reg->watch[i + 1],
+                    (reg->n_watch - i - 1) * sizeof *reg->watch);
+            reg->n_watch--;
+            return;
+        }
+    }
 }
 
 static int owner_matches(const bgl_task *t, const char *owner)
@@ -209,10 +233,12 @@ static void unpin(bgl_task *t)
         task_destroy(t);
 }
 
+/* The watchers only schedule work on their loop: they cannot change the
+ * list while it is walked. */
 static void notify_watch(bgl_tasks *reg)
 {
-    if (reg->watch)
-        reg->watch(reg->watch_ud, 0);
+    for (size_t i = 0; i < reg->n_watch; i++)
+        reg->watch[i].fn(reg->watch[i].ud, 0);
 }
 
 int bgl_task_set_running(bgl_task *task)

@@ -496,3 +496,34 @@ Test(service_api, service_keepalive_survives_its_task_registry_being_freed)
     EXPECT_RC(bgl_nothing_left(w.mgr, NULL), 1);
     world_free(&w);
 }
+
+/* Two managers counting one registry both hear about it: each releases its
+ * hold on the loop when the last task ends, and neither keeps a dangling
+ * pointer once the registry is freed. */
+Test(service_api, service_keepalive_of_two_managers_on_one_task_registry)
+{
+    world w;
+    world_init(&w);
+    bgl_services *second = NULL;
+    OK(bgl_services_new(w.loop, &second));
+    bgl_tasks *tasks = NULL;
+    OK(bgl_tasks_new(&tasks));
+    bgl_task *t = NULL;
+    OK(bgl_task_new(tasks, "c", "t", NULL, NULL, &t));
+    OK(bgl_services_set_keepalive(w.mgr, tasks, 1));
+    OK(bgl_services_set_keepalive(second, tasks, 1));
+    settle(&w);
+    OK(bgl_task_finish(t, BGL_TASK_DONE, NULL));
+    settle(&w);
+    /* Both managers saw "nothing left" and dropped their holds. */
+    EXPECT_RC(bgl_loop_release(w.loop), -EALREADY);
+
+    OK(bgl_task_new(tasks, "c", "u", NULL, NULL, &t));
+    settle(&w);
+    EXPECT_RC(bgl_nothing_left(w.mgr, NULL), 1);
+    OK(bgl_tasks_free(tasks));   /* both stop counting it */
+    OK(bgl_services_free(second));
+    settle(&w);
+    OK(bgl_services_set_keepalive(w.mgr, NULL, 0));
+    world_free(&w);
+}

@@ -254,7 +254,8 @@ BGL_EXPORT int bgl_nothing_left(const bgl_services *mgr, const bgl_tasks *tasks)
  * change, tasks of `tasks` counted if not NULL) it calls bgl_loop_stop(loop,
  * bgl_services_exit_code(mgr)) - so bgl_loop_run() returns that code when the
  * services ended or a bgl_services_stop(mgr, NULL) (say, from a SIGTERM
- * source) completed.  0 or -EINVAL. */
+ * source) completed.  Several managers may count the same registry.  0,
+ * -EINVAL, or -ENOMEM (nothing changed). */
 BGL_EXPORT int bgl_services_set_keepalive(bgl_services *mgr, bgl_tasks *tasks, int enable);
 
 /* The manager's own resource stack ("per loop"). NULL if mgr is NULL. */
