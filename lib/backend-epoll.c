@@ -87,7 +87,10 @@ int bgl_backend_set(bgl_loop *loop, bgl_io *io, unsigned old_events, unsigned ne
 
 void bgl_backend_remove(bgl_loop *loop, bgl_io *io)
 {
-    if (io->events)
+    /* A watcher whose fd was closed behind its back lost its registration
+     * with the file; if the loop's signal descriptor has taken over the fd
+     * number since, EPOLL_CTL_DEL would unregister that one instead. */
+    if (io->events && loop->fdtab[io->fd] == io)
         (void)bgl_backend_set(loop, io, io->events, 0);
 }
 

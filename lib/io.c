@@ -123,6 +123,10 @@ int bgl_io_set_events(bgl_io *io, unsigned events)
     if (events == io->events)
         return 0;
     bgl_loop *loop = io->loop;
+    /* The fd was closed behind the watcher's back and the loop's own
+     * descriptor (signals) now has its number: hands off. */
+    if (loop->fdtab[io->fd] != io)
+        return -EBADF;
     int r = bgl_backend_set(loop, io, io->events, events);
     if (r < 0)
         return r;
@@ -157,7 +161,8 @@ int bgl_io_free(bgl_io *io)
     bgl_backend_remove(loop, io);
     if (io->node.queued)
         bgl_loop_dequeue(loop, &io->node);
-    loop->fdtab[io->fd] = NULL;
+    if (loop->fdtab[io->fd] == io)   /* see bgl_backend_remove() */
+        loop->fdtab[io->fd] = NULL;
     loop->io_count--;
     if (io->events)
         loop->io_active--;

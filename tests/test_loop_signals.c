@@ -26,6 +26,11 @@ static void note_signal(bgl_signal *s, int signo, void *ud)
     got.source = s;
 }
 
+static void never_ready_io(bgl_io *io, int fd, unsigned revents, void *ud)
+{
+    (void)io, (void)fd, (void)revents, (void)ud;
+}
+
 Test(signals, raised_sigusr1_is_delivered_as_a_callback)
 {
     bgl_loop *loop = new_loop();
@@ -40,6 +45,37 @@ Test(signals, raised_sigusr1_is_delivered_as_a_callback)
     cr_assert_eq(got.userdata, &tag);
     cr_assert_eq(got.source, s);
     EXPECT_RC(bgl_loop_run_once(loop, 0), 0);
+    OK(bgl_signal_free(s));
+    free_loop(loop);
+}
+
+/* A watcher whose fd was closed behind its back (asyncio's "sock.close()
+ * then remove_reader()") while the loop's signal descriptor took over the
+ * fd number: changing or freeing the stale watcher must not touch the
+ * loop's own descriptor (unregistered, signals would stop arriving). */
+Test(signals, stale_watcher_leaves_alone_the_signal_fd_that_reused_its_number)
+{
+    bgl_loop *loop = new_loop();
+    int p[2];
+    make_pipe(p);
+    bgl_io *io;
+    OK(bgl_io_new(loop, p[0], BGL_IO_READ, never_ready_io, NULL, &io));
+    int stale = p[0];
+    close(p[0]);
+    bgl_signal *s;
+    OK(bgl_signal_new(loop, SIGUSR1, note_signal, NULL, &s));
+    if (!BGL_TEST_POLL) {
+        char path[64], target[64] = "";
+        snprintf(path, sizeof path, "/proc/self/fd/%d", stale);
+        cr_assert_gt(readlink(path, target, sizeof target - 1), 0, "fd %d is not open", stale);
+        cr_assert(strstr(target, "signalfd"), "fd %d is %s, not the signalfd", stale, target);
+    }
+    EXPECT_RC(bgl_io_set_events(io, BGL_IO_READ | BGL_IO_WRITE), -EBADF);
+    OK(bgl_io_free(io));
+    close(p[1]);
+    cr_assert_eq(raise(SIGUSR1), 0);
+    EXPECT_RC(bgl_loop_run_once(loop, 5 * SEC), 1);
+    cr_assert_eq(got.calls, 1);
     OK(bgl_signal_free(s));
     free_loop(loop);
 }
