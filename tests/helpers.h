@@ -50,6 +50,29 @@
     } while (0)
 #define OK(call) EXPECT_RC(call, 0)
 
+/* ---- counting callbacks -------------------------------------------------- */
+
+/* Each of these adds one to `counted`; tests reset it and compare. */
+static int counted;
+
+static inline void count_call(void *ud)
+{
+    (void)ud;
+    counted++;
+}
+
+static inline void count_timer(bgl_timer *t, void *ud)
+{
+    (void)t, (void)ud;
+    counted++;
+}
+
+static inline void count_signal(bgl_signal *s, int signo, void *ud)
+{
+    (void)s, (void)signo, (void)ud;
+    counted++;
+}
+
 /* ---- recording callbacks ------------------------------------------------ */
 
 /* Callbacks append ids here; tests compare the whole sequence. */

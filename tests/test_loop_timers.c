@@ -116,13 +116,6 @@ Test(timers, start_is_relative_to_the_cached_time)
     free_loop(loop);
 }
 
-static int count_fires;
-static void count_timer(bgl_timer *t, void *ud)
-{
-    (void)t, (void)ud;
-    count_fires++;
-}
-
 Test(timers, repeating_timer_keeps_its_period_without_drift)
 {
     bgl_loop *loop = new_loop();
@@ -146,7 +139,7 @@ Test(timers, repeating_timer_keeps_its_period_without_drift)
     EXPECT_RC(bgl_loop_run_once(loop, 0), 0); /* not due yet */
     clk.now = T0 + 300;
     EXPECT_RC(bgl_loop_run_once(loop, 0), 1);
-    cr_assert_eq(count_fires, 3);
+    cr_assert_eq(counted, 3);
     EXPECT_RC(bgl_timer_is_active(t), 1);
     OK(bgl_timer_free(t));
     free_loop(loop);
@@ -163,7 +156,7 @@ Test(timers, repeating_timer_that_fell_behind_fires_once_and_skips_missed_period
     clk.now = T0 + 550; /* deadlines 100..500 all passed */
     EXPECT_RC(bgl_loop_run_once(loop, 0), 1);
     EXPECT_RC(bgl_loop_run_once(loop, 0), 0);
-    cr_assert_eq(count_fires, 1);
+    cr_assert_eq(counted, 1);
     uint64_t deadline = 0;
     OK(bgl_timer_get_deadline(t, &deadline));
     cr_assert_eq(deadline, T0 + 600);
@@ -232,7 +225,7 @@ Test(timers, free_inside_a_callback_cancels_an_expired_timer)
 static void stop_self_after_two(bgl_timer *t, void *ud)
 {
     (void)ud;
-    if (++count_fires == 2)
+    if (++counted == 2)
         OK(bgl_timer_stop(t));
 }
 
@@ -248,7 +241,7 @@ Test(timers, repeating_timer_stops_itself_from_its_callback)
         clk.now = T0 + 10 * (uint64_t)i;
         bgl_loop_run_once(loop, 0);
     }
-    cr_assert_eq(count_fires, 2);
+    cr_assert_eq(counted, 2);
     EXPECT_RC(bgl_timer_is_active(t), 0);
     EXPECT_RC(bgl_timer_get_deadline(t, &(uint64_t){0}), -ENOENT);
     OK(bgl_timer_free(t));
@@ -258,7 +251,7 @@ Test(timers, repeating_timer_stops_itself_from_its_callback)
 static void rearm_zero(bgl_timer *t, void *ud)
 {
     (void)ud;
-    if (++count_fires < 3)
+    if (++counted < 3)
         OK(bgl_timer_start(t, 0, 0)); /* due at once, yet next iteration */
 }
 
@@ -272,7 +265,7 @@ Test(timers, timer_rearmed_due_in_its_callback_fires_next_iteration)
     OK(bgl_timer_start(t, 0, 0));
     for (int i = 1; i <= 3; i++) {
         EXPECT_RC(bgl_loop_run_once(loop, 0), 1);
-        cr_assert_eq(count_fires, i);
+        cr_assert_eq(counted, i);
     }
     EXPECT_RC(bgl_loop_run_once(loop, 0), 0);
     OK(bgl_timer_free(t));
@@ -430,7 +423,7 @@ Test(timers, real_clock_timer_fires_under_run)
     OK(bgl_timer_new(loop, count_timer, NULL, &t));
     OK(bgl_timer_start(t, 5 * MS, 0));
     OK(bgl_loop_run(loop)); /* runs until the one-shot timer is gone */
-    cr_assert_eq(count_fires, 1);
+    cr_assert_eq(counted, 1);
     OK(bgl_timer_free(t));
     free_loop(loop);
 }
