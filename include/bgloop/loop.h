@@ -50,7 +50,11 @@
  *
  * A loop and its sources belong to the thread that runs the loop.  The only
  * functions that may be called from other threads are
- * bgl_loop_call_threadsafe() and bgl_loop_wakeup().
+ * bgl_loop_call_threadsafe() and bgl_loop_wakeup().  Of those only
+ * bgl_loop_wakeup() is async-signal-safe (a write(), which may change
+ * errno: a handler saves and restores it, as always); the
+ * thread-safe call takes a mutex and may allocate, so a signal handler must
+ * not use it - use a signal source (bgl_signal_new()) instead.
  *
  * FORK
  *
