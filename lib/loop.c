@@ -233,7 +233,7 @@ int bgl_loop_run_once(bgl_loop *loop, int64_t timeout_ns)
 {
     if (!loop)
         return -EINVAL;
-    if (loop->dispatching)
+    if (loop->dispatching || loop->freeing)
         return -EBUSY;
     int64_t spent;
     return iterate(loop, timeout_ns, loop->budget, &spent);
@@ -243,7 +243,7 @@ int bgl_loop_kick(bgl_loop *loop, int64_t timeout_ns, int64_t budget_ns)
 {
     if (!loop || budget_ns == 0)
         return -EINVAL;
-    if (loop->dispatching)
+    if (loop->dispatching || loop->freeing)
         return -EBUSY;
     int total = 0;
     int64_t timeout = timeout_ns;
@@ -280,7 +280,7 @@ int bgl_loop_run(bgl_loop *loop)
 {
     if (!loop)
         return -EINVAL;
-    if (loop->dispatching)
+    if (loop->dispatching || loop->freeing)
         return -EBUSY;
     for (;;) {
         int stopping = loop->stop_requested;

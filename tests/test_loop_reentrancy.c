@@ -401,7 +401,7 @@ Test(reentrancy, discard_runs_for_calls_queued_by_callbacks_at_free)
  * anything to the dying loop or free it a second time. */
 typedef struct dying {
     bgl_loop *loop;
-    int calls, soon_rc, ts_rc, timer_rc, io_rc, free_rc;
+    int calls, soon_rc, ts_rc, timer_rc, io_rc, free_rc, run_rc, kick_rc;
 } dying;
 
 static void never_runs(void *ud)
@@ -431,9 +431,11 @@ static void discard_reenters(void *ud)
     bgl_io *io = NULL;
     d->io_rc = bgl_io_new(d->loop, 0, 0, never_ready, NULL, &io);
     d->free_rc = bgl_loop_free(d->loop);
+    d->run_rc = bgl_loop_run_once(d->loop, 0);
+    d->kick_rc = bgl_loop_kick(d->loop, 0, -1);
 }
 
-Test(reentrancy, discard_run_by_free_cannot_queue_create_or_free_again)
+Test(reentrancy, discard_run_by_free_cannot_queue_create_run_or_free_again)
 {
     dying soon = {0}, ts = {0};
     soon.loop = ts.loop = new_loop();
@@ -448,6 +450,8 @@ Test(reentrancy, discard_run_by_free_cannot_queue_create_or_free_again)
         EXPECT_RC(all[i]->timer_rc, -EBUSY);
         EXPECT_RC(all[i]->io_rc, -EBUSY);
         EXPECT_RC(all[i]->free_rc, -EBUSY);
+        EXPECT_RC(all[i]->run_rc, -EBUSY);
+        EXPECT_RC(all[i]->kick_rc, -EBUSY);
     }
 }
 

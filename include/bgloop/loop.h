@@ -126,7 +126,8 @@ BGL_EXPORT int bgl_loop_new(bgl_loop **out);
 /* Destroy a loop.  Deferred and thread-safe calls that never ran are dropped;
  * their `discard` function (see bgl_loop_call_soon_full()) is called.
  * While those discard functions run, the loop is being freed: calling
- * bgl_loop_free() again, queueing calls (bgl_loop_call_soon*(),
+ * bgl_loop_free() again, running it (bgl_loop_run_once(), bgl_loop_kick(),
+ * bgl_loop_run()), queueing calls (bgl_loop_call_soon*(),
  * bgl_loop_call_threadsafe()) or creating sources on it returns -EBUSY.
  * Returns 0; -EINVAL if loop is NULL; -EBUSY if called from a callback of
  * this loop or from a discard function, or while I/O watchers, timers or
@@ -139,7 +140,8 @@ BGL_EXPORT int bgl_loop_free(bgl_loop *loop);
  * long, returning as soon as I/O, a timer, a thread-safe call or a signal is
  * due.  Returns the number of callbacks dispatched (>= 0), -EINVAL, -EBUSY if
  * called re-entrantly, or a negative errno from the backend (-EINTR is
- * handled internally and never returned). */
+ * handled internally and never returned).  -EBUSY also from a discard
+ * function run by bgl_loop_free(). */
 BGL_EXPORT int bgl_loop_run_once(bgl_loop *loop, int64_t timeout_ns);
 
 /* "Kick": one iteration waiting at most timeout_ns (same meaning as above),
@@ -148,16 +150,18 @@ BGL_EXPORT int bgl_loop_run_once(bgl_loop *loop, int64_t timeout_ns);
  * limit; 0 is not allowed: -EINVAL).  The remaining kick budget also bounds
  * the dispatch of each iteration (together with bgl_loop_set_budget(), the
  * smaller wins), so one busy iteration cannot overrun the slice; only
- * dispatch time counts, not the initial wait.  -EBUSY from a callback.  This is how a host that owns the
- * process (a GUI toolkit, Blender) gives the loop a bounded slice: a request
- * that is read, handled and answered completes within one kick.  Returns the
- * total number of callbacks dispatched, or a negative errno. */
+ * dispatch time counts, not the initial wait.  This is how a host that owns
+ * the process (a GUI toolkit, Blender) gives the loop a bounded slice: a
+ * request that is read, handled and answered completes within one kick.
+ * Returns the total number of callbacks dispatched, or a negative errno
+ * (-EBUSY from a callback or a discard function, as bgl_loop_run_once()). */
 BGL_EXPORT int bgl_loop_kick(bgl_loop *loop, int64_t timeout_ns, int64_t budget_ns);
 
 /* Run iterations until bgl_loop_stop() is called or no work is left.  Work is:
  * a queued callback, an armed timer, an I/O watcher with non-zero interest, a
  * signal source, or a hold (bgl_loop_hold()).  Returns the exit code passed to
- * bgl_loop_stop() (0 when the loop ran out of work), or a negative errno. */
+ * bgl_loop_stop() (0 when the loop ran out of work), or a negative errno
+ * (-EBUSY from a callback or a discard function, as bgl_loop_run_once()). */
 BGL_EXPORT int bgl_loop_run(bgl_loop *loop);
 
 /* Ask bgl_loop_run() to return `code` after the current iteration.  Use a
