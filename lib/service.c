@@ -621,13 +621,20 @@ static int scopes_idle(const bgl_services *mgr, const char *owner)
     return 1;
 }
 
+/* The largest close timeout of the owner's services; the default only when
+ * it has none (a largest timeout of 0 means "do not wait"). */
 static uint64_t owner_close_timeout(const bgl_services *mgr, const char *owner)
 {
     uint64_t t = 0;
-    for (size_t i = 0; i < mgr->n; i++)
-        if (owner_matches(mgr->svcs[i], owner) && mgr->svcs[i]->cfg.close_timeout_ns > t)
-            t = mgr->svcs[i]->cfg.close_timeout_ns;
-    return t ? t : DEFAULT_TIMEOUT_NS;
+    int any = 0;
+    for (size_t i = 0; i < mgr->n; i++) {
+        if (owner_matches(mgr->svcs[i], owner)) {
+            any = 1;
+            if (mgr->svcs[i]->cfg.close_timeout_ns > t)
+                t = mgr->svcs[i]->cfg.close_timeout_ns;
+        }
+    }
+    return any ? t : DEFAULT_TIMEOUT_NS;
 }
 
 /* Close owner stacks (and the manager's) whose stop has brought their

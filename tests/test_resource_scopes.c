@@ -181,6 +181,36 @@ Test(resource_scopes, resource_of_owner_closes_after_its_services_stopped)
     world_free(&w);
 }
 
+/* "Bounded by the largest close_timeout_ns of the services concerned": when
+ * that is 0 (do not wait), an asynchronous close of the owner's stack is not
+ * waited for either - not for the 5 s meant for owners without services. */
+Test(resource_scopes, resource_of_owner_uses_a_zero_close_timeout_of_its_services)
+{
+    world w;
+    world_init(&w);
+    bgl_service_config cfg;
+    bgl_service_config_init(&cfg);
+    cfg.close_timeout_ns = 0;
+    fake_svc *a = add_full(&w, "a", "addon_a", NULL, &cfg);
+    a->ready_on_start = 1;
+    bgl_resources *ra = NULL;
+    OK(bgl_services_owner_resources(w.mgr, "addon_a", &ra));
+    res_obj o;
+    push(ra, &o, &w, "slow", 1);
+    OK(bgl_services_start(w.mgr, "addon_a"));
+    settle(&w);
+    OK(bgl_services_stop(w.mgr, "addon_a"));
+    settle(&w);   /* the fake clock does not move */
+    EXPECT_LOG(&w, "start:a stop:a close:slow");
+    EXPECT_RC(bgl_resources_is_closing(ra), 0);
+    bgl_resources_report rep;
+    OK(bgl_resources_get_report(ra, &rep));
+    cr_assert_eq(rep.timed_out, 1);
+    EXPECT_RC(bgl_services_active(w.mgr, "addon_a"), 0);
+    EXPECT_RC(bgl_resource_done(o.token, 0, NULL), -ETIMEDOUT);   /* late */
+    world_free(&w);
+}
+
 Test(resource_scopes, resource_owned_stacks_cannot_be_freed_directly)
 {
     world w;
