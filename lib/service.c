@@ -148,8 +148,18 @@ int bgl_services_free(bgl_services *mgr)
         bgl_loop_release(mgr->loop);
     if (mgr->tasks)
         bgl__tasks_unwatch(mgr->tasks, on_tasks_changed, mgr);
-    for (size_t i = 0; i < mgr->n; i++)
-        service_destroy(mgr->svcs[i]);
+    /* Take the services out before destroying them: a destroy hook that
+     * looks the manager up must not reach one already freed.  Services its
+     * hooks add meanwhile are destroyed in the next round. */
+    while (mgr->n) {
+        bgl_service **v = mgr->svcs;
+        size_t n = mgr->n;
+        mgr->svcs = NULL;
+        mgr->n = mgr->cap = 0;
+        for (size_t i = 0; i < n; i++)
+            service_destroy(v[i]);
+        free(v);
+    }
     for (size_t i = 0; i < mgr->n_owners; i++) {
         bgl__resources_free_owned(mgr->owners[i]->res);
         free(mgr->owners[i]->owner);

@@ -363,6 +363,45 @@ Test(service_api, service_destroy_hook_cannot_free_the_manager_or_remove_service
     free_loop(w.loop);
 }
 
+/* bgl_services_free() -> destroy hook -> queries and start on the manager:
+ * the services already destroyed must not be reachable any more. */
+typedef struct destroy_probe {
+    bgl_services *mgr;
+    int calls, listed, start_rc;
+} destroy_probe;
+
+static void destroy_queries(void *ud)
+{
+    destroy_probe *d = ud;
+    d->calls++;
+    bgl_service *all[4];
+    d->listed = bgl_services_list(d->mgr, NULL, all, 4);
+    d->start_rc = bgl_services_start(d->mgr, NULL);
+}
+
+Test(service_api, service_destroy_hooks_run_by_free_see_no_destroyed_service)
+{
+    world w;
+    world_init(&w);
+    const bgl_service_hooks hooks = {.start = start_nothing, .destroy = destroy_queries};
+    bgl_service_config cfg;
+    bgl_service_config_init(&cfg);
+    cfg.owner = "addon";
+    destroy_probe d[3] = {{.mgr = w.mgr}, {.mgr = w.mgr}, {.mgr = w.mgr}};
+    const char *names[] = {"a", "b", "c"};
+    for (int i = 0; i < 3; i++) {
+        cfg.name = names[i];
+        OK(bgl_service_add(w.mgr, &cfg, &hooks, &d[i], NULL));
+    }
+    OK(bgl_services_free(w.mgr));
+    for (int i = 0; i < 3; i++) {
+        cr_assert_eq(d[i].calls, 1, "%s destroyed %d times", names[i], d[i].calls);
+        EXPECT_RC(d[i].listed, 0);
+        EXPECT_RC(d[i].start_rc, 0);
+    }
+    free_loop(w.loop);
+}
+
 Test(service_api, service_reports_in_wrong_states_are_refused)
 {
     world w;

@@ -199,8 +199,9 @@ typedef void (*bgl_service_state_cb)(bgl_service *svc, bgl_service_state old_sta
 /* Create a manager on `loop`.  0 and *out, -EINVAL, -ENOMEM. */
 BGL_EXPORT int bgl_services_new(bgl_loop *loop, bgl_services **out);
 
-/* Free the manager, every service (destroy hooks are called) and the owner
- * and manager resource stacks.  0; -EINVAL; -EBUSY from a hook or callback,
+/* Free the manager, every service (destroy hooks are called, in
+ * registration order; the manager they see has no services left) and the
+ * owner and manager resource stacks.  0; -EINVAL; -EBUSY from a hook or callback,
  * or while a service is starting, running or stopping or a resource stack
  * is not empty (stop and close first; the manager is left untouched). */
 BGL_EXPORT int bgl_services_free(bgl_services *mgr);
