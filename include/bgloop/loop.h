@@ -52,9 +52,9 @@
  * functions that may be called from other threads are
  * bgl_loop_call_threadsafe() and bgl_loop_wakeup().  Of those only
  * bgl_loop_wakeup() is async-signal-safe (a write(), which may change
- * errno: a handler saves and restores it, as always); the
- * thread-safe call takes a mutex and may allocate, so a signal handler must
- * not use it - use a signal source (bgl_signal_new()) instead.
+ * errno: a handler saves and restores it, as always); the thread-safe call
+ * takes a mutex and may allocate, so a signal handler must not use it - use
+ * a signal source (bgl_signal_new()) instead.
  *
  * FORK
  *
@@ -63,9 +63,9 @@
  * or frees changes the parent's loop too, and a thread-safe call or wakeup
  * from the child wakes the parent.  In a child, do not run, modify or free
  * a loop (or its sources) created before the fork; exec or _exit, or create
- * a new loop (and leave the old one unfreed).  Signal sources leave their
- * signals blocked (signalfd) or handled (self-pipe) in the child, as fork()
- * and exec() inherit masks; see bgl_signal_new().
+ * a new loop (and leave the old one unfreed).  A child inherits the signal
+ * mask (kept across exec) and, until exec, the handlers: signals that have a
+ * source stay blocked (signalfd) or caught (self-pipe); see bgl_signal_new().
  *
  * ERRORS
  *
@@ -166,10 +166,10 @@ BGL_EXPORT int bgl_loop_run(bgl_loop *loop);
 
 /* Ask bgl_loop_run() to return `code` after the current iteration.  Use a
  * code >= 0: bgl_loop_run() returns it as is, so a negative code reads as an
- * error from the loop.  May be
- * called from a callback or between iterations; in the latter case the next
- * bgl_loop_run() runs one non-blocking iteration and returns `code` (as
- * asyncio's stop() before run_forever()).  The stop request is consumed by
+ * error from the loop.  May be called from a callback or between
+ * iterations; in the latter case the next bgl_loop_run() runs one
+ * non-blocking iteration and returns `code` (as asyncio's stop() before
+ * run_forever()).  The stop request is consumed by
  * bgl_loop_run(); bgl_loop_run_once() and bgl_loop_kick() ignore it.
  * Returns 0 or -EINVAL. */
 BGL_EXPORT int bgl_loop_stop(bgl_loop *loop, int code);
