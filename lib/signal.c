@@ -20,6 +20,7 @@
 
 static pthread_mutex_t g_sig_lock = PTHREAD_MUTEX_INITIALIZER;
 static bgl_signal *g_sig[NSIG];
+static pthread_once_t g_atfork_once = PTHREAD_ONCE_INIT;
 
 #ifndef BGL_USE_SIGNALFD
 /* Write end of the self-pipe for each signal, plus one (0 = none), read by
@@ -42,6 +43,36 @@ static void on_signal(int signo)
     errno = saved;
 }
 #endif
+
+/* fork(): the parent's sources belong to the parent's loops, which the
+ * child must not use (see loop.h, FORK).  Forget them in the child, so that
+ * it can give the same signals sources on loops of its own, and - self-pipe
+ * - so that its handler no longer writes into the pipe the parent reads.
+ * The lock is taken around fork() so the table is copied consistently. */
+static void atfork_prepare(void)
+{
+    pthread_mutex_lock(&g_sig_lock);
+}
+
+static void atfork_parent(void)
+{
+    pthread_mutex_unlock(&g_sig_lock);
+}
+
+static void atfork_child(void)
+{
+    memset(g_sig, 0, sizeof g_sig);
+#ifndef BGL_USE_SIGNALFD
+    for (int i = 0; i < NSIG; i++)
+        g_sig_wfd[i] = 0;
+#endif
+    pthread_mutex_unlock(&g_sig_lock);
+}
+
+static void atfork_register(void)
+{
+    (void)pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
+}
 
 void bgl_signals_init(bgl_loop *loop)
 {
@@ -132,6 +163,7 @@ int bgl_signal_new(bgl_loop *loop, int signo, bgl_signal_cb cb, void *userdata,
     s->cb = cb;
     s->userdata = userdata;
 
+    pthread_once(&g_atfork_once, atfork_register);
     pthread_mutex_lock(&g_sig_lock);
     int r = -EEXIST;
     if (g_sig[signo])

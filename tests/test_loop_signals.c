@@ -143,6 +143,53 @@ Test(signals, kill_getpid_sigusr1_is_delivered)
     cr_assert_eq(status, 0, "child exit status %d (128+n: killed by signal n)", status);
 }
 
+/* In the single-threaded child: a SIGUSR1 source on a loop, then fork();
+ * the grandchild gives SIGUSR1 a source on a loop of its own (the parent's
+ * belongs to the parent) and receives it there. */
+static int grandchild_own_source(void)
+{
+    bgl_loop *loop;
+    bgl_signal *s;
+    if (bgl_loop_new(&loop) != 0)
+        return 20;
+    if (bgl_signal_new(loop, SIGUSR1, note_signal, NULL, &s) != 0)
+        return 21; /* -EEXIST: the parent's source was still registered */
+    got.calls = 0;
+    if (raise(SIGUSR1) != 0)
+        return 22;
+    if (bgl_loop_run_once(loop, 30 * SEC) != 1 || got.calls != 1)
+        return 23;
+    if (bgl_signal_free(s) != 0 || bgl_loop_free(loop) != 0)
+        return 24;
+    return 0;
+}
+
+static int child_forks_with_a_source(void)
+{
+    bgl_loop *loop;
+    bgl_signal *s;
+    if (bgl_loop_new(&loop) != 0)
+        return 10;
+    if (bgl_signal_new(loop, SIGUSR1, note_signal, NULL, &s) != 0)
+        return 11;
+    int status = run_in_child(grandchild_own_source);
+    if (status != 0)
+        return status;
+    /* The parent's source still works. */
+    got.calls = 0;
+    if (raise(SIGUSR1) != 0 || bgl_loop_run_once(loop, 30 * SEC) != 1 || got.calls != 1)
+        return 12;
+    if (bgl_signal_free(s) != 0 || bgl_loop_free(loop) != 0)
+        return 13;
+    return 0;
+}
+
+Test(signals, forked_child_can_give_a_signal_of_the_parent_a_source_of_its_own)
+{
+    int status = run_in_child(child_forks_with_a_source);
+    cr_assert_eq(status, 0, "child exit status %d (128+n: killed by signal n)", status);
+}
+
 static int child_sigchld(void)
 {
     bgl_loop *loop;

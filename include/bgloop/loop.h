@@ -63,9 +63,12 @@
  * or frees changes the parent's loop too, and a thread-safe call or wakeup
  * from the child wakes the parent.  In a child, do not run, modify or free
  * a loop (or its sources) created before the fork; exec or _exit, or create
- * a new loop (and leave the old one unfreed).  A child inherits the signal
- * mask (kept across exec) and, until exec, the handlers: signals that have a
- * source stay blocked (signalfd) or caught (self-pipe); see bgl_signal_new().
+ * a new loop (and leave the old one unfreed).  The parent's signal sources
+ * are forgotten in the child, so a loop of the child may give the same
+ * signals sources of its own.  A child inherits the signal mask (kept across
+ * exec) and, until exec, the handlers: signals that had a source stay
+ * blocked (signalfd) or caught and dropped (self-pipe) until the child gives
+ * them a source; see bgl_signal_new().
  *
  * ERRORS
  *
