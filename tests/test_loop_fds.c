@@ -105,7 +105,7 @@ Test(fds, loop_new_failing_halfway_for_lack_of_descriptors_leaks_none)
     struct rlimit old;
     cr_assert_eq(getrlimit(RLIMIT_NOFILE, &old), 0);
     struct rlimit low = old;
-    low.rlim_cur = 256;
+    low.rlim_cur = old.rlim_max < 256 ? old.rlim_max : 256;
     cr_assert_eq(setrlimit(RLIMIT_NOFILE, &low), 0);
     static int fillers[256];
     int failures = 0;
