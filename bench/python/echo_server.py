@@ -5,7 +5,7 @@
 import asyncio
 import sys
 
-from loops import make_loop
+from loops import make_loop, serve_until_killed
 
 
 class EchoProtocol(asyncio.Protocol):
@@ -35,16 +35,7 @@ def main():
         coro = loop.create_server(EchoProtocol, "127.0.0.1", port, reuse_address=True)
     else:
         coro = asyncio.start_server(echo_streams, "127.0.0.1", port, reuse_address=True)
-    asyncio.set_event_loop(loop)
-    server = loop.run_until_complete(coro)
-    print("ready", flush=True)
-    try:
-        loop.run_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.close()
-        loop.close()
+    serve_until_killed(loop, coro)
 
 
 if __name__ == "__main__":

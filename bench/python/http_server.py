@@ -9,7 +9,7 @@ benchmark measures the event loop, not a framework.
 import asyncio
 import sys
 
-from loops import make_loop
+from loops import make_loop, serve_until_killed
 
 BODY = b"Hello from the loop benchmark\n"
 RESPONSE = (b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: "
@@ -38,16 +38,8 @@ class HttpProtocol(asyncio.Protocol):
 def main():
     loop = make_loop(sys.argv[1])
     port = int(sys.argv[2])
-    server = loop.run_until_complete(
-        loop.create_server(HttpProtocol, "127.0.0.1", port, reuse_address=True, backlog=1024))
-    print("ready", flush=True)
-    try:
-        loop.run_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.close()
-        loop.close()
+    serve_until_killed(loop, loop.create_server(HttpProtocol, "127.0.0.1", port,
+                                                reuse_address=True, backlog=1024))
 
 
 if __name__ == "__main__":

@@ -27,3 +27,18 @@ def available() -> list:
     except ImportError:
         pass
     return names
+
+
+def serve_until_killed(loop: asyncio.AbstractEventLoop, coro) -> None:
+    """Start the server `coro` makes, say "ready" (the benchmark waits for
+    it) and run until SIGINT/SIGTERM ends the process."""
+    asyncio.set_event_loop(loop)
+    server = loop.run_until_complete(coro)
+    print("ready", flush=True)
+    try:
+        loop.run_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.close()
+        loop.close()
