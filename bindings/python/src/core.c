@@ -56,8 +56,13 @@ static int seconds_arg(PyObject *o, const char *name, int64_t *ns)
     }
     if (PyBool_Check(o) || PyUnicode_Check(o) || PyBytes_Check(o) ||
         !(PyLong_Check(o) || PyFloat_Check(o) || PyObject_HasAttrString(o, "__float__"))) {
-        PyErr_Format(PyExc_TypeError, "%s must be a number of seconds or None, not %s", name,
-                     Py_TYPE(o) == &PyBool_Type ? "bool" : "an object of another type");
+        /* tp_name is off limits under the limited API: ask the type. */
+        PyObject *tname = PyObject_GetAttrString((PyObject *)Py_TYPE(o), "__name__");
+        if (tname) {
+            PyErr_Format(PyExc_TypeError, "%s must be a number of seconds or None, not %U",
+                         name, tname);
+            Py_DECREF(tname);
+        }
         return -1;
     }
     double d = PyFloat_AsDouble(o);
