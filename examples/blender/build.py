@@ -18,6 +18,8 @@ produces in DIR (default build-blender-demo/):
 from __future__ import annotations
 
 import argparse
+import base64
+import hashlib
 import pathlib
 import re
 import subprocess
@@ -42,7 +44,40 @@ def build_wheel(out: pathlib.Path, isolation: bool) -> pathlib.Path:
     wheels = sorted(out.glob("bgloop-*.whl"))
     if len(wheels) != 1:
         raise SystemExit(f"build.py: expected one bgloop wheel in {out}, found {wheels}")
-    return wheels[0]
+    return retag_cp310(wheels[0])
+
+
+def retag_cp310(wheel: pathlib.Path) -> pathlib.Path:
+    """meson-python tags an abi3 wheel with the building interpreter
+    (cp311-abi3 from Python 3.11), but the extension is compiled for the 3.10
+    limited API: tag it cp310-abi3 so one wheel installs in every Blender
+    from 3.6 LTS (Python 3.10) on."""
+    name, version, py, abi, plat = wheel.name[:-4].split("-")
+    if abi != "abi3":
+        raise SystemExit(f"build.py: {wheel.name} is not an abi3 wheel")
+    if py == "cp310":
+        return wheel
+    target = wheel.with_name(f"{name}-{version}-cp310-abi3-{plat}.whl")
+    with zipfile.ZipFile(wheel) as src, zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as dst:
+        record_name = next(n for n in src.namelist() if n.endswith(".dist-info/RECORD"))
+        wheel_name = record_name[: -len("RECORD")] + "WHEEL"
+        meta = src.read(wheel_name).decode()
+        meta = meta.replace(f"Tag: {py}-abi3-{plat}", f"Tag: cp310-abi3-{plat}")
+        digest = base64.urlsafe_b64encode(hashlib.sha256(meta.encode()).digest()).rstrip(b"=")
+        record = [
+            f"{wheel_name},sha256={digest.decode()},{len(meta.encode())}"
+            if line.startswith(wheel_name + ",") else line
+            for line in src.read(record_name).decode().splitlines()
+        ]
+        for item in src.infolist():
+            if item.filename == wheel_name:
+                dst.writestr(item, meta)
+            elif item.filename == record_name:
+                dst.writestr(item, "\n".join(record) + "\n")
+            else:
+                dst.writestr(item, src.read(item))
+    wheel.unlink()
+    return target
 
 
 def manifest_with_wheel(wheel_name: str) -> str:

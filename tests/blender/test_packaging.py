@@ -18,7 +18,11 @@ def test_extension_zip_layout(artifacts):
     assert manifest["blender_version_min"] >= "4.2.0"
     assert manifest["wheels"] == [f"./wheels/{artifacts['wheel'].name}"]
     assert f"wheels/{artifacts['wheel'].name}" in names
-    assert "abi3" in artifacts["wheel"].name
+    # One wheel for every Blender from 3.6 LTS (Python 3.10) on.
+    assert "-cp310-abi3-" in artifacts["wheel"].name
+    with zipfile.ZipFile(artifacts["wheel"]) as w:
+        meta = next(w.read(n).decode() for n in w.namelist() if n.endswith(".dist-info/WHEEL"))
+    assert "Tag: cp310-abi3-" in meta
     assert {"__init__.py", "httpd.py", "api.py", "service.py", "ui.py", "settings.py"} <= names
     assert "network" in manifest["permissions"]
 
