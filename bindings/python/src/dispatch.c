@@ -132,12 +132,14 @@ int bglpy_queue_threadsafe(bglpy_core *core, PyObject *handle)
  * bgl_loop_run_once()).  Thread-local: each thread may run its own loop. */
 _Thread_local bglpy_core *bglpy_current;
 
-static void soon_run(void *userdata)
+/* Run one queued Handle; `threadsafe` says which of the core's counters
+ * accounted for it. */
+static void run_pending(bglpy_pending *p, int threadsafe)
 {
-    bglpy_pending *p = userdata;
     bglpy_core *core = p->core;
     bglpy_enter(core);
     core->queued--;
+    core->ts_queued -= threadsafe;
     PyObject *handle = pending_take(p);
     if (handle) {
         bglpy_run_handle(core, handle);
@@ -146,19 +148,14 @@ static void soon_run(void *userdata)
     bglpy_leave(core);
 }
 
+static void soon_run(void *userdata)
+{
+    run_pending(userdata, 0);
+}
+
 static void threadsafe_run(void *userdata)
 {
-    bglpy_pending *p = userdata;
-    bglpy_core *core = p->core;
-    bglpy_enter(core);
-    core->queued--;
-    core->ts_queued--;
-    PyObject *handle = pending_take(p);
-    if (handle) {
-        bglpy_run_handle(core, handle);
-        Py_DECREF(handle);
-    }
-    bglpy_leave(core);
+    run_pending(userdata, 1);
 }
 
 void bglpy_run_handle(bglpy_core *core, PyObject *handle)
