@@ -67,6 +67,17 @@ def test_streams_large_transfer(loop):
     assert run(loop, main()) == payload
 
 
+async def _line_round_trip(server, reader, writer, line):
+    """Send one line, read the echo, close client and server cleanly."""
+    writer.write(line)
+    reply = await reader.readline()
+    writer.close()
+    await writer.wait_closed()
+    server.close()
+    await server.wait_closed()
+    return reply
+
+
 def test_unix_socket_streams(loop):
     with tempfile.TemporaryDirectory() as d:
         path = os.path.join(d, "sock")
@@ -74,13 +85,7 @@ def test_unix_socket_streams(loop):
         async def main():
             server = await asyncio.start_unix_server(_echo_server_handler, path)
             reader, writer = await asyncio.open_unix_connection(path)
-            writer.write(b"unix\n")
-            line = await reader.readline()
-            writer.close()
-            await writer.wait_closed()
-            server.close()
-            await server.wait_closed()
-            return line
+            return await _line_round_trip(server, reader, writer, b"unix\n")
 
         assert run(loop, main()) == b"UNIX\n"
 
@@ -96,13 +101,7 @@ def test_tls_streams(loop):
         reader, writer = await asyncio.open_connection(
             "127.0.0.1", port, ssl=client_ctx, server_hostname="localhost")
         assert writer.get_extra_info("peercert") is not None
-        writer.write(b"secret\n")
-        line = await reader.readline()
-        writer.close()
-        await writer.wait_closed()
-        server.close()
-        await server.wait_closed()
-        return line
+        return await _line_round_trip(server, reader, writer, b"secret\n")
 
     assert run(loop, main()) == b"SECRET\n"
 
