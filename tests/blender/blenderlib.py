@@ -162,6 +162,20 @@ def start_background(tmp, *, args=(), python=(), env=None, name="blender") -> Pr
     return Proc(argv, env, tmp / f"{name}.log")
 
 
+def enable_in_saved_preferences(tmp, env, module: str) -> None:
+    """Enable an add-on and save the user preferences, in a throw-away
+    background Blender, so the next Blender started with `env` loads it."""
+    save = start_background(
+        tmp, env=env, name="save-prefs",
+        args=["--python-expr",
+              f"import addon_utils, bpy; addon_utils.enable({module!r}, default_set=True); "
+              "bpy.ops.wm.save_userpref()"])
+    try:
+        assert save.wait(60) == 0, save.tail()
+    finally:
+        save.stop()
+
+
 def start_gui(tmp, *, env=None, name="blender-gui", factory=True) -> Proc:
     """GUI Blender under Xvfb with the harness; ``factory=False`` loads the
     user preferences (and the add-ons enabled there) from the temp config."""

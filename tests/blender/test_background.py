@@ -187,15 +187,7 @@ def test_bad_requests_get_4xx_and_service_survives(served):
 def test_addon_enabled_in_user_preferences_is_served(runner, blender_home, artifacts):
     """Add-ons from the saved preferences and script services are served alike."""
     env = bl.blender_env(blender_home)
-    save = bl.start_background(
-        blender_home, env=env, name="save-prefs",
-        args=["--python-expr",
-              "import addon_utils, bpy; addon_utils.enable('bgloop_demo', default_set=True); "
-              "bpy.ops.wm.save_userpref()"])
-    try:
-        assert save.wait(60) == 0, save.tail()
-    finally:
-        save.stop()
+    bl.enable_in_saved_preferences(blender_home, env, "bgloop_demo")
     assert (blender_home / "config" / "userpref.blend").exists()
     # No --factory-startup and no --addons: the preferences enable it.
     argv = [bl.BLENDER, "--background", "--python", str(SCRIPTS / "bg_services.py"),

@@ -16,15 +16,7 @@ def test_gui_addon_from_preferences_starts_with_blender(tmp_path, artifacts):
     the add-on registers during start-up and its service answers."""
     bl.install_addon(artifacts["legacy"], tmp_path / "scripts")
     env = bl.blender_env(tmp_path)
-    save = bl.start_background(
-        tmp_path, env=env, name="save-prefs",
-        args=["--python-expr",
-              "import addon_utils, bpy; addon_utils.enable('bgloop_demo', default_set=True); "
-              "bpy.ops.wm.save_userpref()"])
-    try:
-        assert save.wait(60) == 0, save.tail()
-    finally:
-        save.stop()
+    bl.enable_in_saved_preferences(tmp_path, env, "bgloop_demo")
     proc = bl.start_gui(tmp_path, env=env, factory=False)
     try:
         port = int(proc.wait_for(DEMO, timeout=120).group(1))
