@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# C suites (issue 2): the Criterion tests of libbgloop (suite 'c': the loop,
+# C suites: the Criterion tests of libbgloop (suite 'c': the loop,
 # and the task/service/resource tests), each built against the default and
 # the poll backend, in four runs:
 #   1. build/ci        normal build, `meson test` (every test: C, examples)

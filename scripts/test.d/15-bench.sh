@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Benchmarks smoke run (issue 2): build bench/ in release mode against libuv
+# Benchmarks smoke run: build bench/ in release mode against libuv
 # and run every workload once at a small size.  It checks that the benchmark
 # still builds and that each workload does all of its work on both libraries
 # (bgloop_bench verifies the counts and fails otherwise); the figures printed

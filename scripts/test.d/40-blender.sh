@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Blender integration (issue 5): the demo add-on and bgloop.blender in a real
+# Blender integration: the demo add-on and bgloop.blender in a real
 # Blender 3.4 (Debian) - headless (-b), GUI under Xvfb - and in bpy 4.5 from
 # PyPI (installed into tests/blender/_out/bpy-venv on first use; skipped with
 # a reason if that fails).  Builds the abi3 wheel and both add-on zips first.
