@@ -15,7 +15,7 @@
 #define MAX_EVENTS 64
 #define MAX_EVENTS_CAP 4096
 
-int bgl_backend_init(bgl_loop *loop)
+int bgli_backend_init(bgl_loop *loop)
 {
     loop->epfd = epoll_create1(EPOLL_CLOEXEC);
     if (loop->epfd < 0)
@@ -30,7 +30,7 @@ int bgl_backend_init(bgl_loop *loop)
     return 0;
 }
 
-void bgl_backend_free(bgl_loop *loop)
+void bgli_backend_free(bgl_loop *loop)
 {
     if (loop->epfd >= 0)
         close(loop->epfd);
@@ -39,7 +39,7 @@ void bgl_backend_free(bgl_loop *loop)
     loop->be_events = NULL;
 }
 
-int bgl_backend_check(bgl_loop *loop, int fd)
+int bgli_backend_check(bgl_loop *loop, int fd)
 {
     (void)loop;
     /* epoll refuses regular files and directories; say so at creation even
@@ -57,7 +57,7 @@ static uint32_t to_epoll(unsigned ev)
     return (ev & BGL_IO_READ ? EPOLLIN : 0) | (ev & BGL_IO_WRITE ? EPOLLOUT : 0);
 }
 
-int bgl_backend_set(bgl_loop *loop, bgl_io *io, unsigned old_events, unsigned new_events)
+int bgli_backend_set(bgl_loop *loop, bgl_io *io, unsigned old_events, unsigned new_events)
 {
     /* fd + generation rather than a pointer: an entry that outlives its
      * watcher (fd closed while a dup keeps the file open) then maps to
@@ -85,13 +85,13 @@ int bgl_backend_set(bgl_loop *loop, bgl_io *io, unsigned old_events, unsigned ne
     return 0;
 }
 
-void bgl_backend_remove(bgl_loop *loop, bgl_io *io)
+void bgli_backend_remove(bgl_loop *loop, bgl_io *io)
 {
     /* A watcher whose fd was closed behind its back lost its registration
      * with the file; if the loop's signal descriptor has taken over the fd
      * number since, EPOLL_CTL_DEL would unregister that one instead. */
     if (io->events && loop->fdtab[io->fd] == io)
-        (void)bgl_backend_set(loop, io, io->events, 0);
+        (void)bgli_backend_set(loop, io, io->events, 0);
 }
 
 static unsigned from_epoll(uint32_t e)
@@ -102,23 +102,23 @@ static unsigned from_epoll(uint32_t e)
 }
 
 /* epoll_wait counts in milliseconds (epoll_pwait2 would take a timespec, but
- * valgrind 3.19 and pre-5.11 kernels lack it): see bgl_timeout_ms(). */
+ * valgrind 3.19 and pre-5.11 kernels lack it): see bgli_timeout_ms(). */
 static int wait_once(bgl_loop *loop, int64_t timeout_ns)
 {
-    return epoll_wait(loop->epfd, loop->be_events, loop->be_nevents, bgl_timeout_ms(timeout_ns));
+    return epoll_wait(loop->epfd, loop->be_events, loop->be_nevents, bgli_timeout_ms(timeout_ns));
 }
 
-int bgl_backend_poll(bgl_loop *loop, int64_t timeout_ns)
+int bgli_backend_poll(bgl_loop *loop, int64_t timeout_ns)
 {
-    int n = bgl_backend_wait(loop, timeout_ns, wait_once);
+    int n = wait_once(loop, timeout_ns);
     if (n < 0)
-        return n;
+        return -errno;
     struct epoll_event *evs = loop->be_events;
     for (int i = 0; i < n; i++) {
         uint64_t key = evs[i].data.u64;
-        bgl_io *io = bgl_io_lookup(loop, (int)(uint32_t)key, (uint32_t)(key >> 32));
+        bgl_io *io = bgli_io_lookup(loop, (int)(uint32_t)key, (uint32_t)(key >> 32));
         if (io)
-            bgl_loop_io_ready(loop, io, from_epoll(evs[i].events));
+            bgli_loop_io_ready(loop, io, from_epoll(evs[i].events));
     }
     /* A full array means more may be ready: take more next time (the rest
      * is level-triggered and reported again, nothing is lost meanwhile). */
@@ -132,7 +132,7 @@ int bgl_backend_poll(bgl_loop *loop, int64_t timeout_ns)
     return n;
 }
 
-int bgl_backend_fd(const bgl_loop *loop)
+int bgli_backend_fd(const bgl_loop *loop)
 {
     return loop->epfd;
 }

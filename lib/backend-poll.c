@@ -15,7 +15,7 @@
 
 #include "backend.h"
 
-int bgl_backend_init(bgl_loop *loop)
+int bgli_backend_init(bgl_loop *loop)
 {
     loop->pfds = NULL;
     loop->pios = NULL;
@@ -23,7 +23,7 @@ int bgl_backend_init(bgl_loop *loop)
     return 0;
 }
 
-void bgl_backend_free(bgl_loop *loop)
+void bgli_backend_free(bgl_loop *loop)
 {
     free(loop->pfds);
     free(loop->pios);
@@ -32,7 +32,7 @@ void bgl_backend_free(bgl_loop *loop)
     loop->npfds = loop->cap_pfds = 0;
 }
 
-int bgl_backend_check(bgl_loop *loop, int fd)
+int bgli_backend_check(bgl_loop *loop, int fd)
 {
     (void)loop;
     (void)fd;
@@ -63,14 +63,14 @@ static int add_slot(bgl_loop *loop, bgl_io *io)
     return 0;
 }
 
-int bgl_backend_set(bgl_loop *loop, bgl_io *io, unsigned old_events, unsigned new_events)
+int bgli_backend_set(bgl_loop *loop, bgl_io *io, unsigned old_events, unsigned new_events)
 {
     (void)old_events;
     if (io->slot == (size_t)-1) {
         int r = add_slot(loop, io);
         if (r < 0)
             return r;
-    } else if (new_events && !bgl_fd_valid(io->fd)) {
+    } else if (new_events && !bgli_fd_valid(io->fd)) {
         return -EBADF; /* as epoll_ctl would say */
     }
     struct pollfd *p = &((struct pollfd *)loop->pfds)[io->slot];
@@ -80,7 +80,7 @@ int bgl_backend_set(bgl_loop *loop, bgl_io *io, unsigned old_events, unsigned ne
     return 0;
 }
 
-void bgl_backend_remove(bgl_loop *loop, bgl_io *io)
+void bgli_backend_remove(bgl_loop *loop, bgl_io *io)
 {
     if (io->slot == (size_t)-1)
         return;
@@ -111,15 +111,15 @@ static int wait_once(bgl_loop *loop, int64_t timeout_ns)
     }
     return ppoll(loop->pfds, (nfds_t)loop->npfds, tp, NULL);
 #else
-    return poll(loop->pfds, (nfds_t)loop->npfds, bgl_timeout_ms(timeout_ns));
+    return poll(loop->pfds, (nfds_t)loop->npfds, bgli_timeout_ms(timeout_ns));
 #endif
 }
 
-int bgl_backend_poll(bgl_loop *loop, int64_t timeout_ns)
+int bgli_backend_poll(bgl_loop *loop, int64_t timeout_ns)
 {
-    int n = bgl_backend_wait(loop, timeout_ns, wait_once);
+    int n = wait_once(loop, timeout_ns);
     if (n < 0)
-        return n;
+        return -errno;
     struct pollfd *pfds = loop->pfds;
     int left = n;
     for (size_t i = 0; i < loop->npfds && left > 0; i++) {
@@ -128,12 +128,12 @@ int bgl_backend_poll(bgl_loop *loop, int64_t timeout_ns)
         left--;
         unsigned rev = from_poll(pfds[i].revents);
         pfds[i].revents = 0;
-        bgl_loop_io_ready(loop, loop->pios[i], rev);
+        bgli_loop_io_ready(loop, loop->pios[i], rev);
     }
     return n;
 }
 
-int bgl_backend_fd(const bgl_loop *loop)
+int bgli_backend_fd(const bgl_loop *loop)
 {
     (void)loop;
     return -EOPNOTSUPP;

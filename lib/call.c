@@ -21,7 +21,7 @@ static inline bgl_call *call_alloc(bgl_loop *loop)
     return call_alloc_slow();
 }
 
-void bgl_call_recycle_slow(bgl_loop *loop, bgl_call *c)
+void bgli_call_recycle_slow(bgl_loop *loop, bgl_call *c)
 {
     if (c->node.kind == BGL_NODE_TSCALL) {
         /* Handed back to the other threads in one batch at the next
@@ -40,7 +40,7 @@ void bgl_call_recycle_slow(bgl_loop *loop, bgl_call *c)
     loop->call_free_n++;
 }
 
-void bgl_calls_free_all(bgl_loop *loop)
+void bgli_calls_free_all(bgl_loop *loop)
 {
     bgl_call *c;
     while ((c = loop->call_free)) {
@@ -64,7 +64,7 @@ int bgl_loop_call_soon_full(bgl_loop *loop, bgl_callback cb, void *userdata,
     c->cb = cb;
     c->discard = discard;
     c->userdata = userdata;
-    bgl_loop_enqueue(loop, &c->node);
+    bgli_loop_enqueue(loop, &c->node);
     return 0;
 }
 

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "backend.h"
 #include "loop-internal.h"
@@ -10,12 +11,13 @@
 #define IO_INTEREST (BGL_IO_READ | BGL_IO_WRITE)
 #define IO_ALL (BGL_IO_READ | BGL_IO_WRITE | BGL_IO_ERROR | BGL_IO_HUP)
 
-int bgl_fd_valid(int fd)
+int bgli_fd_valid(int fd)
 {
     return fd >= 0 && fcntl(fd, F_GETFD) >= 0;
 }
 
-int bgl_cloexec_nonblock(int fd)
+#ifndef __linux__
+static int cloexec_nonblock(int fd)
 {
     int fl = fcntl(fd, F_GETFD);
     if (fl < 0 || fcntl(fd, F_SETFD, fl | FD_CLOEXEC) < 0)
@@ -24,6 +26,26 @@ int bgl_cloexec_nonblock(int fd)
     if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
         return -errno;
     return 0;
+}
+#endif
+
+int bgli_pipe_cloexec_nonblock(int fds[2])
+{
+#ifdef __linux__
+    /* Atomic: no window in which a fork+exec elsewhere inherits the pipe. */
+    return pipe2(fds, O_CLOEXEC | O_NONBLOCK) == 0 ? 0 : -errno;
+#else
+    if (pipe(fds) < 0)
+        return -errno;
+    int r = cloexec_nonblock(fds[0]);
+    if (r == 0)
+        r = cloexec_nonblock(fds[1]);
+    if (r < 0) {
+        close(fds[0]);
+        close(fds[1]);
+    }
+    return r;
+#endif
 }
 
 static int fdtab_reserve(bgl_loop *loop, int fd)
@@ -50,11 +72,11 @@ int bgl_io_new(bgl_loop *loop, int fd, unsigned events, bgl_io_cb cb, void *user
         return -EINVAL;
     if (loop->freeing)
         return -EBUSY;
-    if (!bgl_fd_valid(fd))
+    if (!bgli_fd_valid(fd))
         return -EBADF;
     if ((size_t)fd < loop->fdtab_cap && loop->fdtab[fd])
         return -EEXIST;
-    int r = bgl_backend_check(loop, fd);
+    int r = bgli_backend_check(loop, fd);
     if (r < 0)
         return r;
     r = fdtab_reserve(loop, fd);
@@ -71,7 +93,7 @@ int bgl_io_new(bgl_loop *loop, int fd, unsigned events, bgl_io_cb cb, void *user
     io->slot = (size_t)-1;
     io->gen = ++loop->io_gen;
     events &= IO_INTEREST;
-    r = bgl_backend_set(loop, io, 0, events);
+    r = bgli_backend_set(loop, io, 0, events);
     if (r < 0) {
         free(io);
         return r;
@@ -85,7 +107,7 @@ int bgl_io_new(bgl_loop *loop, int fd, unsigned events, bgl_io_cb cb, void *user
     return 0;
 }
 
-int bgl_io_internal_add(bgl_loop *loop, bgl_io *io, int fd)
+int bgli_io_internal_add(bgl_loop *loop, bgl_io *io, int fd)
 {
     int r = fdtab_reserve(loop, fd);
     if (r < 0)
@@ -96,7 +118,7 @@ int bgl_io_internal_add(bgl_loop *loop, bgl_io *io, int fd)
     io->slot = (size_t)-1;
     io->gen = ++loop->io_gen;
     io->events = 0;
-    r = bgl_backend_set(loop, io, 0, BGL_IO_READ);
+    r = bgli_backend_set(loop, io, 0, BGL_IO_READ);
     if (r < 0)
         return r;
     io->events = BGL_IO_READ;
@@ -104,11 +126,11 @@ int bgl_io_internal_add(bgl_loop *loop, bgl_io *io, int fd)
     return 0;
 }
 
-void bgl_io_internal_remove(bgl_loop *loop, bgl_io *io)
+void bgli_io_internal_remove(bgl_loop *loop, bgl_io *io)
 {
     if (!io->internal)
         return;
-    bgl_backend_remove(loop, io);
+    bgli_backend_remove(loop, io);
     io->events = 0;
     if ((size_t)io->fd < loop->fdtab_cap && loop->fdtab[io->fd] == io)
         loop->fdtab[io->fd] = NULL;
@@ -127,7 +149,7 @@ int bgl_io_set_events(bgl_io *io, unsigned events)
      * descriptor (signals) now has its number: hands off. */
     if (loop->fdtab[io->fd] != io)
         return -EBADF;
-    int r = bgl_backend_set(loop, io, io->events, events);
+    int r = bgli_backend_set(loop, io, io->events, events);
     if (r < 0)
         return r;
     if (!io->events && events)
@@ -158,10 +180,10 @@ int bgl_io_free(bgl_io *io)
     if (!io)
         return -EINVAL;
     bgl_loop *loop = io->loop;
-    bgl_backend_remove(loop, io);
+    bgli_backend_remove(loop, io);
     if (io->node.queued)
-        bgl_loop_dequeue(loop, &io->node);
-    if (loop->fdtab[io->fd] == io)   /* see bgl_backend_remove() */
+        bgli_loop_dequeue(loop, &io->node);
+    if (loop->fdtab[io->fd] == io)   /* see bgli_backend_remove() */
         loop->fdtab[io->fd] = NULL;
     loop->io_count--;
     if (io->events)

@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "bgloop/loop.h"
+#include "internal.h"
 #include "queue.h"
 #include "timer-heap.h"
 
@@ -25,8 +26,6 @@
 #if defined(__linux__) && defined(BGL_BACKEND_EPOLL)
 #  define BGL_USE_SIGNALFD 1
 #endif
-
-#define BGL_INTERNAL __attribute__((visibility("hidden")))
 
 /* A deferred or thread-safe call.  Recycled through freelists. */
 typedef struct bgl_call {
@@ -84,6 +83,8 @@ struct bgl_loop {
     void *clock_ud;
     int64_t budget;
     int stop_requested;
+    unsigned stop_calls;     /* bgl_loop_stop() calls: a kick ends after
+                                an iteration that made one */
     int exit_code;
     unsigned holds;
 
@@ -133,27 +134,27 @@ struct bgl_loop {
 
 /* loop.c */
 /* Inline: on the path of every deferred call and every dispatch. */
-static inline void bgl_loop_enqueue(bgl_loop *loop, bgl_node *n)
+static inline void bgli_loop_enqueue(bgl_loop *loop, bgl_node *n)
 {
-    bgl_queue_push(&loop->queue, n);
+    bgli_queue_push(&loop->queue, n);
     loop->queued++;
 }
 
-static inline void bgl_loop_dequeue(bgl_loop *loop, bgl_node *n)
+static inline void bgli_loop_dequeue(bgl_loop *loop, bgl_node *n)
 {
-    bgl_queue_unlink(n);
+    bgli_queue_unlink(n);
     loop->queued--;
 }
 /* Called by the backend for each ready descriptor. */
-BGL_INTERNAL void bgl_loop_io_ready(bgl_loop *loop, bgl_io *io, unsigned revents);
-BGL_INTERNAL uint64_t bgl_loop_clock(const bgl_loop *loop);
+BGL_INTERNAL void bgli_loop_io_ready(bgl_loop *loop, bgl_io *io, unsigned revents);
+BGL_INTERNAL uint64_t bgli_loop_clock(const bgl_loop *loop);
 
 /* call.c */
-BGL_INTERNAL void bgl_calls_free_all(bgl_loop *loop);
-BGL_INTERNAL void bgl_call_recycle_slow(bgl_loop *loop, bgl_call *c);
+BGL_INTERNAL void bgli_calls_free_all(bgl_loop *loop);
+BGL_INTERNAL void bgli_call_recycle_slow(bgl_loop *loop, bgl_call *c);
 /* Return a dispatched call node: the common case (a call_soon node, room in
  * the freelist) inline, the rest in call.c. */
-static inline void bgl_call_recycle(bgl_loop *loop, bgl_call *c)
+static inline void bgli_call_recycle(bgl_loop *loop, bgl_call *c)
 {
     if (c->node.kind == BGL_NODE_CALL && loop->call_free_n < BGL_CALL_FREE_MAX) {
         c->next_free = loop->call_free;
@@ -161,35 +162,37 @@ static inline void bgl_call_recycle(bgl_loop *loop, bgl_call *c)
         loop->call_free_n++;
         return;
     }
-    bgl_call_recycle_slow(loop, c);
+    bgli_call_recycle_slow(loop, c);
 }
 
 /* timer.c */
-BGL_INTERNAL void bgl_timers_collect(bgl_loop *loop);
+BGL_INTERNAL void bgli_timers_collect(bgl_loop *loop);
 
 /* threadsafe.c */
-BGL_INTERNAL int bgl_threadsafe_init(bgl_loop *loop);
-BGL_INTERNAL void bgl_threadsafe_free(bgl_loop *loop);
-BGL_INTERNAL void bgl_threadsafe_collect(bgl_loop *loop);
+BGL_INTERNAL int bgli_threadsafe_init(bgl_loop *loop);
+BGL_INTERNAL void bgli_threadsafe_free(bgl_loop *loop);
+BGL_INTERNAL void bgli_threadsafe_collect(bgl_loop *loop);
 
 /* signal.c */
-BGL_INTERNAL void bgl_signals_init(bgl_loop *loop);
-BGL_INTERNAL void bgl_signals_free(bgl_loop *loop);
-BGL_INTERNAL void bgl_signals_collect(bgl_loop *loop);
+BGL_INTERNAL void bgli_signals_init(bgl_loop *loop);
+BGL_INTERNAL void bgli_signals_free(bgl_loop *loop);
+BGL_INTERNAL void bgli_signals_collect(bgl_loop *loop);
 
 /* io.c */
-BGL_INTERNAL int bgl_fd_valid(int fd);
+BGL_INTERNAL int bgli_fd_valid(int fd);
 /* Register an internal descriptor's watcher: fd table + backend (READ). */
-BGL_INTERNAL int bgl_io_internal_add(bgl_loop *loop, bgl_io *io, int fd);
-BGL_INTERNAL void bgl_io_internal_remove(bgl_loop *loop, bgl_io *io);
+BGL_INTERNAL int bgli_io_internal_add(bgl_loop *loop, bgl_io *io, int fd);
+BGL_INTERNAL void bgli_io_internal_remove(bgl_loop *loop, bgl_io *io);
 /* The watcher of fd if its generation matches, else NULL. */
-static inline bgl_io *bgl_io_lookup(const bgl_loop *loop, int fd, uint32_t gen)
+static inline bgl_io *bgli_io_lookup(const bgl_loop *loop, int fd, uint32_t gen)
 {
     if (fd < 0 || (size_t)fd >= loop->fdtab_cap)
         return NULL;
     bgl_io *io = loop->fdtab[fd];
     return io && io->gen == gen ? io : NULL;
 }
-BGL_INTERNAL int bgl_cloexec_nonblock(int fd);
+/* A close-on-exec, non-blocking pipe: the self-pipes of the wakeup and of
+ * signals.  0 or a negative errno. */
+BGL_INTERNAL int bgli_pipe_cloexec_nonblock(int fds[2]);
 
 #endif /* BGL_LOOP_INTERNAL_H */

@@ -1,4 +1,5 @@
-/* loop.c - loop lifetime, the iteration, run/kick/stop, budget, embedding. */
+/* loop.c - loop lifetime, the iteration's three steps (prepare, wait,
+ * dispatch) and the entry points composed of them, budget, embedding. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,7 +15,7 @@ uint64_t bgl_monotonic_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-uint64_t bgl_loop_clock(const bgl_loop *loop)
+uint64_t bgli_loop_clock(const bgl_loop *loop)
 {
     return loop->clock ? loop->clock(loop->clock_ud) : bgl_monotonic_ns();
 }
@@ -26,23 +27,23 @@ int bgl_loop_new(bgl_loop **out)
     bgl_loop *loop = calloc(1, sizeof(*loop));
     if (!loop)
         return -ENOMEM;
-    bgl_queue_init(&loop->queue);
-    bgl_heap_init(&loop->heap);
+    bgli_queue_init(&loop->queue);
+    bgli_heap_init(&loop->heap);
     loop->budget = -1;
     loop->epfd = -1;
     loop->wake_rfd = loop->wake_wfd = -1;
     loop->sig_rfd = loop->sig_wfd = -1;
     loop->now = bgl_monotonic_ns();
-    bgl_signals_init(loop);
+    bgli_signals_init(loop);
 
-    int r = bgl_backend_init(loop);
+    int r = bgli_backend_init(loop);
     if (r < 0) {
         free(loop);
         return r;
     }
-    r = bgl_threadsafe_init(loop);
+    r = bgli_threadsafe_init(loop);
     if (r < 0) {
-        bgl_backend_free(loop);
+        bgli_backend_free(loop);
         free(loop->fdtab);
         free(loop);
         return r;
@@ -66,24 +67,24 @@ int bgl_loop_free(bgl_loop *loop)
     /* Only call nodes can be left in the queue now: give their owners the
      * userdata back. */
     bgl_node *n;
-    while ((n = bgl_queue_first(&loop->queue))) {
-        bgl_loop_dequeue(loop, n);
+    while ((n = bgli_queue_first(&loop->queue))) {
+        bgli_loop_dequeue(loop, n);
         bgl_call *c = (bgl_call *)n;
         if (c->discard)
             c->discard(c->userdata);
         free(c);
     }
-    bgl_threadsafe_free(loop);
-    bgl_signals_free(loop);
-    bgl_backend_free(loop);
-    bgl_calls_free_all(loop);
-    bgl_heap_free(&loop->heap);
+    bgli_threadsafe_free(loop);
+    bgli_signals_free(loop);
+    bgli_backend_free(loop);
+    bgli_calls_free_all(loop);
+    bgli_heap_free(&loop->heap);
     free(loop->fdtab);
     free(loop);
     return 0;
 }
 
-void bgl_loop_io_ready(bgl_loop *loop, bgl_io *io, unsigned revents)
+void bgli_loop_io_ready(bgl_loop *loop, bgl_io *io, unsigned revents)
 {
     if (io->internal) {
         /* Internal descriptors are drained at collect, in the documented
@@ -98,7 +99,7 @@ void bgl_loop_io_ready(bgl_loop *loop, bgl_io *io, unsigned revents)
      * never be queued twice. */
     io->pending |= revents;
     if (!io->node.queued)
-        bgl_loop_enqueue(loop, &io->node);
+        bgli_loop_enqueue(loop, &io->node);
 }
 
 /* Run one queued node.  Returns 1 if a user callback ran.  The node is
@@ -113,7 +114,7 @@ static int dispatch_node(bgl_loop *loop, bgl_node *n)
         bgl_callback cb = c->cb;
         void *ud = c->userdata;
         /* Recycle first: the callback may schedule again and reuse it. */
-        bgl_call_recycle(loop, c);
+        bgli_call_recycle(loop, c);
         cb(ud);
         return 1;
     }
@@ -141,18 +142,19 @@ static int dispatch_node(bgl_loop *loop, bgl_node *n)
     }
 }
 
-/* Dispatch what is queued now, stopping at the budget.  Returns the number
- * of callbacks run; *spent gets the clock time used (only measured when a
- * budget is set). */
-static int dispatch(bgl_loop *loop, int64_t budget, int64_t *spent)
+/* Run what is queued now, stopping at the budget (< 0: none).  Returns the
+ * number of callbacks run; *spent gets the loop-clock time from the start of
+ * the first callback to the end of the last one (only measured with a
+ * budget): waiting and collecting never count against a budget. */
+static int run_queue(bgl_loop *loop, int64_t budget, int64_t *spent)
 {
     /* The marker ends this iteration's share of the queue: whatever is
      * queued by the callbacks lands behind it and waits. */
     bgl_node marker;
     marker.kind = BGL_NODE_SENTINEL;
-    bgl_queue_push(&loop->queue, &marker);
+    bgli_queue_push(&loop->queue, &marker);
 
-    uint64_t start = budget >= 0 ? bgl_loop_clock(loop) : 0;
+    uint64_t start = budget >= 0 ? bgli_loop_clock(loop) : 0;
     int count = 0;
     *spent = 0;
     loop->dispatching = 1;
@@ -160,11 +162,11 @@ static int dispatch(bgl_loop *loop, int64_t budget, int64_t *spent)
         bgl_node *n = loop->queue.next;
         if (n == &marker)
             break;
-        bgl_loop_dequeue(loop, n);
+        bgli_loop_dequeue(loop, n);
         int ran = dispatch_node(loop, n);
         count += ran;
         if (ran && budget >= 0) {
-            *spent = (int64_t)(bgl_loop_clock(loop) - start);
+            *spent = (int64_t)(bgli_loop_clock(loop) - start);
             if (*spent >= budget) {
                 if (loop->queue.next != &marker)
                     loop->stats.budget_exhausted++;
@@ -173,7 +175,7 @@ static int dispatch(bgl_loop *loop, int64_t budget, int64_t *spent)
         }
     }
     loop->dispatching = 0;
-    bgl_queue_unlink(&marker);
+    bgli_queue_unlink(&marker);
     loop->stats.dispatched += (uint64_t)count;
     return count;
 }
@@ -184,118 +186,217 @@ static int dispatch(bgl_loop *loop, int64_t budget, int64_t *spent)
  * a negative value, which would mean "block forever". */
 static int64_t until_earliest_timer(bgl_loop *loop)
 {
-    const bgl_heap_entry *top = bgl_heap_top(&loop->heap);
+    const bgl_heap_entry *top = bgli_heap_top(&loop->heap);
     if (!top)
         return -1;
-    uint64_t now = bgl_loop_clock(loop);
+    uint64_t now = bgli_loop_clock(loop);
     if (top->deadline <= now)
         return 0;
     uint64_t until = top->deadline - now;
     return until > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)until;
 }
 
-/* Earliest timer deadline as a timeout from now, bounded by `timeout`. */
-static int64_t poll_timeout(bgl_loop *loop, int64_t timeout)
+/* Work that needs no wait: queued callbacks (ready I/O included) or a
+ * wakeup or signal descriptor that a wait found readable. */
+static int ready_now(const bgl_loop *loop)
 {
-    if (loop->queued || timeout == 0)
+    return loop->queued || loop->wake_ready || loop->sig_ready;
+}
+
+/* -EINVAL, -EBUSY (from a callback, or while the loop is freed) or 0. */
+static int check_idle(const bgl_loop *loop)
+{
+    if (!loop)
+        return -EINVAL;
+    return loop->dispatching || loop->freeing ? -EBUSY : 0;
+}
+
+/* The smaller of two budgets; negative means "no limit". */
+static int64_t min_budget(int64_t a, int64_t b)
+{
+    if (a < 0)
+        return b;
+    if (b < 0)
+        return a;
+    return a < b ? a : b;
+}
+
+/* ---- the three steps ----------------------------------------------------- */
+
+/* How long the backend may block: not at all if work is ready, never past
+ * the earliest timer, at most `timeout` (< 0: no limit). */
+static int64_t wait_bound(bgl_loop *loop, int64_t timeout)
+{
+    if (timeout == 0 || ready_now(loop))
         return 0;
     int64_t until = until_earliest_timer(loop);
     if (until < 0)
         return timeout;
-    if (timeout < 0 || until < timeout)
-        return until;
-    return timeout;
+    return timeout < 0 || until < timeout ? until : timeout;
 }
 
-static int iterate(bgl_loop *loop, int64_t timeout, int64_t budget, int64_t *spent)
+static int wait_step(bgl_loop *loop, int64_t timeout)
 {
-    int64_t t = poll_timeout(loop, timeout);
-    int r = bgl_backend_poll(loop, t);
-    *spent = 0;
+    int64_t t = wait_bound(loop, timeout);
+    int r = bgli_backend_poll(loop, t);
     if (r < 0)
         return r;
     if (r > 0 && t != 0)
         loop->stats.wakeups++;
-    loop->now = bgl_loop_clock(loop);
+    return ready_now(loop) || until_earliest_timer(loop) == 0;
+}
 
-    bgl_timers_collect(loop);
+/* wait_step(), resumed after a signal interrupted it for what is left of
+ * the timeout: the entry points that own the whole iteration hide -EINTR
+ * (a signal that has a source left its descriptor readable: nothing is
+ * lost). */
+static int wait_resuming(bgl_loop *loop, int64_t timeout)
+{
+    uint64_t deadline = 0;
+    if (timeout > 0) {
+        uint64_t now = bgl_monotonic_ns();
+        deadline = (uint64_t)timeout > UINT64_MAX - now ? UINT64_MAX : now + (uint64_t)timeout;
+    }
+    for (;;) {
+        int r = wait_step(loop, timeout);
+        if (r != -EINTR)
+            return r;
+        if (timeout > 0) {
+            uint64_t now = bgl_monotonic_ns();
+            uint64_t left = now >= deadline ? 0 : deadline - now;
+            timeout = left > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)left;
+        }
+    }
+}
+
+/* Collect into the queue (I/O was queued by the wait), then run it. */
+static int dispatch_step(bgl_loop *loop, int64_t budget, int64_t *spent)
+{
+    loop->now = bgli_loop_clock(loop);
+    bgli_timers_collect(loop);
     if (loop->wake_ready)
-        bgl_threadsafe_collect(loop);
+        bgli_threadsafe_collect(loop);
     if (loop->sig_ready)
-        bgl_signals_collect(loop);
-
-    int n = dispatch(loop, budget, spent);
+        bgli_signals_collect(loop);
+    int n = run_queue(loop, min_budget(budget, loop->budget), spent);
     loop->stats.iterations++;
     return n;
 }
 
-int bgl_loop_run_once(bgl_loop *loop, int64_t timeout_ns)
+static int take_stop(bgl_loop *loop, int *code)
+{
+    if (!loop->stop_requested)
+        return 0;
+    loop->stop_requested = 0;
+    if (code)
+        *code = loop->exit_code;
+    return 1;
+}
+
+int bgl_loop_prepare(bgl_loop *loop, int64_t *timeout_ns)
+{
+    int r = check_idle(loop);
+    if (r < 0)
+        return r;
+    if (!timeout_ns)
+        return -EINVAL;
+    *timeout_ns = ready_now(loop) ? 0 : until_earliest_timer(loop);
+    return *timeout_ns == 0;
+}
+
+int bgl_loop_wait(bgl_loop *loop, int64_t timeout_ns)
+{
+    int r = check_idle(loop);
+    return r < 0 ? r : wait_step(loop, timeout_ns);
+}
+
+int bgl_loop_dispatch(bgl_loop *loop, int64_t budget_ns)
+{
+    int r = check_idle(loop);
+    if (r < 0)
+        return r;
+    if (budget_ns == 0)
+        return -EINVAL;
+    int64_t spent;
+    return dispatch_step(loop, budget_ns, &spent);
+}
+
+int bgl_loop_take_stop(bgl_loop *loop, int *code)
 {
     if (!loop)
         return -EINVAL;
-    if (loop->dispatching || loop->freeing)
-        return -EBUSY;
+    return take_stop(loop, code);
+}
+
+/* ---- the entry points composed of them ------------------------------------ */
+
+int bgl_loop_run_once(bgl_loop *loop, int64_t timeout_ns)
+{
+    int r = check_idle(loop);
+    if (r < 0)
+        return r;
+    r = wait_resuming(loop, timeout_ns);
+    if (r < 0)
+        return r;
     int64_t spent;
-    return iterate(loop, timeout_ns, loop->budget, &spent);
+    return dispatch_step(loop, -1, &spent);
 }
 
 int bgl_loop_kick(bgl_loop *loop, int64_t timeout_ns, int64_t budget_ns)
 {
-    if (!loop || budget_ns == 0)
+    int r = check_idle(loop);
+    if (r < 0)
+        return r;
+    if (budget_ns == 0)
         return -EINVAL;
-    if (loop->dispatching || loop->freeing)
-        return -EBUSY;
+    r = wait_resuming(loop, timeout_ns);
+    if (r < 0)
+        return r;
     int total = 0;
-    int64_t timeout = timeout_ns;
     for (;;) {
+        unsigned stops = loop->stop_calls;
+        int64_t spent;
         /* The kick's remaining budget also bounds each iteration, so one
          * busy iteration cannot overrun the host's slice. */
-        int64_t b = loop->budget;
-        if (budget_ns > 0 && (b < 0 || b > budget_ns))
-            b = budget_ns;
-        int64_t spent;
-        int n = iterate(loop, timeout, b, &spent);
-        if (n < 0)
-            return total ? total : n;
+        int n = dispatch_step(loop, budget_ns, &spent);
         total += n;
-        if (n == 0)
+        if (n == 0 || loop->stop_calls != stops)
             break;
-        if (budget_ns > 0) {
-            budget_ns -= spent;
-            if (budget_ns <= 0)
-                break;
-        }
-        timeout = 0;
+        if (budget_ns > 0 && (budget_ns -= spent) <= 0)
+            break;
+        /* Callbacks ran, so the count is what to report; a backend error
+         * here recurs at the next wait. */
+        if (wait_resuming(loop, 0) <= 0)
+            break;
     }
     return total;
 }
 
 static int has_work(const bgl_loop *loop)
 {
-    return loop->queued || loop->heap.len || loop->io_active || loop->signal_count ||
+    return ready_now(loop) || loop->heap.len || loop->io_active || loop->signal_count ||
            loop->holds;
 }
 
 int bgl_loop_run(bgl_loop *loop)
 {
-    if (!loop)
-        return -EINVAL;
-    if (loop->dispatching || loop->freeing)
-        return -EBUSY;
+    int r = check_idle(loop);
+    if (r < 0)
+        return r;
     for (;;) {
         int stopping = loop->stop_requested;
         if (!stopping && !has_work(loop))
             return 0;
-        int64_t spent;
         /* A stop requested between iterations still gets one (non-blocking)
          * iteration, as asyncio's stop() before run_forever() does. */
-        int r = iterate(loop, stopping ? 0 : -1, loop->budget, &spent);
+        r = wait_resuming(loop, stopping ? 0 : -1);
         if (r < 0)
             return r;
-        if (loop->stop_requested) {
-            loop->stop_requested = 0;
-            return loop->exit_code;
-        }
+        int64_t spent;
+        dispatch_step(loop, -1, &spent);
+        int code;
+        if (take_stop(loop, &code))
+            return code;
     }
 }
 
@@ -304,6 +405,7 @@ int bgl_loop_stop(bgl_loop *loop, int code)
     if (!loop)
         return -EINVAL;
     loop->stop_requested = 1;
+    loop->stop_calls++;
     loop->exit_code = code;
     return 0;
 }
@@ -346,19 +448,7 @@ int bgl_loop_get_fd(const bgl_loop *loop)
 {
     if (!loop)
         return -EINVAL;
-    return bgl_backend_fd(loop);
-}
-
-int bgl_loop_get_timeout(bgl_loop *loop, int64_t *timeout_ns)
-{
-    if (!loop || !timeout_ns)
-        return -EINVAL;
-    if (loop->queued) {
-        *timeout_ns = 0;
-        return 0;
-    }
-    *timeout_ns = until_earliest_timer(loop);
-    return 0;
+    return bgli_backend_fd(loop);
 }
 
 int bgl_loop_now(const bgl_loop *loop, uint64_t *now_ns)
@@ -373,7 +463,7 @@ int bgl_loop_update_time(bgl_loop *loop)
 {
     if (!loop)
         return -EINVAL;
-    loop->now = bgl_loop_clock(loop);
+    loop->now = bgli_loop_clock(loop);
     return 0;
 }
 
@@ -385,7 +475,7 @@ int bgl_loop_set_clock(bgl_loop *loop, bgl_clock_fn clock, void *userdata)
         return -EBUSY;
     loop->clock = clock;
     loop->clock_ud = clock ? userdata : NULL;
-    loop->now = bgl_loop_clock(loop);
+    loop->now = bgli_loop_clock(loop);
     return 0;
 }
 

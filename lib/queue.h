@@ -25,19 +25,19 @@ typedef struct bgl_node {
     uint8_t queued; /* 1 while linked into a loop's dispatch queue */
 } bgl_node;
 
-static inline void bgl_queue_init(bgl_node *head)
+static inline void bgli_queue_init(bgl_node *head)
 {
     head->prev = head->next = head;
     head->kind = BGL_NODE_SENTINEL;
     head->queued = 0;
 }
 
-static inline int bgl_queue_empty(const bgl_node *head)
+static inline int bgli_queue_empty(const bgl_node *head)
 {
     return head->next == head;
 }
 
-static inline void bgl_queue_push(bgl_node *head, bgl_node *n)
+static inline void bgli_queue_push(bgl_node *head, bgl_node *n)
 {
     n->prev = head->prev;
     n->next = head;
@@ -46,7 +46,7 @@ static inline void bgl_queue_push(bgl_node *head, bgl_node *n)
     n->queued = 1;
 }
 
-static inline void bgl_queue_unlink(bgl_node *n)
+static inline void bgli_queue_unlink(bgl_node *n)
 {
     n->prev->next = n->next;
     n->next->prev = n->prev;
@@ -55,7 +55,7 @@ static inline void bgl_queue_unlink(bgl_node *n)
 }
 
 /* First node, or NULL when empty. */
-static inline bgl_node *bgl_queue_first(bgl_node *head)
+static inline bgl_node *bgli_queue_first(bgl_node *head)
 {
     return head->next == head ? NULL : head->next;
 }

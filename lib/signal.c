@@ -6,12 +6,10 @@
  * mutex, enforces one source per signal.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "backend.h"
 #include "loop-internal.h"
 
 #ifdef BGL_USE_SIGNALFD
@@ -74,18 +72,18 @@ static void atfork_register(void)
     (void)pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
 }
 
-void bgl_signals_init(bgl_loop *loop)
+void bgli_signals_init(bgl_loop *loop)
 {
     sigemptyset(&loop->sig_mask);
     loop->sig_rfd = loop->sig_wfd = -1;
     loop->sig_io.slot = (size_t)-1;
 }
 
-void bgl_signals_free(bgl_loop *loop)
+void bgli_signals_free(bgl_loop *loop)
 {
     if (loop->sig_rfd < 0)
         return;
-    bgl_io_internal_remove(loop, &loop->sig_io);
+    bgli_io_internal_remove(loop, &loop->sig_io);
     close(loop->sig_rfd);
     if (loop->sig_wfd >= 0)
         close(loop->sig_wfd);
@@ -94,11 +92,8 @@ void bgl_signals_free(bgl_loop *loop)
     sigemptyset(&loop->sig_mask);
 }
 
-/* Create the loop's signal descriptor on first use. */
-static int ensure_fd(bgl_loop *loop)
+static int open_fd(bgl_loop *loop)
 {
-    if (loop->sig_rfd >= 0)
-        return 0;
 #ifdef BGL_USE_SIGNALFD
     sigset_t none;
     sigemptyset(&none);
@@ -106,25 +101,27 @@ static int ensure_fd(bgl_loop *loop)
     if (fd < 0)
         return -errno;
     loop->sig_rfd = fd;
+    return 0;
 #else
     int fds[2];
-#  ifdef __linux__
-    if (pipe2(fds, O_CLOEXEC | O_NONBLOCK) < 0)
-        return -errno;
-#  else
-    if (pipe(fds) < 0)
-        return -errno;
-    if (bgl_cloexec_nonblock(fds[0]) < 0 || bgl_cloexec_nonblock(fds[1]) < 0) {
-        int e = errno;
-        close(fds[0]);
-        close(fds[1]);
-        return -e;
-    }
-#  endif
+    int r = bgli_pipe_cloexec_nonblock(fds);
+    if (r < 0)
+        return r;
     loop->sig_rfd = fds[0];
     loop->sig_wfd = fds[1];
+    return 0;
 #endif
-    int r = bgl_io_internal_add(loop, &loop->sig_io, loop->sig_rfd);
+}
+
+/* Create the loop's signal descriptor on first use. */
+static int ensure_fd(bgl_loop *loop)
+{
+    if (loop->sig_rfd >= 0)
+        return 0;
+    int r = open_fd(loop);
+    if (r < 0)
+        return r;
+    r = bgli_io_internal_add(loop, &loop->sig_io, loop->sig_rfd);
     if (r < 0) {
         close(loop->sig_rfd);
         if (loop->sig_wfd >= 0)
@@ -251,12 +248,12 @@ int bgl_signal_free(bgl_signal *sig)
     pthread_mutex_unlock(&g_sig_lock);
 
     if (sig->node.queued)
-        bgl_loop_dequeue(loop, &sig->node);
+        bgli_loop_dequeue(loop, &sig->node);
     loop->sigsrc[signo] = NULL;
     /* The last source takes the descriptor with it: a loop that stopped
      * handling signals holds no signal fd. */
     if (--loop->signal_count == 0)
-        bgl_signals_free(loop);
+        bgli_signals_free(loop);
     free(sig);
     return 0;
 }
@@ -267,10 +264,10 @@ static void deliver(bgl_loop *loop, int signo)
         return;
     bgl_signal *s = loop->sigsrc[signo];
     if (s && !s->node.queued)
-        bgl_loop_enqueue(loop, &s->node);
+        bgli_loop_enqueue(loop, &s->node);
 }
 
-void bgl_signals_collect(bgl_loop *loop)
+void bgli_signals_collect(bgl_loop *loop)
 {
     loop->sig_ready = 0;
     if (loop->sig_rfd < 0)

@@ -7,40 +7,18 @@
  * eventfd is unavailable).
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdlib.h>
 #include <unistd.h>
 #ifdef __linux__
 #  include <sys/eventfd.h>
 #endif
 
-#include "backend.h"
 #include "loop-internal.h"
 
 /* Nodes kept for other threads to reuse; beyond that they are freed. */
 #define TS_FREE_MAX 4096
 
-static int make_pipe(int fds[2])
-{
-#ifdef __linux__
-    if (pipe2(fds, O_CLOEXEC | O_NONBLOCK) == 0)
-        return 0;
-    return -errno;
-#else
-    if (pipe(fds) < 0)
-        return -errno;
-    int r = bgl_cloexec_nonblock(fds[0]);
-    if (r == 0)
-        r = bgl_cloexec_nonblock(fds[1]);
-    if (r < 0) {
-        close(fds[0]);
-        close(fds[1]);
-    }
-    return r;
-#endif
-}
-
-int bgl_threadsafe_init(bgl_loop *loop)
+int bgli_threadsafe_init(bgl_loop *loop)
 {
     int r = pthread_mutex_init(&loop->ts_lock, NULL);
     if (r)
@@ -53,7 +31,7 @@ int bgl_threadsafe_init(bgl_loop *loop)
 #endif
     {
         int fds[2];
-        r = make_pipe(fds);
+        r = bgli_pipe_cloexec_nonblock(fds);
         if (r < 0) {
             pthread_mutex_destroy(&loop->ts_lock);
             return r;
@@ -61,9 +39,9 @@ int bgl_threadsafe_init(bgl_loop *loop)
         loop->wake_rfd = fds[0];
         loop->wake_wfd = fds[1];
     }
-    r = bgl_io_internal_add(loop, &loop->wake_io, loop->wake_rfd);
+    r = bgli_io_internal_add(loop, &loop->wake_io, loop->wake_rfd);
     if (r < 0) {
-        bgl_threadsafe_free(loop);
+        bgli_threadsafe_free(loop);
         return r;
     }
     return 0;
@@ -80,9 +58,9 @@ static void free_list(bgl_call *c, int discard)
     }
 }
 
-void bgl_threadsafe_free(bgl_loop *loop)
+void bgli_threadsafe_free(bgl_loop *loop)
 {
-    bgl_io_internal_remove(loop, &loop->wake_io);
+    bgli_io_internal_remove(loop, &loop->wake_io);
     if (loop->wake_wfd >= 0 && loop->wake_wfd != loop->wake_rfd)
         close(loop->wake_wfd);
     if (loop->wake_rfd >= 0)
@@ -177,7 +155,7 @@ static void drain(bgl_loop *loop)
     }
 }
 
-void bgl_threadsafe_collect(bgl_loop *loop)
+void bgli_threadsafe_collect(bgl_loop *loop)
 {
     loop->wake_ready = 0;
     /* Drain before taking the list: a call made after the drain either is
@@ -208,7 +186,7 @@ void bgl_threadsafe_collect(bgl_loop *loop)
 
     while (c) {
         bgl_call *next = c->next_free;
-        bgl_loop_enqueue(loop, &c->node);
+        bgli_loop_enqueue(loop, &c->node);
         c = next;
     }
 }

@@ -48,19 +48,19 @@ static void sift_down(bgl_timer_heap *h, size_t i, bgl_heap_entry e)
     place(h, i, e);
 }
 
-void bgl_heap_init(bgl_timer_heap *h)
+void bgli_heap_init(bgl_timer_heap *h)
 {
     h->v = NULL;
     h->len = h->cap = 0;
 }
 
-void bgl_heap_free(bgl_timer_heap *h)
+void bgli_heap_free(bgl_timer_heap *h)
 {
     free(h->v);
-    bgl_heap_init(h);
+    bgli_heap_init(h);
 }
 
-int bgl_heap_push(bgl_timer_heap *h, bgl_heap_entry e)
+int bgli_heap_push(bgl_timer_heap *h, bgl_heap_entry e)
 {
     if (h->len == h->cap) {
         size_t cap = h->cap ? h->cap * 2 : 16;
@@ -74,7 +74,7 @@ int bgl_heap_push(bgl_timer_heap *h, bgl_heap_entry e)
     return 0;
 }
 
-void bgl_heap_remove(bgl_timer_heap *h, size_t i)
+void bgli_heap_remove(bgl_timer_heap *h, size_t i)
 {
     h->v[i].timer->heap_idx = BGL_HEAP_NONE;
     bgl_heap_entry last = h->v[--h->len];

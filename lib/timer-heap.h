@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "internal.h"
+
 struct bgl_timer;
 
 typedef struct bgl_heap_entry {
@@ -26,14 +28,14 @@ typedef struct bgl_timer_heap {
 
 #define BGL_HEAP_NONE ((size_t)-1)
 
-void bgl_heap_init(bgl_timer_heap *h);
-void bgl_heap_free(bgl_timer_heap *h);
+BGL_INTERNAL void bgli_heap_init(bgl_timer_heap *h);
+BGL_INTERNAL void bgli_heap_free(bgl_timer_heap *h);
 /* 0 or -ENOMEM.  Stores the slot in the timer (see timer.c). */
-int bgl_heap_push(bgl_timer_heap *h, bgl_heap_entry e);
+BGL_INTERNAL int bgli_heap_push(bgl_timer_heap *h, bgl_heap_entry e);
 /* Remove the entry at slot i. */
-void bgl_heap_remove(bgl_timer_heap *h, size_t i);
+BGL_INTERNAL void bgli_heap_remove(bgl_timer_heap *h, size_t i);
 /* The earliest entry, or NULL. */
-static inline const bgl_heap_entry *bgl_heap_top(const bgl_timer_heap *h)
+static inline const bgl_heap_entry *bgli_heap_top(const bgl_timer_heap *h)
 {
     return h->len ? &h->v[0] : NULL;
 }

@@ -27,23 +27,23 @@ static void disarm(bgl_timer *t)
 {
     bgl_loop *loop = t->loop;
     if (t->heap_idx != BGL_HEAP_NONE)
-        bgl_heap_remove(&loop->heap, t->heap_idx);
+        bgli_heap_remove(&loop->heap, t->heap_idx);
     if (t->node.queued)
-        bgl_loop_dequeue(loop, &t->node);
+        bgli_loop_dequeue(loop, &t->node);
 }
 
 static int arm(bgl_timer *t, uint64_t deadline, uint64_t repeat)
 {
     bgl_loop *loop = t->loop;
     if (t->heap_idx != BGL_HEAP_NONE)
-        bgl_heap_remove(&loop->heap, t->heap_idx);
+        bgli_heap_remove(&loop->heap, t->heap_idx);
     /* Re-arming replaces a pending expiry: it fires at the new deadline. */
     if (t->node.queued)
-        bgl_loop_dequeue(loop, &t->node);
+        bgli_loop_dequeue(loop, &t->node);
     t->deadline = deadline;
     t->repeat = repeat;
     bgl_heap_entry e = {deadline, loop->timer_seq++, t};
-    return bgl_heap_push(&loop->heap, e);
+    return bgli_heap_push(&loop->heap, e);
 }
 
 int bgl_timer_start(bgl_timer *timer, uint64_t after_ns, uint64_t repeat_ns)
@@ -101,13 +101,13 @@ int bgl_timer_free(bgl_timer *timer)
  * repeating timer goes straight back into the heap at its next deadline
  * after now (missed periods are skipped, not replayed); one still queued
  * from a budget-cut iteration is not queued twice. */
-void bgl_timers_collect(bgl_loop *loop)
+void bgli_timers_collect(bgl_loop *loop)
 {
     uint64_t now = loop->now;
     const bgl_heap_entry *top;
-    while ((top = bgl_heap_top(&loop->heap)) && top->deadline <= now) {
+    while ((top = bgli_heap_top(&loop->heap)) && top->deadline <= now) {
         bgl_timer *t = top->timer;
-        bgl_heap_remove(&loop->heap, 0);
+        bgli_heap_remove(&loop->heap, 0);
         if (t->repeat) {
             uint64_t next;
             if (t->repeat > UINT64_MAX - now)
@@ -117,9 +117,9 @@ void bgl_timers_collect(bgl_loop *loop)
             t->deadline = next;
             bgl_heap_entry e = {next, loop->timer_seq++, t};
             /* Cannot fail: the slot just freed is reused. */
-            (void)bgl_heap_push(&loop->heap, e);
+            (void)bgli_heap_push(&loop->heap, e);
         }
         if (!t->node.queued)
-            bgl_loop_enqueue(loop, &t->node);
+            bgli_loop_enqueue(loop, &t->node);
     }
 }

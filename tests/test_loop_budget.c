@@ -332,7 +332,7 @@ Test(budget, kick_returns_when_a_call_arrives_during_its_wait)
     free_loop(loop);
 }
 
-Test(budget, kick_ignores_a_stop_request)
+Test(budget, kick_goes_on_despite_a_stop_requested_before_it_and_leaves_it_pending)
 {
     bgl_loop *loop = new_loop();
     recorder r = {0};

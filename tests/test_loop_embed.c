@@ -1,5 +1,5 @@
 /* test_loop_embed.c - driving the loop from a foreign one: the pollable fd
- * (epoll build only), bgl_loop_get_timeout(), and the run-once timeout that
+ * (epoll build only), bgl_loop_prepare()'s timeout, and the run-once timeout that
  * returns as soon as something is due.  Time is only checked with wide
  * margins (returns well before a 60 s timeout): the machine is shared. */
 #include "helpers.h"
@@ -109,14 +109,16 @@ Test(embed, get_fd_becomes_readable_after_wakeup)
     free_loop(loop);
 }
 
+/* prepare's timeout; its return value must say whether that is 0. */
 static int64_t timeout_of(bgl_loop *loop)
 {
     int64_t t = 12345;
-    OK(bgl_loop_get_timeout(loop, &t));
+    int rc = bgl_loop_prepare(loop, &t);
+    cr_assert_eq(rc, t == 0, "prepare returned %d with timeout %lld", rc, (long long)t);
     return t;
 }
 
-Test(embed, get_timeout_is_minus_one_when_nothing_is_scheduled)
+Test(embed, prepare_timeout_is_minus_one_when_nothing_is_scheduled)
 {
     bgl_loop *loop = new_loop();
     cr_assert_eq(timeout_of(loop), -1);
@@ -133,7 +135,7 @@ Test(embed, get_timeout_is_minus_one_when_nothing_is_scheduled)
     free_loop(loop);
 }
 
-Test(embed, get_timeout_is_zero_when_callbacks_are_queued)
+Test(embed, prepare_timeout_is_zero_when_callbacks_are_queued)
 {
     bgl_loop *loop = new_loop();
     bgl_timer *t;
@@ -147,7 +149,7 @@ Test(embed, get_timeout_is_zero_when_callbacks_are_queued)
     free_loop(loop);
 }
 
-Test(embed, get_timeout_counts_down_to_the_earliest_timer_by_the_current_clock)
+Test(embed, prepare_timeout_counts_down_to_the_earliest_timer_by_the_current_clock)
 {
     bgl_loop *loop = new_loop();
     fake_clock clk;
@@ -252,7 +254,7 @@ Test(embed, run_once_with_zero_timeout_does_not_wait_for_a_far_timer)
     free_loop(loop);
 }
 
-Test(embed, get_timeout_saturates_for_a_timer_beyond_int64_ns)
+Test(embed, prepare_timeout_saturates_for_a_timer_beyond_int64_ns)
 {
     bgl_loop *loop = new_loop();
     fake_clock clk;
@@ -282,8 +284,8 @@ Test(embed, run_once_honours_its_timeout_with_a_timer_beyond_int64_ns)
     free_loop(loop);
 }
 
-/* A host's own poll loop: sleep on the loop fd for get_timeout, then run
- * one non-blocking iteration - the way Blender or a GUI toolkit embeds it. */
+/* A host's own poll loop: sleep on the loop fd for prepare's timeout, then
+ * run one non-blocking iteration - the way Blender or a GUI toolkit embeds it. */
 static void *write_after_30ms(void *arg)
 {
     sleep_ns(30 * MS);

@@ -46,7 +46,10 @@ Test(errors, loop_functions_reject_a_null_loop)
     EXPECT_RC(bgl_loop_hold(NULL), -EINVAL);
     EXPECT_RC(bgl_loop_release(NULL), -EINVAL);
     EXPECT_RC(bgl_loop_get_fd(NULL), -EINVAL);
-    EXPECT_RC(bgl_loop_get_timeout(NULL, &timeout), -EINVAL);
+    EXPECT_RC(bgl_loop_prepare(NULL, &timeout), -EINVAL);
+    EXPECT_RC(bgl_loop_wait(NULL, 0), -EINVAL);
+    EXPECT_RC(bgl_loop_dispatch(NULL, -1), -EINVAL);
+    EXPECT_RC(bgl_loop_take_stop(NULL, &code), -EINVAL);
     EXPECT_RC(bgl_loop_now(NULL, &now), -EINVAL);
     EXPECT_RC(bgl_loop_update_time(NULL), -EINVAL);
     EXPECT_RC(bgl_loop_set_clock(NULL, clock_fn, NULL), -EINVAL);
@@ -62,7 +65,7 @@ Test(errors, loop_functions_reject_null_outputs_and_callbacks)
 {
     bgl_loop *loop = new_loop();
     EXPECT_RC(bgl_loop_get_exit_code(loop, NULL), -EINVAL);
-    EXPECT_RC(bgl_loop_get_timeout(loop, NULL), -EINVAL);
+    EXPECT_RC(bgl_loop_prepare(loop, NULL), -EINVAL);
     EXPECT_RC(bgl_loop_now(loop, NULL), -EINVAL);
     EXPECT_RC(bgl_loop_get_stats(loop, NULL), -EINVAL);
     EXPECT_RC(bgl_loop_call_soon(loop, NULL, NULL), -EINVAL);
@@ -78,6 +81,7 @@ Test(errors, out_of_range_values_are_einval)
     bgl_loop *loop = new_loop();
     EXPECT_RC(bgl_loop_set_budget(loop, 0), -EINVAL);
     EXPECT_RC(bgl_loop_kick(loop, 0, 0), -EINVAL);
+    EXPECT_RC(bgl_loop_dispatch(loop, 0), -EINVAL);
     EXPECT_RC(bgl_loop_release(loop), -EALREADY);
     /* Valid extremes are accepted. */
     OK(bgl_loop_set_budget(loop, INT64_MAX));
@@ -93,6 +97,10 @@ Test(errors, out_of_range_values_are_einval)
     EXPECT_RC(bgl_loop_run_once(loop, INT64_MAX), 1);
     OK(bgl_loop_call_soon(loop, cb, NULL));
     EXPECT_RC(bgl_loop_kick(loop, INT64_MAX, INT64_MAX), 1);
+    OK(bgl_loop_call_soon(loop, cb, NULL));
+    EXPECT_RC(bgl_loop_wait(loop, INT64_MAX), 1);
+    EXPECT_RC(bgl_loop_dispatch(loop, INT64_MAX), 1);
+    EXPECT_RC(bgl_loop_take_stop(loop, &code), 1); /* the INT_MIN stop above */
     free_loop(loop);
 }
 

@@ -337,6 +337,11 @@ static void try_reentry(void *ud)
     EXPECT_RC(bgl_loop_run_once(the_loop, 0), -EBUSY);
     EXPECT_RC(bgl_loop_run(the_loop), -EBUSY);
     EXPECT_RC(bgl_loop_kick(the_loop, 0, -1), -EBUSY);
+    int64_t timeout;
+    EXPECT_RC(bgl_loop_prepare(the_loop, &timeout), -EBUSY);
+    EXPECT_RC(bgl_loop_wait(the_loop, 0), -EBUSY);
+    EXPECT_RC(bgl_loop_dispatch(the_loop, -1), -EBUSY);
+    EXPECT_RC(bgl_loop_take_stop(the_loop, NULL), 0); /* allowed, none pending */
     EXPECT_RC(bgl_loop_free(the_loop), -EBUSY);
     reentry_checked = 1;
 }
@@ -402,6 +407,7 @@ Test(reentrancy, discard_runs_for_calls_queued_by_callbacks_at_free)
 typedef struct dying {
     bgl_loop *loop;
     int calls, soon_rc, ts_rc, timer_rc, io_rc, free_rc, run_rc, kick_rc;
+    int prepare_rc, wait_rc, dispatch_rc;
 } dying;
 
 static void never_runs(void *ud)
@@ -433,6 +439,10 @@ static void discard_reenters(void *ud)
     d->free_rc = bgl_loop_free(d->loop);
     d->run_rc = bgl_loop_run_once(d->loop, 0);
     d->kick_rc = bgl_loop_kick(d->loop, 0, -1);
+    int64_t timeout;
+    d->prepare_rc = bgl_loop_prepare(d->loop, &timeout);
+    d->wait_rc = bgl_loop_wait(d->loop, 0);
+    d->dispatch_rc = bgl_loop_dispatch(d->loop, -1);
 }
 
 Test(reentrancy, discard_run_by_free_cannot_queue_create_run_or_free_again)
@@ -452,6 +462,9 @@ Test(reentrancy, discard_run_by_free_cannot_queue_create_run_or_free_again)
         EXPECT_RC(all[i]->free_rc, -EBUSY);
         EXPECT_RC(all[i]->run_rc, -EBUSY);
         EXPECT_RC(all[i]->kick_rc, -EBUSY);
+        EXPECT_RC(all[i]->prepare_rc, -EBUSY);
+        EXPECT_RC(all[i]->wait_rc, -EBUSY);
+        EXPECT_RC(all[i]->dispatch_rc, -EBUSY);
     }
 }
 

@@ -12,39 +12,83 @@
  *
  * THE ITERATION
  *
- * One call to bgl_loop_run_once() is one iteration:
+ * An iteration is three steps.  bgl_loop_run_once(), bgl_loop_kick() and
+ * bgl_loop_run() are made of them, and a host that must interleave its own
+ * work calls them one at a time (see DRIVING THE LOOP FROM A HOST):
  *
- *   1. prepare: compute how long the backend may sleep: 0 if anything is
- *      already queued for dispatch, else until the earliest timer, bounded by
- *      the caller's timeout;
- *   2. poll: wait in the kernel (epoll_wait or poll) for I/O, a thread-safe
- *      wakeup or a signal;
- *   3. collect: refresh the cached time (bgl_loop_now()), then append to the
- *      dispatch queue, in this order: ready I/O watchers (in the order the
- *      kernel reported them), expired timers (by deadline, ties in the order
- *      they were armed), thread-safe calls (in the order they were made) and
- *      signals;
- *   4. dispatch: run the queue in FIFO order.  Deferred calls made with
- *      bgl_loop_call_soon() are part of the same queue, after whatever was
- *      queued before them.  Anything scheduled *while* dispatching - a call
- *      soon, a timer that is already due, ... - runs in the next iteration,
- *      never in this one (asyncio's rule, which keeps one busy callback from
- *      starving I/O).
+ *   1. prepare (bgl_loop_prepare()): how long the loop may sleep - 0 if
+ *      anything is ready now, else until the earliest timer, or -1 (no
+ *      limit) if no timer is armed;
+ *   2. wait (bgl_loop_wait()): wait in the kernel (epoll_wait or poll) for
+ *      I/O, a thread-safe call or wakeup, or a signal - never past the
+ *      earliest timer, not at all if work is ready.  Ready I/O watchers are
+ *      appended to the dispatch queue, in the order the kernel reported
+ *      them; no callback runs;
+ *   3. dispatch (bgl_loop_dispatch()): refresh the cached time
+ *      (bgl_loop_now()), append to the queue the expired timers (by
+ *      deadline, ties in the order they were armed), then the thread-safe
+ *      calls (in the order they were made), then the signals; then run the
+ *      queue in FIFO order.  Deferred calls made with bgl_loop_call_soon()
+ *      are part of the same queue, after whatever was queued before them.
+ *      Anything scheduled *while* dispatching - a call soon, a timer that
+ *      is already due, ... - runs in the next iteration, never in this one
+ *      (asyncio's rule, which keeps one busy callback from starving I/O).
  *
- * If a dispatch budget is set (bgl_loop_set_budget()), step 4 stops as soon as
- * the budget is spent; the rest stays queued, in order, and runs first in the
- * next iteration, which will not block.  Nothing that became ready is lost:
- * an I/O watcher that is queued but not yet dispatched is not queued twice;
- * its pending events are merged, and filtered by its interest at dispatch
- * time.
+ * THE BUDGET RULE.  A dispatch may be given a budget in nanoseconds
+ * (bgl_loop_set_budget() for every dispatch, a budget_ns argument for one
+ * dispatch or one kick; the smallest applies).  Only time spent running
+ * callbacks counts, measured with the loop's clock (bgl_loop_set_clock();
+ * CLOCK_MONOTONIC by default) - never the time spent waiting in the
+ * kernel.  The budget is checked after each callback, so at least one
+ * callback runs per dispatch.  Once it is spent the dispatch stops; the
+ * rest stays queued, in order, and runs first in the next iteration, whose
+ * wait will not block.  Nothing that became ready is lost: an I/O watcher
+ * that is queued but not yet dispatched is not queued twice; its pending
+ * events are merged, and filtered by its interest at dispatch time.
  *
+ * DRIVING THE LOOP FROM A HOST
+ *
+ * (a) A host that polls its own descriptors (epoll build only: the poll
+ * backend has no single descriptor) adds bgl_loop_get_fd() to its set:
+ *
+ *     for (;;) {
+ *         int64_t ns;
+ *         bgl_loop_prepare(loop, &ns);         // 0: ready, -1: no limit
+ *         poll(host fds + loop fd, ns rounded up to ms, or -1);
+ *         ...handle the host's own descriptors...
+ *         bgl_loop_wait(loop, 0);              // collect, never blocks
+ *         bgl_loop_dispatch(loop, -1);
+ *     }
+ *
+ * The loop's fd only says that the loop has something to collect; the
+ * wait with timeout 0 collects it (ready I/O) without sleeping.
+ *
+ * (b) A host that holds a global lock while it runs code (Python's GIL)
+ * releases it around the wait only, so that other threads run while the
+ * loop sleeps and every callback runs with the lock held:
+ *
+ *     for (;;) {
+ *         release the lock;
+ *         int r = bgl_loop_wait(loop, timeout);  // -EINTR: a signal
+ *         take the lock;
+ *         if (r == -EINTR) { run the host's signal handlers; continue; }
+ *         bgl_loop_dispatch(loop, -1);
+ *         if (bgl_loop_take_stop(loop, &code) == 1) break;
+ *     }
+ *
+ * bgl_loop_wait() returns -EINTR whenever a signal handler interrupts it,
+ * so a host whose handlers only set a flag (as Python's do) gets to act on
+ * Ctrl+C at once.  Only the loop's own thread calls these functions; other
+ * threads use bgl_loop_call_threadsafe() or bgl_loop_wakeup().
+
  * REENTRANCY
  *
  * Any callback may create, modify or free any source - including the one
  * being dispatched - and may call bgl_loop_stop().  A freed source that was
  * queued is dropped from the queue; its callback is never called after
- * bgl_X_free() returned.  Calling bgl_loop_run_once()/bgl_loop_run() from
- * inside a callback of the same loop returns -EBUSY.
+ * bgl_X_free() returned.  Calling bgl_loop_prepare(), bgl_loop_wait(),
+ * bgl_loop_dispatch(), bgl_loop_run_once(), bgl_loop_kick() or
+ * bgl_loop_run() from inside a callback of the same loop returns -EBUSY.
  *
  * THREADS
  *
@@ -80,6 +124,7 @@
  *   -EBUSY    the operation is not allowed while the loop is dispatching, or
  *             (bgl_loop_free) sources are still attached;
  *   -ENOMEM   out of memory.
+ *   -EINTR    (bgl_loop_wait() only) a signal handler interrupted the wait.
  * bgl_loop_run() does not report a stop as an error: it returns the code
  * given to bgl_loop_stop().
  */
@@ -129,7 +174,8 @@ BGL_EXPORT int bgl_loop_new(bgl_loop **out);
 /* Destroy a loop.  Deferred and thread-safe calls that never ran are dropped;
  * their `discard` function (see bgl_loop_call_soon_full()) is called.
  * While those discard functions run, the loop is being freed: calling
- * bgl_loop_free() again, running it (bgl_loop_run_once(), bgl_loop_kick(),
+ * bgl_loop_free() again, running it (bgl_loop_prepare(), bgl_loop_wait(),
+ * bgl_loop_dispatch(), bgl_loop_run_once(), bgl_loop_kick(),
  * bgl_loop_run()), queueing calls (bgl_loop_call_soon*(),
  * bgl_loop_call_threadsafe()) or creating sources on it returns -EBUSY.
  * Returns 0; -EINVAL if loop is NULL; -EBUSY if called from a callback of
@@ -138,31 +184,78 @@ BGL_EXPORT int bgl_loop_new(bgl_loop **out);
  * then left untouched). */
 BGL_EXPORT int bgl_loop_free(bgl_loop *loop);
 
-/* One iteration (see THE ITERATION).  timeout_ns: 0 = do not block;
- * negative = block until something happens; positive = block at most that
- * long, returning as soon as I/O, a timer, a thread-safe call or a signal is
- * due.  Returns the number of callbacks dispatched (>= 0), -EINVAL, -EBUSY if
- * called re-entrantly, or a negative errno from the backend (-EINTR is
- * handled internally and never returned).  -EBUSY also from a discard
- * function run by bgl_loop_free(). */
+/* ---- one step at a time (see THE ITERATION) ------------------------------ */
+
+/* Step 1: how long the host may sleep before the next dispatch.  Stores in
+ * *timeout_ns 0 when work is ready now (callbacks queued, I/O collected by a
+ * wait but not dispatched yet, a timer due, a thread-safe call or signal
+ * already noticed by a wait), -1 when nothing is scheduled (no armed timer:
+ * only I/O, a thread-safe call or a signal can wake the loop), else the
+ * nanoseconds until the earliest timer by the clock's current time
+ * (saturating at INT64_MAX for a timer more than ~292 years away).  Returns
+ * 1 when work is ready, 0 when not, -EINVAL (NULL loop or timeout_ns), or
+ * -EBUSY from a callback of this loop or while it is being freed. */
+BGL_EXPORT int bgl_loop_prepare(bgl_loop *loop, int64_t *timeout_ns);
+
+/* Step 2: the kernel wait only.  Waits at most timeout_ns (< 0: no limit;
+ * 0: just poll), never past the earliest timer, and not at all if
+ * bgl_loop_prepare() would store 0.  Ready I/O watchers are queued and a
+ * readable wakeup or signal descriptor is noticed, but no callback runs.
+ * Counts stats.wakeups.  Returns 1 if a dispatch now has something to do, 0
+ * if not (the timeout passed with nothing ready), -EINTR when a signal
+ * handler interrupted the wait (nothing is lost: wait again, or dispatch),
+ * another negative errno from the backend, -EINVAL, or -EBUSY (from a
+ * callback of this loop or while it is being freed). */
+BGL_EXPORT int bgl_loop_wait(bgl_loop *loop, int64_t timeout_ns);
+
+/* Step 3: collect and dispatch one iteration: refresh the cached time,
+ * queue the expired timers, thread-safe calls and signals, then run the
+ * queue in FIFO order (what the callbacks schedule runs next iteration).
+ * Stops once budget_ns is spent (< 0: no limit; 0: -EINVAL; see THE BUDGET
+ * RULE - bgl_loop_set_budget()'s budget applies too, the smaller wins).
+ * Counts stats.iterations and stats.budget_exhausted.  Returns the number of
+ * callbacks run (>= 0), -EINVAL, or -EBUSY (from a callback of this loop or
+ * while it is being freed). */
+BGL_EXPORT int bgl_loop_dispatch(bgl_loop *loop, int64_t budget_ns);
+
+/* Consume a pending bgl_loop_stop() request: returns 1 and stores its code
+ * in *code (code may be NULL), the request being cleared; 0 when none is
+ * pending; -EINVAL if loop is NULL.  Also allowed from a callback. */
+BGL_EXPORT int bgl_loop_take_stop(bgl_loop *loop, int *code);
+
+/* ---- whole iterations ----------------------------------------------------- */
+
+/* One iteration: bgl_loop_wait(timeout_ns), then bgl_loop_dispatch() with
+ * bgl_loop_set_budget()'s budget.  timeout_ns: 0 = do not block; negative =
+ * block until something happens; positive = block at most that long,
+ * returning as soon as I/O, a timer, a thread-safe call or a signal is due.
+ * A wait interrupted by a signal is resumed for what is left of the timeout
+ * (-EINTR is never returned).  A pending stop request is left alone.
+ * Returns the number of callbacks dispatched (>= 0), -EINVAL, -EBUSY if
+ * called re-entrantly or from a discard function run by bgl_loop_free(), or
+ * a negative errno from the backend. */
 BGL_EXPORT int bgl_loop_run_once(bgl_loop *loop, int64_t timeout_ns);
 
-/* "Kick": one iteration waiting at most timeout_ns (same meaning as above),
- * then further non-blocking iterations for as long as work keeps becoming
- * ready, until nothing is ready or budget_ns is spent (budget_ns < 0: no
- * limit; 0 is not allowed: -EINVAL).  The remaining kick budget also bounds
- * the dispatch of each iteration (together with bgl_loop_set_budget(), the
- * smaller wins), so one busy iteration cannot overrun the slice; only
- * dispatch time counts, not the initial wait.  This is how a host that owns
- * the process (a GUI toolkit, Blender) gives the loop a bounded slice: a
- * request that is read, handled and answered completes within one kick.
- * Returns the total number of callbacks dispatched, or a negative errno
- * (-EBUSY from a callback or a discard function, as bgl_loop_run_once()). */
+/* "Kick": one bgl_loop_wait(timeout_ns) (same meaning and -EINTR handling
+ * as bgl_loop_run_once()), then dispatches, with non-blocking waits between
+ * them, for as long as work keeps becoming ready, until a dispatch runs
+ * nothing, budget_ns is spent (< 0: no limit; 0 is not allowed: -EINVAL),
+ * or a dispatch during which bgl_loop_stop() was called.  That stop request
+ * stays pending for bgl_loop_take_stop() or bgl_loop_run(): this is how a
+ * callback ends a kick early.  The remaining kick budget also bounds each
+ * dispatch (with bgl_loop_set_budget(), the smaller wins), so one busy
+ * iteration cannot overrun the slice; see THE BUDGET RULE.  This is how a
+ * host that owns the process (a GUI toolkit, Blender) gives the loop a
+ * bounded slice: a request that is read, handled and answered completes
+ * within one kick.  Returns the total number of callbacks dispatched, or a
+ * negative errno (-EBUSY from a callback or a discard function, as
+ * bgl_loop_run_once()). */
 BGL_EXPORT int bgl_loop_kick(bgl_loop *loop, int64_t timeout_ns, int64_t budget_ns);
 
 /* Run iterations until bgl_loop_stop() is called or no work is left.  Work is:
  * a queued callback, an armed timer, an I/O watcher with non-zero interest, a
- * signal source, or a hold (bgl_loop_hold()).  Returns the exit code passed to
+ * signal source, or a hold (bgl_loop_hold()).  Consumes the stop request
+ * (as bgl_loop_take_stop()).  Returns the exit code passed to
  * bgl_loop_stop() (0 when the loop ran out of work), or a negative errno
  * (-EBUSY from a callback or a discard function, as bgl_loop_run_once()). */
 BGL_EXPORT int bgl_loop_run(bgl_loop *loop);
@@ -172,8 +265,9 @@ BGL_EXPORT int bgl_loop_run(bgl_loop *loop);
  * error from the loop.  May be called from a callback or between
  * iterations; in the latter case the next bgl_loop_run() runs one
  * non-blocking iteration and returns `code` (as asyncio's stop() before
- * run_forever()).  The stop request is consumed by
- * bgl_loop_run(); bgl_loop_run_once() and bgl_loop_kick() ignore it.
+ * run_forever()).  The request stays pending until bgl_loop_run() or
+ * bgl_loop_take_stop() consumes it; bgl_loop_run_once() ignores it and
+ * bgl_loop_kick() returns after the iteration that made it.
  * Returns 0 or -EINVAL. */
 BGL_EXPORT int bgl_loop_stop(bgl_loop *loop, int code);
 
@@ -181,11 +275,10 @@ BGL_EXPORT int bgl_loop_stop(bgl_loop *loop, int code);
  * stores it in *code, or -EINVAL. */
 BGL_EXPORT int bgl_loop_get_exit_code(const bgl_loop *loop, int *code);
 
-/* Dispatch budget of each iteration in nanoseconds, for bgl_loop_run_once()
- * and bgl_loop_run(); negative = unlimited (the default).  0 is -EINVAL.  The
- * budget is checked after each callback, so at least one callback runs per
- * iteration.  It is measured with the loop's clock (see bgl_loop_set_clock()),
- * so a test clock makes budget cuts deterministic. */
+/* Dispatch budget of every dispatch in nanoseconds (bgl_loop_dispatch() and
+ * the iterations of bgl_loop_run_once(), bgl_loop_kick() and bgl_loop_run());
+ * negative = unlimited (the default).  0 is -EINVAL.  See THE BUDGET RULE:
+ * a test clock makes budget cuts deterministic. */
 BGL_EXPORT int bgl_loop_set_budget(bgl_loop *loop, int64_t budget_ns);
 
 /* Keep bgl_loop_run() from returning for lack of work while a hold is taken,
@@ -196,27 +289,20 @@ BGL_EXPORT int bgl_loop_release(bgl_loop *loop);
 
 /* ---- embedding in a foreign loop ---------------------------------------- */
 
-/* A descriptor that becomes readable whenever bgl_loop_run_once(loop, 0)
- * would have something to do because of I/O, a thread-safe call or a signal.
- * A host polls it together with its own descriptors and calls
- * bgl_loop_run_once(loop, 0) when it is readable or when the timeout of
- * bgl_loop_get_timeout() expires.  Owned by the loop: do not close it.
- * Returns the fd, -EINVAL, or -EOPNOTSUPP with the poll backend (which has no
- * single pollable descriptor). */
+/* A descriptor that becomes readable whenever bgl_loop_wait(loop, 0) would
+ * find something to collect: I/O, a thread-safe call or wakeup, or a
+ * signal.  A host polls it together with its own descriptors, for the
+ * timeout of bgl_loop_prepare(); see DRIVING THE LOOP FROM A HOST (a).
+ * Owned by the loop: do not close it.  Returns the fd, -EINVAL, or
+ * -EOPNOTSUPP with the poll backend (which has no single pollable
+ * descriptor). */
 BGL_EXPORT int bgl_loop_get_fd(const bgl_loop *loop);
-
-/* How long the host may sleep before it must run an iteration: 0 if
- * callbacks are queued, -1 if nothing is scheduled at all (no armed timer;
- * only the fd can wake the loop), else the nanoseconds until the earliest
- * timer, by the current clock (at most INT64_MAX: a timer more than ~292
- * years away is reported as INT64_MAX, never as a negative value).  Returns
- * 0 and stores the value, or -EINVAL. */
-BGL_EXPORT int bgl_loop_get_timeout(bgl_loop *loop, int64_t *timeout_ns);
 
 /* ---- time ---------------------------------------------------------------- */
 
-/* The loop's time in monotonic nanoseconds, cached once per iteration (right
- * after polling) so that all callbacks of one iteration see the same "now".
+/* The loop's time in monotonic nanoseconds, cached once per iteration (at
+ * the start of its dispatch) so that all callbacks of one iteration see the
+ * same "now".
  * Returns 0 and stores it, or -EINVAL. */
 BGL_EXPORT int bgl_loop_now(const bgl_loop *loop, uint64_t *now_ns);
 
@@ -237,10 +323,11 @@ BGL_EXPORT uint64_t bgl_monotonic_ns(void);
 /* ---- statistics ---------------------------------------------------------- */
 
 typedef struct bgl_loop_stats {
-    uint64_t iterations;      /* completed bgl_loop_run_once() iterations */
+    uint64_t iterations;      /* dispatches (bgl_loop_dispatch(), and one per
+                                 iteration of run_once, kick and run) */
     uint64_t dispatched;      /* callbacks run, all kinds */
-    uint64_t budget_exhausted;/* iterations cut short by the budget */
-    uint64_t wakeups;         /* polls that returned before their timeout */
+    uint64_t budget_exhausted;/* dispatches cut short by the budget */
+    uint64_t wakeups;         /* waits that returned before their timeout */
     uint64_t io_watchers;     /* live bgl_io */
     uint64_t timers_armed;    /* armed bgl_timer */
     uint64_t queued;          /* callbacks waiting in the dispatch queue */
@@ -275,7 +362,8 @@ BGL_EXPORT int bgl_loop_call_soon_full(bgl_loop *loop, bgl_callback cb, void *us
 BGL_EXPORT int bgl_loop_call_threadsafe(bgl_loop *loop, bgl_callback cb, void *userdata,
                                         bgl_callback discard);
 
-/* From any thread: make a blocked bgl_loop_run_once() return.  0 or -EINVAL. */
+/* From any thread: make a blocked bgl_loop_wait() (and so
+ * bgl_loop_run_once(), ...) return.  0 or -EINVAL. */
 BGL_EXPORT int bgl_loop_wakeup(bgl_loop *loop);
 
 /* ------------------------------------------------------------------------ */
