@@ -9,32 +9,23 @@
  *   watch(fd, events, data)         an fd watcher (watcher.c)
  *   run_once(block)                 one iteration (asyncio's _run_once)
  *   kick(timeout, budget) -> int    bounded step, see bgloop.Loop.kick
+ *   take_stop() -> int | None       a pending stop of other code, cleared
  *   stop(), close(), clear_timers(), stats()
+ *
+ * Both run_once() and kick() are the C steps (loop.h) and nothing more:
+ * bgl_loop_wait() with the GIL released, then bgl_loop_dispatch() or
+ * bgl_loop_kick().  An idle kick (nothing became ready) returns before any
+ * Python code runs.
  */
 #include "core.h"
 
 #include <errno.h>
-#include <math.h>
-#include <poll.h>
-#include <time.h>
 
 PyTypeObject *bglpy_CoreType;
-PyObject *bglpy_str_run, *bglpy_str_cancelled, *bglpy_str_run_debug, *bglpy_str_slow,
-    *bglpy_str_remove_reader, *bglpy_str_remove_writer;
-static PyObject *str_kick_enter, *str_kick_exit;
-
-static int check_open(bglpy_core *self)
-{
-    if (!self->loop) {
-        PyErr_SetString(PyExc_RuntimeError, "Event loop is closed");
-        return -1;
-    }
-    return 0;
-}
 
 static int check_idle(bglpy_core *self, const char *what)
 {
-    if (check_open(self) < 0)
+    if (bglpy_check_open(self) < 0)
         return -1;
     if (self->busy) {
         PyErr_Format(PyExc_RuntimeError,
@@ -46,103 +37,38 @@ static int check_idle(bglpy_core *self, const char *what)
     return 0;
 }
 
-/* Seconds (int or float, or None when allowed) to nanoseconds; None and
- * +inf become -1 ("no limit").  Errors name the argument. */
-static int seconds_arg(PyObject *o, const char *name, int64_t *ns)
-{
-    if (o == Py_None) {
-        *ns = -1;
-        return 0;
-    }
-    if (PyBool_Check(o) || PyUnicode_Check(o) || PyBytes_Check(o) ||
-        !(PyLong_Check(o) || PyFloat_Check(o) || PyObject_HasAttrString(o, "__float__"))) {
-        /* tp_name is off limits under the limited API: ask the type. */
-        PyObject *tname = PyObject_GetAttrString((PyObject *)Py_TYPE(o), "__name__");
-        if (tname) {
-            PyErr_Format(PyExc_TypeError, "%s must be a number of seconds or None, not %U",
-                         name, tname);
-            Py_DECREF(tname);
-        }
-        return -1;
-    }
-    double d = PyFloat_AsDouble(o);
-    if (d == -1.0 && PyErr_Occurred())
-        return -1;
-    if (isnan(d)) {
-        PyErr_Format(PyExc_ValueError, "%s must not be NaN", name);
-        return -1;
-    }
-    if (d < 0) {
-        PyErr_Format(PyExc_ValueError, "%s must not be negative (got %R)", name, o);
-        return -1;
-    }
-    if (d >= 9e9) /* ~285 years: as good as forever */
-        *ns = -1;
-    else
-        *ns = (int64_t)(d * 1e9);
-    return 0;
-}
+/* ---- the steps ------------------------------------------------------------ */
 
-/* ---- waiting ------------------------------------------------------------- */
-
-/* Anything for an iteration to do right now?  1 yes, 0 no (epoll backend:
- * queued calls, a due timer, or the loop's descriptor readable). */
-static int has_ready(bglpy_core *self)
+/* bgl_loop_wait() for at most timeout_ns (negative: no limit), the GIL
+ * released unless it cannot block.  1 something to dispatch, 0 nothing, -1
+ * with an exception set (a Python signal handler raised, e.g.
+ * KeyboardInterrupt, or the backend failed). */
+static int wait_step(bglpy_core *self, int64_t timeout_ns)
 {
-    int64_t t;
-    if (bgl_loop_get_timeout(self->loop, &t) == 0 && t == 0)
-        return 1;
-    struct pollfd p = {.fd = self->fd, .events = POLLIN};
-    return poll(&p, 1, 0) > 0;
-}
-
-/* Block (GIL released) until the loop has something to do or timeout_ns
- * (negative: no limit) passes.  Returns 0, or -1 with an exception set (a
- * signal handler raised, e.g. KeyboardInterrupt). */
-static int wait_ready(bglpy_core *self, int64_t timeout_ns)
-{
-    int64_t t;
-    if (bgl_loop_get_timeout(self->loop, &t) < 0 || t == 0)
-        return 0;
-    if (t > 0 && (timeout_ns < 0 || t < timeout_ns))
-        timeout_ns = t;
-    struct pollfd p = {.fd = self->fd, .events = POLLIN};
-    struct timespec ts, *tsp = NULL;
-    if (timeout_ns >= 0) {
-        ts.tv_sec = (time_t)(timeout_ns / 1000000000);
-        ts.tv_nsec = (long)(timeout_ns % 1000000000);
-        tsp = &ts;
+    int64_t due;
+    if (timeout_ns != 0 && bgl_loop_prepare(self->loop, &due) == 1)
+        timeout_ns = 0;
+    int r;
+    if (timeout_ns == 0) {
+        r = bgl_loop_wait(self->loop, 0);
+    } else {
+        self->waits++;
+        Py_BEGIN_ALLOW_THREADS
+        r = bgl_loop_wait(self->loop, timeout_ns);
+        Py_END_ALLOW_THREADS
     }
-    int r, err;
-    self->waits++;
-    Py_BEGIN_ALLOW_THREADS
-    r = ppoll(&p, 1, tsp, NULL);
-    err = errno;
-    Py_END_ALLOW_THREADS
+    if (r == -EINTR) {
+        /* Python's handlers run now; if none raised, the signal was just a
+         * wakeup (asyncio's wakeup fd, if any, is readable by now). */
+        if (PyErr_CheckSignals() < 0)
+            return -1;
+        r = bgl_loop_wait(self->loop, 0);
+    }
     if (r < 0) {
-        if (err == EINTR)
-            /* Give Python signal handlers their turn; the wakeup fd (if
-             * asyncio installed one) makes the self-pipe readable too. */
-            return PyErr_CheckSignals();
-        errno = err;
-        PyErr_SetFromErrno(PyExc_OSError);
+        bglpy_raise_errno(r, "bgl_loop_wait");
         return -1;
     }
-    return 0;
-}
-
-/* One iteration; with the poll backend it may block for timeout_ns with the
- * GIL released, else it never blocks (wait_ready() did that). */
-static int iterate(bglpy_core *self, int64_t timeout_ns)
-{
-    if (self->fd >= 0 || timeout_ns == 0)
-        return bgl_loop_run_once(self->loop, 0);
-    self->waits++;
-    self->released = PyEval_SaveThread();
-    int n = bgl_loop_run_once(self->loop, timeout_ns);
-    PyEval_RestoreThread(self->released);
-    self->released = NULL;
-    return n;
+    return r > 0;
 }
 
 /* Re-raise what a callback let escape, or turn a libbgloop error into
@@ -174,7 +100,7 @@ static PyObject *core_bind(bglpy_core *self, PyObject *owner)
 
 static PyObject *core_call_soon(bglpy_core *self, PyObject *handle)
 {
-    if (check_open(self) < 0 || bglpy_queue_handle(self, handle) < 0)
+    if (bglpy_check_open(self) < 0 || bglpy_queue_handle(self, handle) < 0)
         return NULL;
     Py_RETURN_NONE;
 }
@@ -183,7 +109,7 @@ static PyObject *core_call_threadsafe(bglpy_core *self, PyObject *handle)
 {
     /* Callers hold the GIL, and close() needs it too, so the loop cannot be
      * freed under us. */
-    if (check_open(self) < 0 || bglpy_queue_threadsafe(self, handle) < 0)
+    if (bglpy_check_open(self) < 0 || bglpy_queue_threadsafe(self, handle) < 0)
         return NULL;
     Py_RETURN_NONE;
 }
@@ -193,29 +119,17 @@ static PyObject *core_run_once(bglpy_core *self, PyObject *arg)
     int block = PyObject_IsTrue(arg);
     if (block < 0 || check_idle(self, "run_once()") < 0)
         return NULL;
-    bglpy_core *prev = bglpy_current;
-    bglpy_current = self;
+    /* Busy from here on, waiting included: another thread's kick() or
+     * close() must not start while this one sleeps without the GIL. */
     self->busy = 1;
-    /* Under load something is nearly always ready: try without waiting
-     * first, which costs one epoll_wait instead of a poll + epoll_wait.  An
-     * iteration that dispatched nothing did nothing visible. */
-    int n = iterate(self, 0);
-    if (n == 0 && block && !self->exc_type) {
-        if (self->fd >= 0) {
-            if (wait_ready(self, -1) < 0) {
-                self->busy = 0;
-                bglpy_current = prev;
-                return NULL;
-            }
-            n = iterate(self, 0);
-        } else {
-            n = iterate(self, -1);
-        }
+    if (wait_step(self, block ? -1 : 0) < 0) {
+        self->busy = 0;
+        return NULL;
     }
+    int n = bgl_loop_dispatch(self->loop, -1);
     self->busy = 0;
-    self->stop = 0;
-    bglpy_current = prev;
-    if (finish(self, n, "bgl_loop_run_once") < 0)
+    bglpy_settle_stop(self);
+    if (finish(self, n, "bgl_loop_dispatch") < 0)
         return NULL;
     return PyLong_FromLong(n);
 }
@@ -225,13 +139,15 @@ static PyObject *call_hook(bglpy_core *self, PyObject *name)
     return PyObject_CallMethodObjArgs(self->owner, name, NULL);
 }
 
-static PyObject *core_kick(bglpy_core *self, PyObject *args)
+static PyObject *core_kick(bglpy_core *self, PyObject *const *args, Py_ssize_t nargs)
 {
-    PyObject *otimeout, *obudget;
     int64_t timeout_ns, budget_ns;
-    if (!PyArg_ParseTuple(args, "OO:kick", &otimeout, &obudget) ||
-        seconds_arg(otimeout, "timeout", &timeout_ns) < 0 ||
-        seconds_arg(obudget, "budget", &budget_ns) < 0 || check_idle(self, "kick()") < 0)
+    if (nargs != 2) {
+        PyErr_Format(PyExc_TypeError, "kick() takes 2 arguments (%zd given)", nargs);
+        return NULL;
+    }
+    if (bglpy_seconds(args[0], "timeout", 1, &timeout_ns) < 0 ||
+        bglpy_seconds(args[1], "budget", 1, &budget_ns) < 0 || check_idle(self, "kick()") < 0)
         return NULL;
     if (!self->owner) {
         PyErr_SetString(PyExc_RuntimeError, "kick(): core is not bound to a loop");
@@ -240,75 +156,60 @@ static PyObject *core_kick(bglpy_core *self, PyObject *args)
     if (budget_ns == 0)
         budget_ns = 1; /* "no time at all" still runs one callback */
     self->kicks++;
-    /* Busy from here on, waiting included: another thread's kick() or
-     * close() must not start while this one sleeps without the GIL. */
     self->busy = 1;
-    if (self->fd >= 0) {
-        if (timeout_ns != 0 && wait_ready(self, timeout_ns) < 0) {
-            self->busy = 0;
+    int ready = wait_step(self, timeout_ns);
+    if (ready <= 0) {
+        /* Idle: no Python code runs and no Python state changes. */
+        self->busy = 0;
+        if (ready < 0)
             return NULL;
-        }
-        /* The common idle case stays this cheap: no Python state changes. */
-        if (!has_ready(self)) {
-            self->busy = 0;
-            self->idle_kicks++;
-            return PyLong_FromLong(0);
-        }
-        timeout_ns = 0;
+        self->idle_kicks++;
+        return PyLong_FromLong(0);
     }
 
-    PyObject *r = call_hook(self, str_kick_enter);
+    PyObject *r = call_hook(self, self->st->str_bgl_kick_enter);
     if (!r) {
         self->busy = 0;
         return NULL;
     }
     Py_DECREF(r);
-
-    bglpy_core *prev = bglpy_current;
-    bglpy_current = self;
-    uint64_t start = bgl_monotonic_ns();
-    long total = 0;
-    int n = 0;
-    for (int64_t b = budget_ns;;) {
-        /* The kick's remaining budget bounds each iteration too (the first
-         * one always runs, dispatching at least one callback). */
-        bgl_loop_set_budget(self->loop, b);
-        n = iterate(self, timeout_ns);
-        timeout_ns = 0;
-        if (n <= 0)
-            break;
-        total += n;
-        if (self->exc_type || self->stop)
-            break;
-        if (budget_ns > 0) {
-            b = budget_ns - (int64_t)(bgl_monotonic_ns() - start);
-            if (b <= 0)
-                break;
-        }
-    }
-    bgl_loop_set_budget(self->loop, -1);
+    /* libbgloop composes the iterations and owns the budget. */
+    int n = bgl_loop_kick(self->loop, 0, budget_ns);
     self->busy = 0;
-    self->stop = 0;
-    bglpy_current = prev;
-    if (total == 0)
+    bglpy_settle_stop(self);
+    if (n == 0)
         self->idle_kicks++;
 
-    r = call_hook(self, str_kick_exit);
+    r = call_hook(self, self->st->str_bgl_kick_exit);
     if (r)
         Py_DECREF(r);
     else if (self->exc_type)
         PyErr_WriteUnraisable(self->owner);
     else
         return NULL;
-    if (finish(self, n < 0 ? n : 0, "bgl_loop_run_once") < 0)
+    if (finish(self, n < 0 ? n : 0, "bgl_loop_kick") < 0)
         return NULL;
-    return PyLong_FromLong(total);
+    return PyLong_FromLong(n);
+}
+
+static PyObject *core_take_stop(bglpy_core *self, PyObject *unused)
+{
+    (void)unused;
+    int code;
+    if (bglpy_check_open(self) < 0)
+        return NULL;
+    if (bgl_loop_take_stop(self->loop, &code) != 1)
+        Py_RETURN_NONE;
+    return PyLong_FromLong(code);
 }
 
 static PyObject *core_stop(bglpy_core *self, PyObject *unused)
 {
     (void)unused;
-    self->stop = 1;
+    /* Between kicks there is nothing to end: asyncio's own _stopping flag
+     * ends run_forever(). */
+    if (self->busy)
+        bglpy_request_stop(self);
     Py_RETURN_NONE;
 }
 
@@ -391,11 +292,14 @@ static PyMethodDef core_methods[] = {
     {"bind", (PyCFunction)core_bind, METH_O, NULL},
     {"call_soon", (PyCFunction)core_call_soon, METH_O, NULL},
     {"call_threadsafe", (PyCFunction)core_call_threadsafe, METH_O, NULL},
-    {"call_at", (PyCFunction)bglpy_core_call_at, METH_VARARGS, NULL},
-    {"watch", (PyCFunction)bglpy_core_watch, METH_VARARGS, NULL},
+    {"call_at", (PyCFunction)(void (*)(void))bglpy_core_call_at, METH_FASTCALL, NULL},
+    {"watch", (PyCFunction)(void (*)(void))bglpy_core_watch, METH_FASTCALL, NULL},
     {"run_once", (PyCFunction)core_run_once, METH_O, NULL},
-    {"kick", (PyCFunction)core_kick, METH_VARARGS, NULL},
+    {"kick", (PyCFunction)(void (*)(void))core_kick, METH_FASTCALL, NULL},
     {"stop", (PyCFunction)core_stop, METH_NOARGS, NULL},
+    {"take_stop", (PyCFunction)core_take_stop, METH_NOARGS,
+     "take_stop() -> int | None: the code of a pending bgl_loop_stop() of other code (the "
+     "service manager), cleared; None if there is none."},
     {"clear_timers", (PyCFunction)core_clear_timers, METH_NOARGS, NULL},
     {"close", (PyCFunction)core_close, METH_NOARGS, NULL},
     {"stats", (PyCFunction)core_stats, METH_NOARGS, NULL},
@@ -434,7 +338,7 @@ static int set_slow(bglpy_core *self, PyObject *v, void *c)
         PyErr_SetString(PyExc_AttributeError, "cannot delete slow_callback_duration");
         return -1;
     }
-    if (seconds_arg(v, "slow_callback_duration", &ns) < 0)
+    if (bglpy_seconds(v, "slow_callback_duration", 1, &ns) < 0)
         return -1;
     self->slow_ns = ns < 0 ? UINT64_MAX : (uint64_t)ns;
     return 0;
@@ -505,7 +409,10 @@ static PyObject *core_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     bglpy_core *self = (bglpy_core *)alloc(type, 0);
     if (!self)
         return NULL;
-    self->fd = -1;
+    self->st = bglpy_type_state(type);
+    bglpy_list_init(&self->timers);
+    bglpy_list_init(&self->watchers);
+    bglpy_list_init(&self->pending);
     self->slow_ns = 100000000; /* asyncio's default slow_callback_duration */
     int r = bgl_loop_new(&self->loop);
     if (r < 0) {
@@ -513,8 +420,6 @@ static PyObject *core_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
         Py_DECREF(self);
         return bglpy_raise_errno(r, "bgl_loop_new");
     }
-    int fd = bgl_loop_get_fd(self->loop);
-    self->fd = fd >= 0 ? fd : -1;
     return (PyObject *)self;
 }
 
@@ -571,30 +476,10 @@ static PyType_Spec core_spec = {
     core_slots,
 };
 
-static PyObject *intern(const char *s)
+int bglpy_core_init(PyObject *module, bglpy_state *st)
 {
-    return PyUnicode_InternFromString(s);
-}
-
-int bglpy_core_init(PyObject *module)
-{
-    if (!(bglpy_str_run = intern("_run")) || !(bglpy_str_cancelled = intern("_cancelled")) ||
-        !(bglpy_str_run_debug = intern("_bgl_run_debug")) ||
-        !(bglpy_str_slow = intern("_bgl_slow")) ||
-        !(bglpy_str_remove_reader = intern("_remove_reader")) ||
-        !(bglpy_str_remove_writer = intern("_remove_writer")) ||
-        !(str_kick_enter = intern("_bgl_kick_enter")) ||
-        !(str_kick_exit = intern("_bgl_kick_exit")))
+    if (bglpy_add_type(module, &core_spec, &st->Core, 1) < 0)
         return -1;
-    bglpy_CoreType = (PyTypeObject *)PyType_FromSpec(&core_spec);
-    if (!bglpy_CoreType)
-        return -1;
-    Py_INCREF(bglpy_CoreType);
-    if (PyModule_AddObject(module, "Core", (PyObject *)bglpy_CoreType) < 0) {
-        Py_DECREF(bglpy_CoreType);
-        return -1;
-    }
-    if (bglpy_timer_init(module) < 0 || bglpy_watcher_init(module) < 0)
-        return -1;
-    return 0;
+    bglpy_CoreType = st->Core;
+    return bglpy_timer_init(module, st) < 0 || bglpy_watcher_init(module, st) < 0 ? -1 : 0;
 }

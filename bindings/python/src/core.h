@@ -6,12 +6,8 @@
  * Handles that asyncio's _add_reader/_add_writer stored as the selector key's
  * data.  The C loop dispatches them; Python only sees Handle._run() calls.
  *
- * The GIL is held while callbacks run.  With the epoll backend it is dropped
- * only while waiting: the binding polls the loop's descriptor itself and then
- * runs a non-blocking iteration, so a busy Python thread elsewhere cannot
- * slow down every single callback.  The poll backend has no such descriptor;
- * there the blocking iteration runs without the GIL and each callback takes
- * it back (see bglpy_enter()).
+ * The GIL is held while callbacks run, on every backend: it is dropped only
+ * around the kernel wait (bgl_loop_wait()), never for a dispatch.
  */
 #ifndef BGLPY_CORE_H
 #define BGLPY_CORE_H
@@ -20,24 +16,25 @@
 
 #include "bgloop/loop.h"
 
-typedef struct bglpy_timer bglpy_timer;
-typedef struct bglpy_watcher bglpy_watcher;
-typedef struct bglpy_pending bglpy_pending;
-
 typedef struct bglpy_core {
     PyObject_HEAD
+    bglpy_state *st;            /* for the C callbacks (see bglpy.h) */
     bgl_loop *loop;             /* NULL once closed */
     bgl_loop *closing;          /* closed, but other sources (the service
                                  * manager's) still on it: freed later */
-    int fd;                     /* bgl_loop_get_fd(), -1 with the poll backend */
     PyObject *owner;            /* the bgloop.Loop (strong; GC-visible) */
-    bglpy_timer *timers;        /* armed timers; each holds a reference owned by the core */
-    bglpy_watcher *watchers;    /* live watchers (borrowed; they keep the core alive) */
-    bglpy_pending *pending;     /* queued Handles (for the garbage collector) */
+    bglpy_link timers;          /* armed bglpy_timer; the core owns a reference to each */
+    bglpy_link watchers;        /* live bglpy_watcher (borrowed; they keep the core alive) */
+    bglpy_link pending;         /* queued Handles (for the garbage collector) */
     int debug;                  /* run handles through owner._bgl_run_debug() */
-    int busy;                   /* inside run_once()/kick(): no re-entry */
-    int stop;                   /* stop requested: ends a kick after this iteration */
-    PyThreadState *released;    /* poll backend: GIL dropped for a blocking iteration */
+    int busy;                   /* inside run_once()/kick(), waiting included */
+    /* Stop requests: the binding's own (Python's loop.stop(), a
+     * BaseException) end the current kick through bgl_loop_stop() and are
+     * taken back right after it; a request of other code (the service
+     * manager) that was pending meanwhile is kept for Core.take_stop(). */
+    int stop_mine;
+    int foreign_pending;
+    int foreign_code;
     /* A BaseException (KeyboardInterrupt, SystemExit) escaped a callback: it
      * is re-raised when the iteration ends; meanwhile callbacks are re-queued
      * rather than run, so nothing is lost. */
@@ -53,51 +50,41 @@ typedef struct bglpy_core {
     uint64_t lag_last_ns;
     uint64_t kicks;
     uint64_t idle_kicks;        /* kicks that dispatched nothing */
-    uint64_t waits;             /* waits in the kernel */
+    uint64_t waits;             /* waits in the kernel that may block (GIL released) */
 } bglpy_core;
 
-struct bglpy_timer {
+typedef struct bglpy_timer {
     PyObject_HEAD
     bgl_timer *timer;           /* NULL when not armed */
     bglpy_core *core;           /* strong */
     PyObject *handle;           /* the TimerHandle while armed */
     uint64_t deadline_ns;
-    bglpy_timer *prev, *next;   /* core->timers */
-};
+    bglpy_link link;            /* core->timers while armed */
+} bglpy_timer;
 
-struct bglpy_watcher {
+typedef struct bglpy_watcher {
     PyObject_HEAD
     bgl_io *io;                 /* NULL once closed */
     bglpy_core *core;           /* strong */
     PyObject *data;             /* the selector key's data: (reader, writer) */
     int fd;
     unsigned events;
-    bglpy_watcher *prev, *next; /* core->watchers */
-};
+    bglpy_link link;            /* core->watchers while open */
+} bglpy_watcher;
 
+/* Until services.c reaches Core through its state (st->Core). */
 extern PyTypeObject *bglpy_CoreType;
-extern PyTypeObject *bglpy_TimerType;
-extern PyTypeObject *bglpy_WatcherType;
 
-/* Interned attribute names used on the hot paths. */
-extern PyObject *bglpy_str_run, *bglpy_str_cancelled, *bglpy_str_run_debug,
-    *bglpy_str_slow, *bglpy_str_remove_reader, *bglpy_str_remove_writer;
-
-/* Take the GIL back inside a callback when the iteration runs without it
- * (poll backend), and give it up again afterwards. */
-static inline void bglpy_enter(bglpy_core *core)
+/* RuntimeError("Event loop is closed") unless the core's loop is open.
+ * 0 or -1. */
+static inline int bglpy_check_open(bglpy_core *core)
 {
-    if (core->released)
-        PyEval_RestoreThread(core->released);
+    if (!core->loop) {
+        PyErr_SetString(PyExc_RuntimeError, "Event loop is closed");
+        return -1;
+    }
+    return 0;
 }
-static inline void bglpy_leave(bglpy_core *core)
-{
-    if (core->released)
-        core->released = PyEval_SaveThread();
-}
-
-/* The core dispatching on this thread (set around bgl_loop_run_once()). */
-extern _Thread_local bglpy_core *bglpy_current;
 
 /* Run one asyncio Handle from a C callback: skip it if cancelled, time it,
  * log it if slow, keep a BaseException for the end of the iteration. */
@@ -110,8 +97,14 @@ int bglpy_queue_handle(bglpy_core *core, PyObject *handle);
 /* Queue a Handle through libbgloop's thread-safe queue (any thread; the GIL
  * held).  0, or -1 with an exception set. */
 int bglpy_queue_threadsafe(bglpy_core *core, PyObject *handle);
-/* Remember the current exception to re-raise after the iteration. */
+/* Remember the current exception to re-raise after the iteration, and end
+ * the iteration. */
 void bglpy_stash_exception(bglpy_core *core);
+/* End the current kick after this iteration (the binding's own request). */
+void bglpy_request_stop(bglpy_core *core);
+/* After a kick or run_once: take the binding's own stop request back and
+ * leave any other one pending. */
+void bglpy_settle_stop(bglpy_core *core);
 
 /* Free the C side of every timer / watcher of a closing core. */
 void bglpy_timers_release_all(bglpy_core *core);
@@ -122,10 +115,10 @@ int bglpy_pending_traverse(bglpy_core *core, visitproc visit, void *arg);
 void bglpy_pending_clear(bglpy_core *core);
 
 /* Methods of Core implemented in timer.c / watcher.c. */
-PyObject *bglpy_core_call_at(bglpy_core *core, PyObject *args);
-PyObject *bglpy_core_watch(bglpy_core *core, PyObject *args);
+PyObject *bglpy_core_call_at(bglpy_core *core, PyObject *const *args, Py_ssize_t nargs);
+PyObject *bglpy_core_watch(bglpy_core *core, PyObject *const *args, Py_ssize_t nargs);
 
-int bglpy_timer_init(PyObject *module);
-int bglpy_watcher_init(PyObject *module);
+int bglpy_timer_init(PyObject *module, bglpy_state *st);
+int bglpy_watcher_init(PyObject *module, bglpy_state *st);
 
 #endif /* BGLPY_CORE_H */

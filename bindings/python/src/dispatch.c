@@ -1,6 +1,40 @@
 /* dispatch.c - running asyncio Handles from the C loop's callbacks. */
 #include "core.h"
 
+#include <limits.h>
+
+/* The code of the binding's own bgl_loop_stop() requests: a service
+ * manager's exit code is never negative. */
+#define STOP_MINE INT_MIN
+
+void bglpy_request_stop(bglpy_core *core)
+{
+    if (core->stop_mine || !core->loop)
+        return;
+    int code = 0;
+    if (bgl_loop_take_stop(core->loop, &code) == 1) {
+        core->foreign_pending = 1;
+        core->foreign_code = code;
+    }
+    bgl_loop_stop(core->loop, STOP_MINE);
+    core->stop_mine = 1;
+}
+
+void bglpy_settle_stop(bglpy_core *core)
+{
+    int code = 0;
+    if (core->stop_mine && core->loop && bgl_loop_take_stop(core->loop, &code) == 1 &&
+        code != STOP_MINE) {
+        /* Another stop came after the binding's: it is the one that stands. */
+        core->foreign_pending = 1;
+        core->foreign_code = code;
+    }
+    core->stop_mine = 0;
+    if (core->foreign_pending && core->loop)
+        bgl_loop_stop(core->loop, core->foreign_code);
+    core->foreign_pending = 0;
+}
+
 void bglpy_stash_exception(bglpy_core *core)
 {
     if (core->exc_type) {
@@ -10,74 +44,80 @@ void bglpy_stash_exception(bglpy_core *core)
         return;
     }
     PyErr_Fetch(&core->exc_type, &core->exc_value, &core->exc_tb);
+    bglpy_request_stop(core);
 }
 
 /* A queued Handle.  The core lists them so that the garbage collector sees
  * the references the C queue holds: an unclosed loop with callbacks still
  * queued is then collected (with asyncio's ResourceWarning) like a stock
- * one.  Nodes are recycled; all of this runs with the GIL held. */
-struct bglpy_pending {
+ * one.  Nodes are recycled through the module state. */
+typedef struct bglpy_pending {
     bglpy_core *core;
     PyObject *handle; /* NULL once the collector cleared it */
-    bglpy_pending *prev, *next;
-};
+    bglpy_link link;  /* core->pending; st->pending_free when recycled */
+} bglpy_pending;
 
 #define PENDING_FREE_MAX 1024
-static bglpy_pending *pending_free;
-static int pending_nfree;
 
 static bglpy_pending *pending_new(bglpy_core *core, PyObject *handle)
 {
-    bglpy_pending *p = pending_free;
-    if (p) {
-        pending_free = p->next;
-        pending_nfree--;
+    bglpy_state *st = core->st;
+    bglpy_pending *p;
+    bglpy_link *l = bglpy_list_first(&st->pending_free);
+    if (l) {
+        bglpy_list_unlink(l);
+        st->pending_nfree--;
+        p = bglpy_entry(l, bglpy_pending, link);
     } else if (!(p = PyMem_Malloc(sizeof *p))) {
         PyErr_NoMemory();
         return NULL;
     }
     p->core = core;
+    p->link.prev = p->link.next = NULL;
     Py_INCREF(handle);
     p->handle = handle;
-    p->prev = NULL;
-    p->next = core->pending;
-    if (p->next)
-        p->next->prev = p;
-    core->pending = p;
+    bglpy_list_push(&core->pending, &p->link);
     return p;
 }
 
 /* Unlink and recycle; returns the Handle reference (or NULL if cleared). */
 static PyObject *pending_take(bglpy_pending *p)
 {
+    bglpy_state *st = p->core->st;
     PyObject *handle = p->handle;
-    if (p->prev)
-        p->prev->next = p->next;
-    else
-        p->core->pending = p->next;
-    if (p->next)
-        p->next->prev = p->prev;
-    if (pending_nfree < PENDING_FREE_MAX) {
-        p->next = pending_free;
-        pending_free = p;
-        pending_nfree++;
+    bglpy_list_unlink(&p->link);
+    if (st->pending_nfree < PENDING_FREE_MAX) {
+        bglpy_list_push(&st->pending_free, &p->link);
+        st->pending_nfree++;
     } else {
         PyMem_Free(p);
     }
     return handle;
 }
 
+void bglpy_pending_free_all(bglpy_state *st)
+{
+    bglpy_link *l;
+    while ((l = bglpy_list_first(&st->pending_free))) {
+        bglpy_list_unlink(l);
+        PyMem_Free(bglpy_entry(l, bglpy_pending, link));
+    }
+    st->pending_nfree = 0;
+}
+
 int bglpy_pending_traverse(bglpy_core *core, visitproc visit, void *arg)
 {
-    for (bglpy_pending *p = core->pending; p; p = p->next)
-        Py_VISIT(p->handle);
+    bglpy_link *l;
+    bglpy_list_each(l, &core->pending)
+        Py_VISIT(bglpy_entry(l, bglpy_pending, link)->handle);
     return 0;
 }
 
 void bglpy_pending_clear(bglpy_core *core)
 {
-    for (bglpy_pending *p = core->pending; p; p = p->next)
-        Py_CLEAR(p->handle);
+    bglpy_link *l;
+    bglpy_list_each(l, &core->pending)
+        Py_CLEAR(bglpy_entry(l, bglpy_pending, link)->handle);
 }
 
 static void pending_discard(void *userdata)
@@ -128,16 +168,11 @@ int bglpy_queue_threadsafe(bglpy_core *core, PyObject *handle)
     return 0;
 }
 
-/* The core whose loop is dispatching on this thread (set around
- * bgl_loop_run_once()).  Thread-local: each thread may run its own loop. */
-_Thread_local bglpy_core *bglpy_current;
-
 /* Run one queued Handle; `threadsafe` says which of the core's counters
  * accounted for it. */
 static void run_pending(bglpy_pending *p, int threadsafe)
 {
     bglpy_core *core = p->core;
-    bglpy_enter(core);
     core->queued--;
     core->ts_queued -= threadsafe;
     PyObject *handle = pending_take(p);
@@ -145,7 +180,6 @@ static void run_pending(bglpy_pending *p, int threadsafe)
         bglpy_run_handle(core, handle);
         Py_DECREF(handle);
     }
-    bglpy_leave(core);
 }
 
 static void soon_run(void *userdata)
@@ -167,7 +201,7 @@ void bglpy_run_handle(bglpy_core *core, PyObject *handle)
             PyErr_WriteUnraisable(handle);
         return;
     }
-    PyObject *c = PyObject_GetAttr(handle, bglpy_str_cancelled);
+    PyObject *c = PyObject_GetAttr(handle, core->st->str_cancelled);
     if (!c) {
         bglpy_stash_exception(core);
         return;
@@ -180,12 +214,13 @@ void bglpy_run_handle(bglpy_core *core, PyObject *handle)
 
 void bglpy_call_handle(bglpy_core *core, PyObject *handle)
 {
+    bglpy_state *st = core->st;
     uint64_t t0 = bgl_monotonic_ns();
     PyObject *r;
     if (core->debug && core->owner)
-        r = PyObject_CallMethodObjArgs(core->owner, bglpy_str_run_debug, handle, NULL);
+        r = PyObject_CallMethodObjArgs(core->owner, st->str_bgl_run_debug, handle, NULL);
     else
-        r = PyObject_CallMethodObjArgs(handle, bglpy_str_run, NULL);
+        r = PyObject_CallMethodObjArgs(handle, st->str_run, NULL);
     uint64_t dt = bgl_monotonic_ns() - t0;
     core->callbacks++;
     if (dt > core->longest_ns)
@@ -200,7 +235,7 @@ void bglpy_call_handle(bglpy_core *core, PyObject *handle)
     if (dt >= core->slow_ns && !core->debug && core->owner) {
         /* Debug mode logs slow callbacks through asyncio's logger already. */
         PyObject *secs = PyFloat_FromDouble((double)dt / 1e9);
-        PyObject *lr = secs ? PyObject_CallMethodObjArgs(core->owner, bglpy_str_slow, handle,
+        PyObject *lr = secs ? PyObject_CallMethodObjArgs(core->owner, st->str_bgl_slow, handle,
                                                          secs, NULL)
                             : NULL;
         Py_XDECREF(secs);

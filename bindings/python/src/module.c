@@ -1,15 +1,25 @@
-/* module.c - bgloop._bgloop: the module object and its initialisation.
+/* module.c - bgloop._bgloop: the module object, its state and the helpers
+ * every part shares (see bglpy.h for the conventions).
  *
- * The module is initialised in one exec step that calls the init function of
- * every part (see bglpy.h).  To add a part, add a source file to
- * `bgloop_py_sources` in bindings/python/meson.build and one line to
- * `parts` below.
+ * To add a part, add its source file to `bgloop_py_sources` in
+ * bindings/python/meson.build and its init function to `parts` below.
  */
 #include "bglpy.h"
 
 #include <errno.h>
+#include <math.h>
 
 #include "bgloop/common.h"
+#include "bgloop/loop.h"
+
+/* The services parts, called with the same (module, state) signature as
+ * every part; declared here until services*.c include the declaration
+ * from bglpy.h. */
+int bglpy_services_init(PyObject *module, bglpy_state *st);
+int bglpy_services_signal_init(PyObject *module, bglpy_state *st);
+int bglpy_services_tasks_init(PyObject *module, bglpy_state *st);
+
+/* ---- shared helpers ------------------------------------------------------- */
 
 PyObject *bglpy_raise_errno(int err, const char *what)
 {
@@ -24,16 +34,88 @@ PyObject *bglpy_raise_errno(int err, const char *what)
     return NULL;
 }
 
-static PyObject *mod_version(PyObject *self, PyObject *unused)
+PyObject *bglpy_type_name(PyObject *o)
 {
-    (void)self;
+    return PyObject_GetAttrString((PyObject *)Py_TYPE(o), "__name__");
+}
+
+int bglpy_seconds(PyObject *o, const char *what, int allow_none, int64_t *ns)
+{
+    if (o == Py_None && allow_none) {
+        *ns = -1;
+        return 0;
+    }
+    double d = -1.0;
+    if (!PyBool_Check(o) && o != Py_None)
+        d = PyFloat_AsDouble(o); /* int, float, __float__, __index__ */
+    if (d == -1.0 && (PyBool_Check(o) || o == Py_None || PyErr_Occurred())) {
+        if (PyErr_Occurred() && !PyErr_ExceptionMatches(PyExc_TypeError))
+            return -1; /* OverflowError of a huge int, an error of __float__ */
+        PyErr_Clear();
+        PyObject *tname = bglpy_type_name(o);
+        if (tname) {
+            PyErr_Format(PyExc_TypeError, "%s must be a number of seconds%s, not %U", what,
+                         allow_none ? " or None" : "", tname);
+            Py_DECREF(tname);
+        }
+        return -1;
+    }
+    if (isnan(d)) {
+        PyErr_Format(PyExc_ValueError, "%s must not be NaN", what);
+        return -1;
+    }
+    if (d < 0) {
+        PyErr_Format(PyExc_ValueError, "%s must not be negative (got %R)", what, o);
+        return -1;
+    }
+    if (d >= 9e9) { /* ~285 years: as good as forever */
+        if (!allow_none) {
+            PyErr_Format(PyExc_ValueError, "%s must be a finite number of seconds (got %R)",
+                         what, o);
+            return -1;
+        }
+        *ns = -1;
+        return 0;
+    }
+    *ns = (int64_t)(d * 1e9);
+    return 0;
+}
+
+int bglpy_add_type(PyObject *module, PyType_Spec *spec, PyTypeObject **slot, int expose)
+{
+    PyTypeObject *type = (PyTypeObject *)PyType_FromModuleAndSpec(module, spec, NULL);
+    if (!type)
+        return -1;
+    *slot = type; /* the state's reference */
+    return expose ? PyModule_AddType(module, type) : 0;
+}
+
+/* ---- module functions ----------------------------------------------------- */
+
+static PyObject *mod_version(PyObject *module, PyObject *unused)
+{
+    (void)module;
     (void)unused;
     return PyUnicode_FromString(bgl_version());
 }
 
-static PyObject *mod_strerror(PyObject *self, PyObject *arg)
+static PyObject *mod_backend(PyObject *module, PyObject *unused)
 {
-    (void)self;
+    (void)module;
+    (void)unused;
+    bgl_loop *loop;
+    int r = bgl_loop_new(&loop);
+    if (r < 0)
+        return bglpy_raise_errno(r, "bgl_loop_new");
+    /* Only the poll backend has no single pollable descriptor. */
+    int fd = bgl_loop_get_fd(loop);
+    bgl_loop_free(loop);
+    return PyUnicode_FromString(fd == -EOPNOTSUPP ? "poll" : "epoll");
+}
+
+static PyObject *mod_strerror(PyObject *module, PyObject *arg)
+{
+    (void)module;
     long err = PyLong_AsLong(arg);
     if (err == -1 && PyErr_Occurred())
         return NULL;
@@ -45,14 +127,17 @@ static PyObject *mod_strerror(PyObject *self, PyObject *arg)
 }
 
 static PyMethodDef module_methods[] = {
-    {"version", mod_version, METH_NOARGS, "version() -> str: libbgloop's version."},
+    {"version", mod_version, METH_NOARGS,
+     "version() -> str: the version of bgloop (meson.build's project version)."},
+    {"backend", mod_backend, METH_NOARGS,
+     "backend() -> str: libbgloop's I/O backend in this build, \"epoll\" or \"poll\"."},
     {"strerror", mod_strerror, METH_O, "strerror(err) -> str: text of a (negative) errno."},
     {NULL, NULL, 0, NULL},
 };
 
-/* One init function per source file, called in this order; NULL ends it.
- * (pyservices: add bglpy_services_init here and declare it in bglpy.h.) */
-static int (*const parts[])(PyObject *module) = {
+/* ---- state and initialisation --------------------------------------------- */
+
+static int (*const parts[])(PyObject *module, bglpy_state *st) = {
     bglpy_core_init,
     bglpy_services_init,
     bglpy_services_signal_init,
@@ -62,10 +147,50 @@ static int (*const parts[])(PyObject *module) = {
 
 static int module_exec(PyObject *module)
 {
+    bglpy_state *st = bglpy_module_state(module);
+    bglpy_list_init(&st->pending_free);
+#define BGLPY_X(name)                                                           \
+    if (!(st->str##name = PyUnicode_InternFromString(#name)))                 \
+        return -1;
+    BGLPY_NAMES(BGLPY_X)
+#undef BGLPY_X
     for (size_t i = 0; parts[i]; i++)
-        if (parts[i](module) < 0)
+        if (parts[i](module, st) < 0)
             return -1;
     return 0;
+}
+
+static int module_traverse(PyObject *module, visitproc visit, void *arg)
+{
+    bglpy_state *st = bglpy_module_state(module);
+    if (!st)
+        return 0;
+#define BGLPY_X(name) Py_VISIT(st->name);
+    BGLPY_TYPES(BGLPY_X)
+#undef BGLPY_X
+    return 0;
+}
+
+static int module_clear(PyObject *module)
+{
+    bglpy_state *st = bglpy_module_state(module);
+    if (!st)
+        return 0;
+#define BGLPY_X(name) Py_CLEAR(st->name);
+    BGLPY_TYPES(BGLPY_X)
+#undef BGLPY_X
+#define BGLPY_X(name) Py_CLEAR(st->str##name);
+    BGLPY_NAMES(BGLPY_X)
+#undef BGLPY_X
+    return 0;
+}
+
+static void module_free(void *module)
+{
+    module_clear(module);
+    bglpy_state *st = bglpy_module_state(module);
+    if (st && st->pending_free.next)
+        bglpy_pending_free_all(st);
 }
 
 static PyModuleDef_Slot module_slots[] = {
@@ -77,12 +202,12 @@ static struct PyModuleDef module_def = {
     PyModuleDef_HEAD_INIT,
     "bgloop._bgloop",
     "The C core of bgloop: libbgloop's loop wrapped for asyncio.",
-    0,
+    sizeof(bglpy_state),
     module_methods,
     module_slots,
-    NULL,
-    NULL,
-    NULL,
+    module_traverse,
+    module_clear,
+    module_free,
 };
 
 PyMODINIT_FUNC PyInit__bgloop(void)

@@ -11,8 +11,6 @@
 
 #include <math.h>
 
-PyTypeObject *bglpy_TimerType;
-
 /* Disarm: free the C timer, unlink, drop the handle and the core's
  * reference (which may free the Timer: callers must not touch it after). */
 static void timer_disarm(bglpy_timer *t)
@@ -22,13 +20,7 @@ static void timer_disarm(bglpy_timer *t)
     bglpy_core *core = t->core;
     bgl_timer_free(t->timer);
     t->timer = NULL;
-    if (t->prev)
-        t->prev->next = t->next;
-    else
-        core->timers = t->next;
-    if (t->next)
-        t->next->prev = t->prev;
-    t->prev = t->next = NULL;
+    bglpy_list_unlink(&t->link);
     core->armed--;
     Py_CLEAR(t->handle);
     Py_DECREF(t);
@@ -39,7 +31,6 @@ static void timer_fire(bgl_timer *timer, void *userdata)
     (void)timer;
     bglpy_timer *t = userdata;
     bglpy_core *core = t->core;
-    bglpy_enter(core);
     uint64_t now = 0;
     bgl_loop_now(core->loop, &now);
     uint64_t lag = now > t->deadline_ns ? now - t->deadline_ns : 0;
@@ -56,19 +47,18 @@ static void timer_fire(bgl_timer *timer, void *userdata)
         Py_DECREF(handle);
     }
     Py_DECREF(core);
-    bglpy_leave(core);
 }
 
-PyObject *bglpy_core_call_at(bglpy_core *core, PyObject *args)
+PyObject *bglpy_core_call_at(bglpy_core *core, PyObject *const *args, Py_ssize_t nargs)
 {
-    double when;
-    PyObject *handle;
-    if (!PyArg_ParseTuple(args, "dO:call_at", &when, &handle))
-        return NULL;
-    if (!core->loop) {
-        PyErr_SetString(PyExc_RuntimeError, "Event loop is closed");
+    if (nargs != 2) {
+        PyErr_Format(PyExc_TypeError, "call_at() takes 2 arguments (%zd given)", nargs);
         return NULL;
     }
+    double when = PyFloat_AsDouble(args[0]);
+    PyObject *handle = args[1];
+    if ((when == -1.0 && PyErr_Occurred()) || bglpy_check_open(core) < 0)
+        return NULL;
     if (isnan(when)) {
         PyErr_SetString(PyExc_ValueError, "call_at(): when is NaN");
         return NULL;
@@ -81,8 +71,9 @@ PyObject *bglpy_core_call_at(bglpy_core *core, PyObject *args)
     else
         deadline = (uint64_t)ceil(when * 1e9);
 
-    allocfunc alloc = (allocfunc)PyType_GetSlot(bglpy_TimerType, Py_tp_alloc);
-    bglpy_timer *t = (bglpy_timer *)alloc(bglpy_TimerType, 0);
+    PyTypeObject *type = core->st->Timer;
+    allocfunc alloc = (allocfunc)PyType_GetSlot(type, Py_tp_alloc);
+    bglpy_timer *t = (bglpy_timer *)alloc(type, 0);
     if (!t)
         return NULL;
     Py_INCREF(core);
@@ -103,10 +94,7 @@ PyObject *bglpy_core_call_at(bglpy_core *core, PyObject *args)
     t->deadline_ns = deadline;
     Py_INCREF(handle);
     t->handle = handle;
-    t->next = core->timers;
-    if (t->next)
-        t->next->prev = t;
-    core->timers = t;
+    bglpy_list_push(&core->timers, &t->link);
     core->armed++;
     Py_INCREF(t); /* the core's reference while armed */
     return (PyObject *)t;
@@ -114,14 +102,16 @@ PyObject *bglpy_core_call_at(bglpy_core *core, PyObject *args)
 
 void bglpy_timers_release_all(bglpy_core *core)
 {
-    while (core->timers)
-        timer_disarm(core->timers);
+    bglpy_link *l;
+    while ((l = bglpy_list_first(&core->timers)))
+        timer_disarm(bglpy_entry(l, bglpy_timer, link));
 }
 
 int bglpy_timers_traverse(bglpy_core *core, visitproc visit, void *arg)
 {
-    for (bglpy_timer *t = core->timers; t; t = t->next)
-        Py_VISIT((PyObject *)t);
+    bglpy_link *l;
+    bglpy_list_each(l, &core->timers)
+        Py_VISIT((PyObject *)bglpy_entry(l, bglpy_timer, link));
     return 0;
 }
 
@@ -215,15 +205,7 @@ static PyType_Spec timer_spec = {
     timer_slots,
 };
 
-int bglpy_timer_init(PyObject *module)
+int bglpy_timer_init(PyObject *module, bglpy_state *st)
 {
-    bglpy_TimerType = (PyTypeObject *)PyType_FromSpec(&timer_spec);
-    if (!bglpy_TimerType)
-        return -1;
-    Py_INCREF(bglpy_TimerType);
-    if (PyModule_AddObject(module, "Timer", (PyObject *)bglpy_TimerType) < 0) {
-        Py_DECREF(bglpy_TimerType);
-        return -1;
-    }
-    return 0;
+    return bglpy_add_type(module, &timer_spec, &st->Timer, 1);
 }

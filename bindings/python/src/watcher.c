@@ -10,7 +10,7 @@
  */
 #include "core.h"
 
-PyTypeObject *bglpy_WatcherType;
+#include <limits.h>
 
 static int check_events(long events)
 {
@@ -27,14 +27,7 @@ static void watcher_release(bglpy_watcher *w)
         return;
     bgl_io_free(w->io);
     w->io = NULL;
-    bglpy_core *core = w->core;
-    if (w->prev)
-        w->prev->next = w->next;
-    else
-        core->watchers = w->next;
-    if (w->next)
-        w->next->prev = w->prev;
-    w->prev = w->next = NULL;
+    bglpy_list_unlink(&w->link);
 }
 
 /* Run the reader or writer Handle; a cancelled one is removed the way
@@ -43,7 +36,7 @@ static void io_handle(bglpy_core *core, int fd, PyObject *handle, PyObject *remo
 {
     if (handle == Py_None || core->exc_type)
         return;
-    PyObject *c = PyObject_GetAttr(handle, bglpy_str_cancelled);
+    PyObject *c = PyObject_GetAttr(handle, core->st->str_cancelled);
     if (!c) {
         bglpy_stash_exception(core);
         return;
@@ -70,42 +63,49 @@ static void io_fire(bgl_io *io, int fd, unsigned revents, void *userdata)
     (void)io;
     bglpy_watcher *w = userdata;
     bglpy_core *core = w->core;
-    bglpy_enter(core);
     if (core->exc_type)
-        goto out; /* level-triggered: it will be reported again */
+        return; /* level-triggered: it will be reported again */
     unsigned ev = revents & (BGL_IO_READ | BGL_IO_WRITE);
     if (revents & (BGL_IO_ERROR | BGL_IO_HUP))
         ev |= BGL_IO_READ | BGL_IO_WRITE;
     ev &= w->events;
     PyObject *data = w->data;
     if (!ev || !data || !PyTuple_Check(data) || PyTuple_Size(data) != 2)
-        goto out;
+        return;
     /* The reader may close the watcher (and drop its data): hold both. */
     Py_INCREF(w);
     Py_INCREF(data);
     if (ev & BGL_IO_READ)
-        io_handle(core, fd, PyTuple_GetItem(data, 0), bglpy_str_remove_reader);
+        io_handle(core, fd, PyTuple_GetItem(data, 0), core->st->str_remove_reader);
     if ((ev & BGL_IO_WRITE) && w->io)
-        io_handle(core, fd, PyTuple_GetItem(data, 1), bglpy_str_remove_writer);
+        io_handle(core, fd, PyTuple_GetItem(data, 1), core->st->str_remove_writer);
     Py_DECREF(data);
     Py_DECREF(w);
-out:
-    bglpy_leave(core);
 }
 
-PyObject *bglpy_core_watch(bglpy_core *core, PyObject *args)
+PyObject *bglpy_core_watch(bglpy_core *core, PyObject *const *args, Py_ssize_t nargs)
 {
-    int fd;
-    long events;
-    PyObject *data;
-    if (!PyArg_ParseTuple(args, "ilO:watch", &fd, &events, &data) || check_events(events) < 0)
-        return NULL;
-    if (!core->loop) {
-        PyErr_SetString(PyExc_RuntimeError, "Event loop is closed");
+    if (nargs != 3) {
+        PyErr_Format(PyExc_TypeError, "watch() takes 3 arguments (%zd given)", nargs);
         return NULL;
     }
-    allocfunc alloc = (allocfunc)PyType_GetSlot(bglpy_WatcherType, Py_tp_alloc);
-    bglpy_watcher *w = (bglpy_watcher *)alloc(bglpy_WatcherType, 0);
+    int overflow;
+    long lfd = PyLong_AsLongAndOverflow(args[0], &overflow);
+    if (lfd == -1 && PyErr_Occurred())
+        return NULL;
+    if (overflow || lfd < INT_MIN || lfd > INT_MAX) {
+        PyErr_SetString(PyExc_OverflowError, "watch(): fd out of range");
+        return NULL;
+    }
+    int fd = (int)lfd;
+    long events = PyLong_AsLong(args[1]);
+    PyObject *data = args[2];
+    if ((events == -1 && PyErr_Occurred()) || check_events(events) < 0 ||
+        bglpy_check_open(core) < 0)
+        return NULL;
+    PyTypeObject *type = core->st->Watcher;
+    allocfunc alloc = (allocfunc)PyType_GetSlot(type, Py_tp_alloc);
+    bglpy_watcher *w = (bglpy_watcher *)alloc(type, 0);
     if (!w)
         return NULL;
     Py_INCREF(core);
@@ -120,17 +120,15 @@ PyObject *bglpy_core_watch(bglpy_core *core, PyObject *args)
     w->events = (unsigned)events;
     Py_INCREF(data);
     w->data = data;
-    w->next = core->watchers;
-    if (w->next)
-        w->next->prev = w;
-    core->watchers = w;
+    bglpy_list_push(&core->watchers, &w->link);
     return (PyObject *)w;
 }
 
 void bglpy_watchers_release_all(bglpy_core *core)
 {
-    while (core->watchers)
-        watcher_release(core->watchers);
+    bglpy_link *l;
+    while ((l = bglpy_list_first(&core->watchers)))
+        watcher_release(bglpy_entry(l, bglpy_watcher, link));
 }
 
 static PyObject *watcher_modify(bglpy_watcher *self, PyObject *args)
@@ -241,15 +239,7 @@ static PyType_Spec watcher_spec = {
     watcher_slots,
 };
 
-int bglpy_watcher_init(PyObject *module)
+int bglpy_watcher_init(PyObject *module, bglpy_state *st)
 {
-    bglpy_WatcherType = (PyTypeObject *)PyType_FromSpec(&watcher_spec);
-    if (!bglpy_WatcherType)
-        return -1;
-    Py_INCREF(bglpy_WatcherType);
-    if (PyModule_AddObject(module, "Watcher", (PyObject *)bglpy_WatcherType) < 0) {
-        Py_DECREF(bglpy_WatcherType);
-        return -1;
-    }
-    return 0;
+    return bglpy_add_type(module, &watcher_spec, &st->Watcher, 1);
 }
