@@ -57,7 +57,7 @@ int main(void)
     bgl_service_add(mgr, &cfg, &web, NULL, NULL);
 
     bgl_signal_new(loop, SIGINT, on_sigint, mgr, &sig);
-    bgl_services_set_keepalive(mgr, NULL, 1);  /* run() ends when all ended */
+    bgl_services_set_keepalive(mgr, 1);     /* run() ends when all ended */
     bgl_services_start(mgr, NULL);
     int code = bgl_loop_run(loop);
 

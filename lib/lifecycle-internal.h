@@ -1,5 +1,6 @@
 /* lifecycle-internal.h - glue between the task registry, resource stacks and
- * the service manager.  Not installed. */
+ * the service manager.  Not installed.  Every function shared between these
+ * files is bgli_* and hidden: only the bgl_* API leaves the library. */
 #ifndef BGLOOP_LIFECYCLE_INTERNAL_H
 #define BGLOOP_LIFECYCLE_INTERNAL_H
 
@@ -7,26 +8,37 @@
 #include "bgloop/service.h"
 #include "bgloop/task.h"
 
-/* fn(ud, 0) is called whenever the number of active tasks of `reg` went
- * down, so that a keep-alive can notice "nothing left" without polling, and
- * fn(ud, 1) when the registry is freed.  Several managers may watch one
- * registry.  bgl__tasks_watch() is 0 or -ENOMEM; bgl__tasks_unwatch()
- * removes the watch added with the same fn and ud. */
-int bgl__tasks_watch(bgl_tasks *reg, void (*fn)(void *ud, int gone), void *ud);
-void bgl__tasks_unwatch(bgl_tasks *reg, void (*fn)(void *ud, int gone), void *ud);
+#define BGLI_HIDDEN __attribute__((visibility("hidden")))
+
+/* fn(ud, 0) is called whenever the number of live tasks of `reg` went down
+ * (finished, freed or abandoned), so that a manager can notice "nothing
+ * left" without polling, and fn(ud, 1) when the registry is freed.  Several
+ * managers may watch one registry.  bgli_tasks_watch() is 0 or -ENOMEM;
+ * bgli_tasks_unwatch() removes the watch added with the same fn and ud. */
+BGLI_HIDDEN int bgli_tasks_watch(bgl_tasks *reg, void (*fn)(void *ud, int gone), void *ud);
+BGLI_HIDDEN void bgli_tasks_unwatch(bgl_tasks *reg, void (*fn)(void *ud, int gone), void *ud);
+
+/* Entries matching owner and name (NULL: any) that are active and not
+ * abandoned. */
+BGLI_HIDDEN int bgli_tasks_live(const bgl_tasks *reg, const char *owner, const char *name);
+/* bgl_task_cancel() every matching active entry; with only_new, only those
+ * not asked before and not abandoned.  The number asked, or -ENOMEM. */
+BGLI_HIDDEN int bgli_tasks_cancel(bgl_tasks *reg, const char *owner, const char *name,
+                                  int only_new);
+/* Abandon every matching live entry; returns how many. */
+BGLI_HIDDEN int bgli_tasks_abandon(bgl_tasks *reg, const char *owner, const char *name);
 
 /* Stacks owned by a service or manager: bgl_resources_free() refuses them,
  * the owner learns about completed closes through `closed` (called before
  * the public closed callback) and, if `pushed` is not NULL, about every
  * push. */
-int bgl__resources_new_owned(bgl_loop *loop, void (*closed)(bgl_resources *rs, void *ud),
-                             void (*pushed)(bgl_resources *rs, void *ud), void *ud,
-                             bgl_resources **out);
-void bgl__resources_free_owned(bgl_resources *rs);
+BGLI_HIDDEN int bgli_resources_new_owned(bgl_loop *loop,
+                                         void (*closed)(bgl_resources *rs, void *ud),
+                                         void (*pushed)(bgl_resources *rs, void *ud), void *ud,
+                                         bgl_resources **out);
+BGLI_HIDDEN void bgli_resources_free_owned(bgl_resources *rs);
 
 /* printf into a fresh heap string (NULL on failure). */
-char *bgl__strdupf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-/* strdup that accepts NULL. */
-char *bgl__strdup0(const char *s);
+BGLI_HIDDEN char *bgli_strdupf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 #endif /* BGLOOP_LIFECYCLE_INTERNAL_H */

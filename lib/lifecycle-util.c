@@ -7,7 +7,7 @@
 
 #include "lifecycle-internal.h"
 
-char *bgl__strdupf(const char *fmt, ...)
+char *bgli_strdupf(const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -22,9 +22,4 @@ char *bgl__strdupf(const char *fmt, ...)
     vsnprintf(s, (size_t)n + 1, fmt, ap);
     va_end(ap);
     return s;
-}
-
-char *bgl__strdup0(const char *s)
-{
-    return s ? strdup(s) : NULL;
 }

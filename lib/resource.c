@@ -71,7 +71,7 @@ int bgl_resources_new(bgl_loop *loop, bgl_resources **out)
     return stack_new(loop, out);
 }
 
-int bgl__resources_new_owned(bgl_loop *loop, void (*closed)(bgl_resources *rs, void *ud),
+int bgli_resources_new_owned(bgl_loop *loop, void (*closed)(bgl_resources *rs, void *ud),
                              void (*pushed)(bgl_resources *rs, void *ud), void *ud,
                              bgl_resources **out)
 {
@@ -93,7 +93,7 @@ static void stack_destroy(bgl_resources *rs)
     free(rs);
 }
 
-void bgl__resources_free_owned(bgl_resources *rs)
+void bgli_resources_free_owned(bgl_resources *rs)
 {
     if (rs)
         stack_destroy(rs);
@@ -150,8 +150,8 @@ static void entry_free(bgl_resource *e)
 static void report_error(bgl_resources *rs, const bgl_resource *e, const char *text)
 {
     const char *name = e->name ? e->name : "(unnamed)";
-    char *s = rs->errors ? bgl__strdupf("%s; '%s': %s", rs->errors, name, text)
-                         : bgl__strdupf("'%s': %s", name, text);
+    char *s = rs->errors ? bgli_strdupf("%s; '%s': %s", rs->errors, name, text)
+                         : bgli_strdupf("'%s': %s", name, text);
     if (s) {   /* out of memory: the counts still tell */
         free(rs->errors);
         rs->errors = s;

@@ -1,6 +1,8 @@
-/* service-internal.h - the service manager's data, shared by service.c (state
- * machine and API), service-deps.c (dependency graph) and service-restart.c
- * (restart policy, backoff, start limit).  Not installed. */
+/* service-internal.h - the service manager's data, shared by service.c (API,
+ * registration, queries), service-run.c (state machine and reconcile pass),
+ * service-stop.c (stops, deadlines, cancel and abandon, task waits, scope
+ * closing), service-deps.c (dependency graph) and service-restart.c (restart
+ * policy, backoff, start limit).  Not installed. */
 #ifndef BGLOOP_SERVICE_INTERNAL_H
 #define BGLOOP_SERVICE_INTERNAL_H
 
@@ -8,12 +10,26 @@
 #include <stdint.h>
 
 #include "bgloop/service.h"
+#include "lifecycle-internal.h"
+
+#define BGLI_DEFAULT_TIMEOUT_NS 5000000000ull
+/* The least wait before abandoning something that was cancelled, so a stop
+ * timeout of 0 ("cancel at once") does not also mean "abandon at once". */
+#define BGLI_MIN_GRACE_NS 1000000000ull
 
 struct bgl_service {
     bgl_services *mgr;
     char *name, *owner;
-    char **deps;                  /* dependency names */
+    char **dep_names;             /* as configured */
+    bgl_service **deps;           /* resolved; NULL while unknown */
     size_t n_deps;
+    bgl_service **rdeps;          /* dependents, one entry per edge */
+    size_t n_rdeps, cap_rdeps;
+    size_t n_bad_deps;            /* deps that are unknown or not ok */
+    int ok;                       /* running, wanted, every dep ok: what a
+                                     dependent may start on */
+    int queued;                   /* on the refresh work list */
+    size_t n_unres;               /* deps still NULL */
     bgl_service_config cfg;       /* name/owner/depends_on unused */
     bgl_service_hooks hooks;
     void *userdata;
@@ -23,7 +39,14 @@ struct bgl_service {
     int stop_requested;           /* the current run was asked to stop */
     int stop_timed_out;           /* ... and did not end in time */
     int cancelled;                /* the cancel hook was called */
-    int ending;                   /* ended; resources closing */
+    int cancel_is_stop;           /* ... as the stop itself (timeout 0) */
+    int force_cancel;             /* an owner stop's deadline passed before
+                                     its own stop began */
+    uint64_t force_ns;            /* ... that stop's timeout */
+    uint64_t expired_ns;          /* the timeout that expired, for texts */
+    int ending;                   /* ended; tasks or resources closing */
+    int awaiting_tasks;           /* ended; its registry entries winding up */
+    unsigned tasks_abandoned;     /* entries abandoned when its last run ended */
     int stable;                   /* the run that ended was long enough to
                                      reset the backoff */
     bgl_service_state end_state;  /* state once resources are closed */
@@ -40,61 +63,124 @@ struct bgl_service {
 
     bgl_timer *stop_timer, *restart_timer;
     bgl_resources *res;
-    int mark;                     /* graph walks */
+    uint64_t walk_gen;            /* graph walks: memo of the walk with */
+    int walk_val;                 /* this generation */
 };
 
 typedef struct owner_scope {
     char *owner;
     bgl_resources *res;
     int close_pending;            /* a stop will close it once the owner's
-                                     services are down */
-    uint64_t close_timeout_ns;
+                                     services and tasks are down */
 } owner_scope;
+
+enum { OP_SERVICES = 0, OP_TASKS, OP_CLOSE, OP_DONE };
+
+/* One bgl_services_stop_full() in progress. */
+typedef struct stop_op {
+    char *owner;                  /* NULL: everything */
+    int phase;
+    int has_deadline, deadline_passed;
+    uint64_t timeout_ns;          /* the caller's, if has_deadline */
+    bgl_timer *timer;             /* the caller's deadline, then the wait
+                                     for the owner's tasks */
+    bgl_services_stopped_fn done;
+    void *userdata;
+    bgl_services *mgr;
+} stop_op;
 
 struct bgl_services {
     bgl_loop *loop;
     bgl_service **svcs;           /* registration order */
     size_t n, cap;
+    bgl_service **table;          /* by name, open addressing */
+    size_t table_cap;
+    size_t n_unresolved;          /* dependency edges without a target */
+    void *walk_stack;             /* scratch of the iterative walks */
+    size_t walk_cap;
+    uint64_t walk_gen;
     owner_scope **owners;
     size_t n_owners;
     bgl_resources *res;           /* per manager ("per loop") */
     int close_pending;
+    stop_op **ops;                /* stops in progress, in call order */
+    size_t n_ops;
     bgl_timer *reconcile_timer;
     unsigned depth;               /* > 0 while hooks/callbacks run */
     char *last_error;
     bgl_service_state_cb state_cb;
     void *state_ud;
     int keepalive;
+    int keepalive_fresh;          /* enabled since the last check */
     int holding;
     bgl_tasks *tasks;
 };
 
-/* service.c */
-uint64_t svc_now(const bgl_services *mgr);
-void svc_schedule(bgl_services *mgr);
-void svc_set_error(bgl_service *s, char *text);   /* takes ownership */
-void svc_notify(bgl_service *s, bgl_service_state old_state);
+/* service-run.c */
+BGLI_HIDDEN uint64_t bgli_svc_now(const bgl_services *mgr);
+BGLI_HIDDEN void bgli_svc_schedule(bgl_services *mgr);
+BGLI_HIDDEN void bgli_svc_set_error(bgl_service *s, char *text);   /* takes ownership */
+BGLI_HIDDEN void bgli_svc_notify(bgl_service *s, bgl_service_state old_state);
+BGLI_HIDDEN void bgli_svc_set_want(bgl_service *s, int want);
+BGLI_HIDDEN void bgli_svc_set_state(bgl_service *s, bgl_service_state st);
+BGLI_HIDDEN int bgli_svc_schedule_init(bgl_services *mgr);
+BGLI_HIDDEN int bgli_svc_init_run(bgl_service *s);   /* timers and stack */
+/* The work ended: wind up its tasks, close its resources, settle in st. */
+BGLI_HIDDEN void bgli_svc_end(bgl_service *s, bgl_service_state st, char *error);
+BGLI_HIDDEN void bgli_svc_close_run(bgl_service *s);   /* tasks done: close */
+BGLI_HIDDEN int bgli_stack_busy(const bgl_resources *rs);
+BGLI_HIDDEN uint64_t bgli_svc_grace(const bgl_service *s);
+BGLI_HIDDEN uint64_t bgli_svc_close_timeout(const bgl_service *s);
+BGLI_HIDDEN int bgli_owner_matches(const bgl_service *s, const char *owner);
+BGLI_HIDDEN int bgli_any_active(const bgl_services *mgr);
+
+/* service-stop.c */
+BGLI_HIDDEN void bgli_svc_begin_stop(bgl_service *s);
+BGLI_HIDDEN void bgli_svc_stop_timeout(bgl_timer *timer, void *userdata);
+BGLI_HIDDEN int bgli_owner_covers(const char *a, const char *b);   /* NULL: all */
+BGLI_HIDDEN void bgli_svc_want_down(bgl_service *s);
+/* Progress of task waits, stops in progress and scope closes; calls the
+ * done callbacks of finished stops.  From the reconcile pass. */
+BGLI_HIDDEN void bgli_stops_advance(bgl_services *mgr);
+BGLI_HIDDEN void bgli_stops_free(bgl_services *mgr);
+BGLI_HIDDEN int bgli_stops_pending_done(const bgl_services *mgr);
+BGLI_HIDDEN int bgli_scope_pending(const owner_scope *o);
+BGLI_HIDDEN owner_scope *bgli_find_scope(const bgl_services *mgr, const char *owner);
+/* Registry entries of `owner` (NULL: all) that a stop awaits. */
+BGLI_HIDDEN int bgli_stops_awaited(const bgl_services *mgr, const char *owner);
 
 /* service-deps.c */
-bgl_service *svc_lookup(const bgl_services *mgr, const char *name);
-int svc_is_up(const bgl_service *s);                 /* starting/running */
-int svc_is_busy(const bgl_service *s);               /* up or stopping/ending */
-int svc_should_be_down(const bgl_service *s);
-int svc_can_start(const bgl_service *s);
-int svc_has_busy_dependents(const bgl_service *s);
-int svc_is_active(const bgl_service *s);
-const char *svc_waiting_for(const bgl_service *s);
+BGLI_HIDDEN bgl_service *bgli_svc_lookup(const bgl_services *mgr, const char *name);
+BGLI_HIDDEN int bgli_deps_insert(bgl_services *mgr, bgl_service *s);   /* -ENOMEM */
+BGLI_HIDDEN void bgli_deps_detach(bgl_services *mgr, bgl_service *s);
+BGLI_HIDDEN int bgli_deps_rehash(bgl_services *mgr);
+BGLI_HIDDEN void bgli_deps_resolve(bgl_services *mgr);
+BGLI_HIDDEN void bgli_svc_refresh(bgl_service *s);   /* after want/state/ending */
+BGLI_HIDDEN int bgli_svc_is_up(const bgl_service *s);               /* starting/running */
+BGLI_HIDDEN int bgli_svc_is_busy(const bgl_service *s);             /* up or stopping/ending */
+BGLI_HIDDEN int bgli_svc_should_be_down(const bgl_service *s);
+BGLI_HIDDEN int bgli_svc_can_start(const bgl_service *s);
+BGLI_HIDDEN int bgli_svc_has_busy_dependents(const bgl_service *s);
+/* Activity ("NOTHING LEFT"): bgli_walk_begin() opens a walk whose memo
+ * serves every bgli_svc_is_active() until the next one; nothing may change
+ * in between. */
+BGLI_HIDDEN void bgli_walk_begin(const bgl_services *mgr);
+BGLI_HIDDEN int bgli_svc_is_active(const bgl_service *s);
+BGLI_HIDDEN int bgli_svc_failed_for_good(const bgl_service *s);   /* in a walk */
+BGLI_HIDDEN int bgli_svc_in_use(const bgl_service *s);
+BGLI_HIDDEN const char *bgli_svc_waiting_for(const bgl_service *s);
 /* Check that `roots` and everything they depend on exist and form no cycle;
  * on success mark them all wanted (a newly wanted one gets its start
  * history reset).  On failure set mgr->last_error and change nothing. */
-int svc_want_closure(bgl_services *mgr, bgl_service **roots, size_t n);
+BGLI_HIDDEN int bgli_svc_want_closure(bgl_services *mgr, bgl_service **roots, size_t n);
+BGLI_HIDDEN int bgli_walk_reserve(bgl_services *mgr, size_t n);
 
 /* service-restart.c */
-int svc_restart_init(bgl_service *s);
-void svc_restart_reset(bgl_service *s);
-int svc_start_limit_hit(const bgl_service *s, uint64_t now);
-void svc_record_start(bgl_service *s, uint64_t now);
-void svc_after_end(bgl_service *s);                  /* apply the policy */
-void svc_restart_fired(bgl_timer *timer, void *userdata);
+BGLI_HIDDEN int bgli_svc_restart_init(bgl_service *s);
+BGLI_HIDDEN void bgli_svc_restart_reset(bgl_service *s);
+BGLI_HIDDEN int bgli_svc_start_limit_hit(const bgl_service *s, uint64_t now);
+BGLI_HIDDEN void bgli_svc_record_start(bgl_service *s, uint64_t now);
+BGLI_HIDDEN void bgli_svc_after_end(bgl_service *s);                  /* apply the policy */
+BGLI_HIDDEN void bgli_svc_restart_fired(bgl_timer *timer, void *userdata);
 
 #endif /* BGLOOP_SERVICE_INTERNAL_H */

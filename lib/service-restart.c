@@ -2,10 +2,9 @@
 #include <errno.h>
 #include <stdlib.h>
 
-#include "lifecycle-internal.h"
 #include "service-internal.h"
 
-int svc_restart_init(bgl_service *s)
+int bgli_svc_restart_init(bgl_service *s)
 {
     if (s->cfg.start_limit_burst) {
         s->starts = calloc(s->cfg.start_limit_burst, sizeof *s->starts);
@@ -15,7 +14,7 @@ int svc_restart_init(bgl_service *s)
     return 0;
 }
 
-void svc_restart_reset(bgl_service *s)
+void bgli_svc_restart_reset(bgl_service *s)
 {
     s->consecutive = 0;
     s->n_starts = 0;
@@ -24,7 +23,7 @@ void svc_restart_reset(bgl_service *s)
 
 /* Hit when `burst` starts are recorded and the oldest of them is still
  * within the interval. */
-int svc_start_limit_hit(const bgl_service *s, uint64_t now)
+int bgli_svc_start_limit_hit(const bgl_service *s, uint64_t now)
 {
     unsigned burst = s->cfg.start_limit_burst;
     if (!burst || s->n_starts < burst)
@@ -33,7 +32,7 @@ int svc_start_limit_hit(const bgl_service *s, uint64_t now)
     return now - oldest < s->cfg.start_limit_interval_ns;
 }
 
-void svc_record_start(bgl_service *s, uint64_t now)
+void bgli_svc_record_start(bgl_service *s, uint64_t now)
 {
     unsigned burst = s->cfg.start_limit_burst;
     if (!burst)
@@ -52,7 +51,7 @@ static uint64_t backoff(const bgl_service *s)
     return d < max ? d : max;
 }
 
-void svc_after_end(bgl_service *s)
+void bgli_svc_after_end(bgl_service *s)
 {
     if (!s->want)
         return;
@@ -60,7 +59,7 @@ void svc_after_end(bgl_service *s)
     int restart = p == BGL_RESTART_ALWAYS ||
                   (p == BGL_RESTART_ON_FAILURE && s->state == BGL_SERVICE_FAILED);
     if (!restart) {
-        s->want = 0;
+        bgli_svc_set_want(s, 0);
         return;
     }
     if (s->stable)
@@ -68,7 +67,7 @@ void svc_after_end(bgl_service *s)
     uint64_t delay = backoff(s);
     if (bgl_timer_start(s->restart_timer, delay, 0) < 0) {
         /* Cannot happen with a valid timer; do not leave it wanted forever. */
-        s->want = 0;
+        bgli_svc_set_want(s, 0);
         return;
     }
     s->restart_pending = 1;
@@ -77,12 +76,12 @@ void svc_after_end(bgl_service *s)
     bgl_timer_get_deadline(s->restart_timer, &s->restart_at_ns);
 }
 
-void svc_restart_fired(bgl_timer *timer, void *userdata)
+void bgli_svc_restart_fired(bgl_timer *timer, void *userdata)
 {
     (void)timer;
     bgl_service *s = userdata;
     s->restart_pending = 0;
     s->restarts++;
     s->consecutive++;
-    svc_schedule(s->mgr);
+    bgli_svc_schedule(s->mgr);
 }

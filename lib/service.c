@@ -1,78 +1,27 @@
-/* service.c - the service manager: registration, the state machine, and the
- * reconcile pass that starts and stops services (see bgloop/service.h).
- *
- * API calls only record what is wanted and schedule a reconcile pass (a
- * zero-delay timer), so hooks are always called from the loop, never from
- * inside the caller's own call. */
+/* service.c - the service manager's API: the manager, registration and
+ * validation, removal, the task registry and keep-alive, and queries (see
+ * bgloop/service.h).  The state machine is in service-run.c, stopping in
+ * service-stop.c. */
 #include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "lifecycle-internal.h"
 #include "service-internal.h"
-
-#define DEFAULT_TIMEOUT_NS 5000000000ull
-
-static void reconcile(bgl_services *mgr);
-
-uint64_t svc_now(const bgl_services *mgr)
-{
-    uint64_t now = 0;
-    bgl_loop_now(mgr->loop, &now);
-    return now;
-}
-
-static void on_reconcile(bgl_timer *timer, void *userdata)
-{
-    (void)timer;
-    reconcile(userdata);
-}
-
-void svc_schedule(bgl_services *mgr)
-{
-    if (bgl_timer_is_active(mgr->reconcile_timer) != 1)
-        bgl_timer_start(mgr->reconcile_timer, 0, 0);
-}
 
 static void on_tasks_changed(void *ud, int gone)
 {
     bgl_services *mgr = ud;
     if (gone)   /* the registry is being freed: stop counting it */
         mgr->tasks = NULL;
-    svc_schedule(mgr);
+    bgli_svc_schedule(mgr);
 }
 
 static void on_scope_closed(bgl_resources *rs, void *ud)
 {
     (void)rs;
-    svc_schedule(ud);
-}
-
-void svc_set_error(bgl_service *s, char *text)
-{
-    free(s->error);
-    s->error = text;
-}
-
-void svc_notify(bgl_service *s, bgl_service_state old_state)
-{
-    bgl_services *mgr = s->mgr;
-    if (mgr->state_cb) {
-        mgr->depth++;
-        mgr->state_cb(s, old_state, s->state, mgr->state_ud);
-        mgr->depth--;
-    }
-}
-
-static void set_state(bgl_service *s, bgl_service_state st)
-{
-    bgl_service_state old = s->state;
-    s->state = st;
-    s->changed_ns = svc_now(s->mgr);
-    if (st == BGL_SERVICE_RUNNING)
-        s->running_since_ns = s->changed_ns;
-    svc_notify(s, old);
-    svc_schedule(s->mgr);
+    bgli_svc_schedule(ud);
 }
 
 static double secs(uint64_t ns)
@@ -90,9 +39,9 @@ int bgl_services_new(bgl_loop *loop, bgl_services **out)
     if (!mgr)
         return -ENOMEM;
     mgr->loop = loop;
-    int r = bgl_timer_new(loop, on_reconcile, mgr, &mgr->reconcile_timer);
+    int r = bgli_svc_schedule_init(mgr);
     if (r == 0) {
-        r = bgl__resources_new_owned(loop, on_scope_closed, NULL, mgr, &mgr->res);
+        r = bgli_resources_new_owned(loop, on_scope_closed, NULL, mgr, &mgr->res);
         if (r < 0)
             bgl_timer_free(mgr->reconcile_timer);
     }
@@ -115,10 +64,12 @@ static void service_destroy(bgl_service *s)
     }
     bgl_timer_free(s->stop_timer);
     bgl_timer_free(s->restart_timer);
-    bgl__resources_free_owned(s->res);
+    bgli_resources_free_owned(s->res);
     for (size_t i = 0; i < s->n_deps; i++)
-        free(s->deps[i]);
+        free(s->dep_names[i]);
+    free(s->dep_names);
     free(s->deps);
+    free(s->rdeps);
     free(s->name);
     free(s->owner);
     free(s->error);
@@ -127,27 +78,24 @@ static void service_destroy(bgl_service *s)
     free(s);
 }
 
-static int stack_busy(const bgl_resources *rs)
-{
-    return bgl_resources_count(rs) > 0 || bgl_resources_is_closing(rs) > 0;
-}
-
 int bgl_services_free(bgl_services *mgr)
 {
     if (!mgr)
         return -EINVAL;
-    if (mgr->depth || stack_busy(mgr->res))
+    if (mgr->depth || bgli_stack_busy(mgr->res) || bgli_stops_pending_done(mgr))
         return -EBUSY;
     for (size_t i = 0; i < mgr->n; i++)
-        if (svc_is_busy(mgr->svcs[i]) || stack_busy(mgr->svcs[i]->res))
+        if (bgli_svc_is_busy(mgr->svcs[i]) || bgli_stack_busy(mgr->svcs[i]->res))
             return -EBUSY;
     for (size_t i = 0; i < mgr->n_owners; i++)
-        if (stack_busy(mgr->owners[i]->res))
+        if (bgli_stack_busy(mgr->owners[i]->res))
             return -EBUSY;
     if (mgr->holding)
         bgl_loop_release(mgr->loop);
     if (mgr->tasks)
-        bgl__tasks_unwatch(mgr->tasks, on_tasks_changed, mgr);
+        bgli_tasks_unwatch(mgr->tasks, on_tasks_changed, mgr);
+    mgr->tasks = NULL;
+    bgli_stops_free(mgr);
     /* Take the services out before destroying them: a destroy hook that
      * looks the manager up must not reach one already freed.  Services its
      * hooks add meanwhile are destroyed in the next round. */
@@ -156,18 +104,24 @@ int bgl_services_free(bgl_services *mgr)
         size_t n = mgr->n;
         mgr->svcs = NULL;
         mgr->n = mgr->cap = 0;
+        mgr->n_unresolved = 0;
+        free(mgr->table);
+        mgr->table = NULL;
+        mgr->table_cap = 0;
         for (size_t i = 0; i < n; i++)
             service_destroy(v[i]);
         free(v);
     }
     for (size_t i = 0; i < mgr->n_owners; i++) {
-        bgl__resources_free_owned(mgr->owners[i]->res);
+        bgli_resources_free_owned(mgr->owners[i]->res);
         free(mgr->owners[i]->owner);
         free(mgr->owners[i]);
     }
     free(mgr->owners);
     free(mgr->svcs);
-    bgl__resources_free_owned(mgr->res);
+    free(mgr->table);
+    free(mgr->walk_stack);
+    bgli_resources_free_owned(mgr->res);
     bgl_timer_free(mgr->reconcile_timer);
     free(mgr->last_error);
     free(mgr);
@@ -196,9 +150,18 @@ static void clear_error(bgl_services *mgr)
     mgr->last_error = NULL;
 }
 
-static int owner_matches(const bgl_service *s, const char *owner)
+/* Set the text of last_error and return err. */
+__attribute__((format(printf, 3, 4))) static int refuse(bgl_services *mgr, int err,
+                                                        const char *fmt, ...)
 {
-    return !owner || strcmp(s->owner, owner) == 0;
+    va_list ap;
+    va_start(ap, fmt);
+    char buf[512];
+    vsnprintf(buf, sizeof buf, fmt, ap);
+    va_end(ap);
+    free(mgr->last_error);
+    mgr->last_error = strdup(buf);
+    return err;
 }
 
 int bgl_services_list(const bgl_services *mgr, const char *owner, bgl_service **out, size_t cap)
@@ -207,7 +170,23 @@ int bgl_services_list(const bgl_services *mgr, const char *owner, bgl_service **
         return -EINVAL;
     size_t n = 0;
     for (size_t i = 0; i < mgr->n; i++) {
-        if (!owner_matches(mgr->svcs[i], owner))
+        if (!bgli_owner_matches(mgr->svcs[i], owner))
+            continue;
+        if (n < cap)
+            out[n] = mgr->svcs[i];
+        n++;
+    }
+    return (int)n;
+}
+
+int bgl_services_list_failed(const bgl_services *mgr, bgl_service **out, size_t cap)
+{
+    if (!mgr || (cap && !out))
+        return -EINVAL;
+    size_t n = 0;
+    bgli_walk_begin(mgr);
+    for (size_t i = 0; i < mgr->n; i++) {
+        if (!bgli_svc_failed_for_good(mgr->svcs[i]))
             continue;
         if (n < cap)
             out[n] = mgr->svcs[i];
@@ -220,7 +199,7 @@ int bgl_services_find(const bgl_services *mgr, const char *name, bgl_service **o
 {
     if (!mgr || !name || !out)
         return -EINVAL;
-    bgl_service *s = svc_lookup(mgr, name);
+    bgl_service *s = bgli_svc_lookup(mgr, name);
     if (!s)
         return -ENOENT;
     *out = s;
@@ -230,22 +209,22 @@ int bgl_services_find(const bgl_services *mgr, const char *name, bgl_service **o
 static int want_up(bgl_services *mgr, bgl_service **roots, size_t n)
 {
     clear_error(mgr);
-    int r = svc_want_closure(mgr, roots, n);
+    int r = bgli_svc_want_closure(mgr, roots, n);
     if (r == 0)
-        svc_schedule(mgr);
+        bgli_svc_schedule(mgr);
     return r;
 }
 
 int bgl_services_start(bgl_services *mgr, const char *owner)
 {
-    if (!mgr)
+    if (!mgr || (owner && !*owner))
         return -EINVAL;
     bgl_service **roots = malloc((mgr->n ? mgr->n : 1) * sizeof *roots);
     if (!roots)
         return -ENOMEM;
     size_t n = 0;
     for (size_t i = 0; i < mgr->n; i++)
-        if (owner_matches(mgr->svcs[i], owner))
+        if (bgli_owner_matches(mgr->svcs[i], owner))
             roots[n++] = mgr->svcs[i];
     int r = want_up(mgr, roots, n);
     free(roots);
@@ -259,144 +238,73 @@ int bgl_service_start(bgl_service *svc)
     return want_up(svc->mgr, &svc, 1);
 }
 
-static void want_down(bgl_service *s)
-{
-    s->want = 0;
-    if (s->restart_pending) {
-        bgl_timer_stop(s->restart_timer);
-        s->restart_pending = 0;
-    }
-}
-
-static owner_scope *find_scope(const bgl_services *mgr, const char *owner)
-{
-    for (size_t i = 0; i < mgr->n_owners; i++)
-        if (strcmp(mgr->owners[i]->owner, owner) == 0)
-            return mgr->owners[i];
-    return NULL;
-}
-
-int bgl_services_stop(bgl_services *mgr, const char *owner)
-{
-    if (!mgr)
-        return -EINVAL;
-    for (size_t i = 0; i < mgr->n; i++)
-        if (owner_matches(mgr->svcs[i], owner))
-            want_down(mgr->svcs[i]);
-    if (owner) {
-        owner_scope *o = find_scope(mgr, owner);
-        if (o)
-            o->close_pending = 1;
-    } else {
-        for (size_t i = 0; i < mgr->n_owners; i++)
-            mgr->owners[i]->close_pending = 1;
-        mgr->close_pending = 1;
-    }
-    svc_schedule(mgr);
-    return 0;
-}
-
-int bgl_service_stop(bgl_service *svc)
-{
-    if (!svc)
-        return -EINVAL;
-    want_down(svc);
-    svc_schedule(svc->mgr);
-    return 0;
-}
-
-static int scope_pending(const owner_scope *o)
-{
-    return o->close_pending || bgl_resources_is_closing(o->res) > 0;
-}
-
 int bgl_services_active(const bgl_services *mgr, const char *owner)
 {
     if (!mgr)
         return -EINVAL;
     int n = 0;
+    bgli_walk_begin(mgr);
     for (size_t i = 0; i < mgr->n; i++)
-        n += owner_matches(mgr->svcs[i], owner) && svc_is_active(mgr->svcs[i]);
+        n += bgli_owner_matches(mgr->svcs[i], owner) && bgli_svc_is_active(mgr->svcs[i]);
     for (size_t i = 0; i < mgr->n_owners; i++)
-        n += (!owner || strcmp(mgr->owners[i]->owner, owner) == 0) && scope_pending(mgr->owners[i]);
+        n += bgli_owner_covers(owner, mgr->owners[i]->owner) &&
+             bgli_scope_pending(mgr->owners[i]);
     if (!owner)
         n += mgr->close_pending || bgl_resources_is_closing(mgr->res) > 0;
-    return n;
+    return n + bgli_stops_awaited(mgr, owner);
 }
 
 int bgl_services_exit_code(const bgl_services *mgr)
 {
     if (!mgr)
         return -EINVAL;
-    for (size_t i = 0; i < mgr->n; i++) {
-        const bgl_service *s = mgr->svcs[i];
-        if (s->state == BGL_SERVICE_FAILED && !svc_is_active(s))
-            return 1;
-    }
-    return 0;
-}
-
-/* bgl_services_active(mgr, NULL) > 0, stopping at the first hit: hosts ask
- * this after every kick. */
-static int any_active(const bgl_services *mgr)
-{
-    if (mgr->close_pending || bgl_resources_is_closing(mgr->res) > 0)
-        return 1;
+    bgli_walk_begin(mgr);
     for (size_t i = 0; i < mgr->n; i++)
-        if (svc_is_active(mgr->svcs[i]))
-            return 1;
-    for (size_t i = 0; i < mgr->n_owners; i++)
-        if (scope_pending(mgr->owners[i]))
+        if (bgli_svc_failed_for_good(mgr->svcs[i]))
             return 1;
     return 0;
 }
 
-int bgl_nothing_left(const bgl_services *mgr, const bgl_tasks *tasks)
-{
-    if (!mgr && !tasks)
-        return -EINVAL;
-    if (tasks && bgl_tasks_active(tasks, NULL) > 0)
-        return 0;
-    return !(mgr && any_active(mgr));
-}
-
-int bgl_services_set_keepalive(bgl_services *mgr, bgl_tasks *tasks, int enable)
+int bgl_services_nothing_left(const bgl_services *mgr)
 {
     if (!mgr)
         return -EINVAL;
-    bgl_tasks *watch = enable ? tasks : NULL;
-    if (watch != mgr->tasks) {
-        if (watch && bgl__tasks_watch(watch, on_tasks_changed, mgr) < 0)
-            return -ENOMEM;
-        if (mgr->tasks)
-            bgl__tasks_unwatch(mgr->tasks, on_tasks_changed, mgr);
-        mgr->tasks = watch;
-    }
+    if (mgr->tasks && bgl_tasks_active(mgr->tasks, NULL) > 0)
+        return 0;
+    return !bgli_any_active(mgr);
+}
+
+int bgl_services_set_tasks(bgl_services *mgr, bgl_tasks *tasks)
+{
+    if (!mgr)
+        return -EINVAL;
+    if (tasks == mgr->tasks)
+        return 0;
+    if (tasks && bgli_tasks_watch(tasks, on_tasks_changed, mgr) < 0)
+        return -ENOMEM;
+    if (mgr->tasks)
+        bgli_tasks_unwatch(mgr->tasks, on_tasks_changed, mgr);
+    mgr->tasks = tasks;
+    bgli_svc_schedule(mgr);
+    return 0;
+}
+
+int bgl_services_set_keepalive(bgl_services *mgr, int enable)
+{
+    if (!mgr)
+        return -EINVAL;
     mgr->keepalive = enable != 0;
+    mgr->keepalive_fresh = mgr->keepalive;
     if (!mgr->keepalive && mgr->holding) {
         bgl_loop_release(mgr->loop);
         mgr->holding = 0;
     }
     if (mgr->keepalive)
-        svc_schedule(mgr);
+        bgli_svc_schedule(mgr);
     return 0;
 }
 
-static void keepalive_check(bgl_services *mgr)
-{
-    if (!mgr->keepalive)
-        return;
-    int left = !bgl_nothing_left(mgr, mgr->tasks);
-    if (left && !mgr->holding) {
-        mgr->holding = bgl_loop_hold(mgr->loop) == 0;
-    } else if (!left && mgr->holding) {
-        bgl_loop_release(mgr->loop);
-        mgr->holding = 0;
-        bgl_loop_stop(mgr->loop, bgl_services_exit_code(mgr));
-    }
-}
-
-bgl_resources *bgl_services_resources(bgl_services *mgr)
+bgl_resources *bgl_services_loop_resources(bgl_services *mgr)
 {
     return mgr ? mgr->res : NULL;
 }
@@ -405,7 +313,7 @@ int bgl_services_owner_resources(bgl_services *mgr, const char *owner, bgl_resou
 {
     if (!mgr || !owner || !*owner || !out)
         return -EINVAL;
-    owner_scope *o = find_scope(mgr, owner);
+    owner_scope *o = bgli_find_scope(mgr, owner);
     if (!o) {
         owner_scope **v = realloc(mgr->owners, (mgr->n_owners + 1) * sizeof *v);
         if (!v)
@@ -415,7 +323,7 @@ int bgl_services_owner_resources(bgl_services *mgr, const char *owner, bgl_resou
         if (!o)
             return -ENOMEM;
         o->owner = strdup(owner);
-        int r = o->owner ? bgl__resources_new_owned(mgr->loop, on_scope_closed, NULL, mgr, &o->res)
+        int r = o->owner ? bgli_resources_new_owned(mgr->loop, on_scope_closed, NULL, mgr, &o->res)
                          : -ENOMEM;
         if (r < 0) {
             free(o->owner);
@@ -428,7 +336,7 @@ int bgl_services_owner_resources(bgl_services *mgr, const char *owner, bgl_resou
     return 0;
 }
 
-/* ---- services ------------------------------------------------------------ */
+/* ---- registration ------------------------------------------------------------ */
 
 void bgl_service_config_init(bgl_service_config *cfg)
 {
@@ -436,67 +344,62 @@ void bgl_service_config_init(bgl_service_config *cfg)
         return;
     memset(cfg, 0, sizeof *cfg);
     cfg->restart = BGL_RESTART_NO;
-    cfg->stop_timeout_ns = DEFAULT_TIMEOUT_NS;
-    cfg->close_timeout_ns = DEFAULT_TIMEOUT_NS;
+    cfg->stop_timeout_ns = BGLI_DEFAULT_TIMEOUT_NS;
+    cfg->close_timeout_ns = BGL_CLOSE_TIMEOUT_AUTO;
     cfg->restart_delay_ns = 100000000ull;
     cfg->restart_delay_max_ns = 30000000000ull;
     cfg->start_limit_burst = 5;
     cfg->start_limit_interval_ns = 10000000000ull;
 }
 
-static int config_valid(const bgl_service_config *c)
+/* Every refusal names the service and the field. */
+static int check_config(bgl_services *mgr, const bgl_service_config *c,
+                        const bgl_service_hooks *hooks)
 {
-    if (!c->name || !*c->name || !c->owner || !*c->owner)
-        return 0;
+    if (!c)
+        return refuse(mgr, -EINVAL, "bgl_service_add: no configuration (cfg is NULL)");
+    if (!c->name || !*c->name)
+        return refuse(mgr, -EINVAL, "a service needs a non-empty name");
+    const char *n = c->name;
+    if (!hooks || !hooks->start)
+        return refuse(mgr, -EINVAL, "service '%s': no start hook", n);
+    if (!c->owner || !*c->owner)
+        return refuse(mgr, -EINVAL, "service '%s': owner is missing or empty", n);
     if (c->restart != BGL_RESTART_NO && c->restart != BGL_RESTART_ON_FAILURE &&
         c->restart != BGL_RESTART_ALWAYS)
-        return 0;
-    if (!c->stop_timeout_ns || c->restart_delay_ns > c->restart_delay_max_ns)
-        return 0;
-    if (c->start_limit_burst && !c->start_limit_interval_ns)
-        return 0;
+        return refuse(mgr, -EINVAL, "service '%s': unknown restart policy %d", n, (int)c->restart);
     /* Timeouts are armed as int64 nanoseconds. */
-    if (c->stop_timeout_ns > INT64_MAX || c->close_timeout_ns > INT64_MAX)
-        return 0;
-    for (const char *const *d = c->depends_on; d && *d; d++)
-        if (!**d || strcmp(*d, c->name) == 0)
-            return 0;
-    return 1;
+    if (c->stop_timeout_ns > INT64_MAX)
+        return refuse(mgr, -EINVAL, "service '%s': stop_timeout (%g s) is above INT64_MAX ns", n,
+                      secs(c->stop_timeout_ns));
+    if (c->close_timeout_ns > INT64_MAX && c->close_timeout_ns != BGL_CLOSE_TIMEOUT_AUTO)
+        return refuse(mgr, -EINVAL, "service '%s': close_timeout (%g s) is above INT64_MAX ns", n,
+                      secs(c->close_timeout_ns));
+    if (c->restart_delay_ns > c->restart_delay_max_ns)
+        return refuse(mgr, -EINVAL, "service '%s': restart_delay_max (%g s) is below "
+                      "restart_delay (%g s)", n, secs(c->restart_delay_max_ns),
+                      secs(c->restart_delay_ns));
+    if (c->start_limit_burst && !c->start_limit_interval_ns)
+        return refuse(mgr, -EINVAL, "service '%s': start_limit_burst %u needs a "
+                      "start_limit_interval above 0", n, c->start_limit_burst);
+    size_t i = 0;
+    for (const char *const *d = c->depends_on; d && *d; d++, i++) {
+        if (!**d)
+            return refuse(mgr, -EINVAL, "service '%s': dependency %zu has an empty name", n, i);
+        if (strcmp(*d, n) == 0)
+            return refuse(mgr, -EINVAL, "service '%s': depends on itself", n);
+    }
+    if (bgli_svc_lookup(mgr, n))
+        return refuse(mgr, -EEXIST, "a service named '%s' is already registered", n);
+    return 0;
 }
 
-static void on_stop_timeout(bgl_timer *timer, void *userdata);
-static void on_resources_closed(bgl_resources *rs, void *ud);
-
-/* A push to a service that is not running: reconcile closes it. */
-static void on_resource_pushed(bgl_resources *rs, void *ud)
+static bgl_service *service_new(bgl_services *mgr, const bgl_service_config *cfg,
+                                const bgl_service_hooks *hooks, void *userdata)
 {
-    (void)rs;
-    bgl_service *s = ud;
-    if (!s->want && !svc_is_busy(s))
-        svc_schedule(s->mgr);
-}
-
-int bgl_service_add(bgl_services *mgr, const bgl_service_config *cfg,
-                    const bgl_service_hooks *hooks, void *userdata, bgl_service **out)
-{
-    if (!mgr || !cfg || !hooks || !hooks->start || !config_valid(cfg))
-        return -EINVAL;
-    clear_error(mgr);
-    if (svc_lookup(mgr, cfg->name)) {
-        mgr->last_error = bgl__strdupf("a service named '%s' already exists", cfg->name);
-        return -EEXIST;
-    }
-    if (mgr->n == mgr->cap) {
-        size_t cap = mgr->cap ? mgr->cap * 2 : 8;
-        bgl_service **v = realloc(mgr->svcs, cap * sizeof *v);
-        if (!v)
-            return -ENOMEM;
-        mgr->svcs = v;
-        mgr->cap = cap;
-    }
     bgl_service *s = calloc(1, sizeof *s);
     if (!s)
-        return -ENOMEM;
+        return NULL;
     s->mgr = mgr;
     s->cfg = *cfg;
     s->cfg.name = s->cfg.owner = NULL;
@@ -504,33 +407,68 @@ int bgl_service_add(bgl_services *mgr, const bgl_service_config *cfg,
     s->hooks = *hooks;
     s->userdata = userdata;
     s->state = BGL_SERVICE_STOPPED;
-    s->changed_ns = svc_now(mgr);
-    int r = -ENOMEM;
+    s->changed_ns = bgli_svc_now(mgr);
     s->name = strdup(cfg->name);
     s->owner = strdup(cfg->owner);
     if (!s->name || !s->owner)
         goto fail;
     for (const char *const *d = cfg->depends_on; d && *d; d++)
         s->n_deps++;
-    if (s->n_deps && !(s->deps = calloc(s->n_deps, sizeof *s->deps)))
+    if (s->n_deps && (!(s->dep_names = calloc(s->n_deps, sizeof *s->dep_names)) ||
+                      !(s->deps = calloc(s->n_deps, sizeof *s->deps))))
         goto fail;
     for (size_t i = 0; i < s->n_deps; i++)
-        if (!(s->deps[i] = strdup(cfg->depends_on[i])))
+        if (!(s->dep_names[i] = strdup(cfg->depends_on[i])))
             goto fail;
-    if ((r = svc_restart_init(s)) < 0 ||
-        (r = bgl_timer_new(mgr->loop, on_stop_timeout, s, &s->stop_timer)) < 0 ||
-        (r = bgl_timer_new(mgr->loop, svc_restart_fired, s, &s->restart_timer)) < 0 ||
-        (r = bgl__resources_new_owned(mgr->loop, on_resources_closed, on_resource_pushed, s,
-                                      &s->res)) < 0)
+    if (bgli_svc_restart_init(s) < 0 || bgli_svc_init_run(s) < 0)
         goto fail;
-    mgr->svcs[mgr->n++] = s;
-    if (out)
-        *out = s;
-    return 0;
+    return s;
 fail:
     s->hooks.destroy = NULL;   /* the caller keeps its userdata on failure */
     service_destroy(s);
-    return r;
+    return NULL;
+}
+
+int bgl_service_add(bgl_services *mgr, const bgl_service_config *cfg,
+                    const bgl_service_hooks *hooks, void *userdata, bgl_service **out)
+{
+    if (!mgr)
+        return -EINVAL;
+    clear_error(mgr);
+    int r = check_config(mgr, cfg, hooks);
+    if (r < 0)
+        return r;
+    if (mgr->n == mgr->cap) {
+        size_t cap = mgr->cap ? mgr->cap * 2 : 8;
+        bgl_service **v = realloc(mgr->svcs, cap * sizeof *v);
+        if (!v)
+            return refuse(mgr, -ENOMEM, "service '%s': out of memory", cfg->name);
+        mgr->svcs = v;
+        mgr->cap = cap;
+    }
+    bgl_service *s = service_new(mgr, cfg, hooks, userdata);
+    if (!s)
+        return refuse(mgr, -ENOMEM, "service '%s': out of memory", cfg->name);
+    if (bgli_deps_insert(mgr, s) < 0) {
+        s->hooks.destroy = NULL;
+        service_destroy(s);
+        return refuse(mgr, -ENOMEM, "service '%s': out of memory", cfg->name);
+    }
+    mgr->svcs[mgr->n++] = s;
+    bgli_deps_resolve(mgr);
+    if (out)
+        *out = s;
+    return 0;
+}
+
+/* ---- removal ------------------------------------------------------------------- */
+
+static void take_out(bgl_services *mgr, size_t i)
+{
+    bgl_service *s = mgr->svcs[i];
+    memmove(&mgr->svcs[i], &mgr->svcs[i + 1], (mgr->n - i - 1) * sizeof *mgr->svcs);
+    mgr->n--;
+    bgli_deps_detach(mgr, s);
 }
 
 int bgl_service_remove(bgl_service *svc)
@@ -538,230 +476,71 @@ int bgl_service_remove(bgl_service *svc)
     if (!svc)
         return -EINVAL;
     bgl_services *mgr = svc->mgr;
-    if (mgr->depth || svc->want || svc_is_busy(svc) || svc->restart_pending || stack_busy(svc->res))
-        return -EBUSY;
+    clear_error(mgr);
+    if (mgr->depth)
+        return refuse(mgr, -EBUSY, "service '%s' cannot be removed from a hook or callback",
+                      svc->name);
+    if (bgli_svc_in_use(svc))
+        return refuse(mgr, -EBUSY, "service '%s' is still active or wanted; stop it first",
+                      svc->name);
     size_t i = 0;
     while (mgr->svcs[i] != svc)
         i++;
-    memmove(&mgr->svcs[i], &mgr->svcs[i + 1], (mgr->n - i - 1) * sizeof *mgr->svcs);
-    mgr->n--;
+    take_out(mgr, i);
     service_destroy(svc);
-    svc_schedule(mgr);
+    bgli_svc_schedule(mgr);
     return 0;
 }
 
-/* ---- the state machine ---------------------------------------------------- */
-
-/* The work ended: close the service's resources, then settle in `st`. */
-static void service_end(bgl_service *s, bgl_service_state st, char *error)
+int bgl_services_remove(bgl_services *mgr, const char *owner)
 {
-    bgl_timer_stop(s->stop_timer);
-    s->stable = s->state == BGL_SERVICE_RUNNING &&
-                svc_now(s->mgr) - s->running_since_ns >= s->cfg.restart_delay_max_ns;
-    s->ending = 1;
-    s->end_state = st;
-    free(s->end_error);
-    s->end_error = error;
-    bgl_resources_close(s->res, (int64_t)s->cfg.close_timeout_ns);
-    /* Still closing: show that it is winding down. */
-    if (s->ending && s->state != BGL_SERVICE_STOPPING)
-        set_state(s, BGL_SERVICE_STOPPING);
-    svc_schedule(s->mgr);
-}
-
-static void on_resources_closed(bgl_resources *rs, void *ud)
-{
-    (void)rs;
-    bgl_service *s = ud;
-    if (!s->ending)   /* a close not caused by the service's end */
-        return;
-    s->ending = 0;
-    if (s->end_error) {
-        svc_set_error(s, s->end_error);
-        s->end_error = NULL;
-    }
-    set_state(s, s->end_state);
-    if (!s->stop_requested)
-        svc_after_end(s);
-}
-
-static void begin_stop(bgl_service *s)
-{
-    s->stop_requested = 1;
-    s->stop_timed_out = 0;
-    s->cancelled = 0;
-    set_state(s, BGL_SERVICE_STOPPING);
-    /* The state callback may already have reported the end. */
-    if (s->state != BGL_SERVICE_STOPPING || s->ending)
-        return;
-    bgl_timer_start(s->stop_timer, s->cfg.stop_timeout_ns, 0);
-    if (s->hooks.stop)
-        s->hooks.stop(s, s->userdata);
-}
-
-static void do_start(bgl_service *s)
-{
-    uint64_t now = svc_now(s->mgr);
-    if (svc_start_limit_hit(s, now)) {
-        s->want = 0;
-        svc_set_error(s, bgl__strdupf("start limit hit: %u starts within %g s",
-                                      s->cfg.start_limit_burst,
-                                      secs(s->cfg.start_limit_interval_ns)));
-        set_state(s, BGL_SERVICE_FAILED);
-        return;
-    }
-    svc_record_start(s, now);
-    s->stop_requested = 0;
-    s->cancelled = 0;
-    set_state(s, BGL_SERVICE_STARTING);
-    if (s->state != BGL_SERVICE_STARTING || s->ending)
-        return;   /* ended from the state callback: nothing to launch */
-    int r = s->hooks.start(s, s->userdata);
-    /* The hook may have reported the end itself already. */
-    if (r < 0 && s->state == BGL_SERVICE_STARTING && !s->ending)
-        service_end(s, BGL_SERVICE_FAILED,
-                    bgl__strdupf("start hook failed: %s", bgl_strerror(r)));
-}
-
-static int scopes_idle(const bgl_services *mgr, const char *owner)
-{
-    for (size_t i = 0; i < mgr->n; i++)
-        if (owner_matches(mgr->svcs[i], owner) && svc_is_busy(mgr->svcs[i]))
-            return 0;
-    return 1;
-}
-
-/* The largest close timeout of the owner's services; the default only when
- * it has none (a largest timeout of 0 means "do not wait"). */
-static uint64_t owner_close_timeout(const bgl_services *mgr, const char *owner)
-{
-    uint64_t t = 0;
-    int any = 0;
+    if (!mgr || (owner && !*owner))
+        return -EINVAL;
+    clear_error(mgr);
+    if (mgr->depth)
+        return refuse(mgr, -EBUSY, "services cannot be removed from a hook or callback");
+    size_t busy = 0, len = 0;
     for (size_t i = 0; i < mgr->n; i++) {
-        if (owner_matches(mgr->svcs[i], owner)) {
-            any = 1;
-            if (mgr->svcs[i]->cfg.close_timeout_ns > t)
-                t = mgr->svcs[i]->cfg.close_timeout_ns;
+        if (bgli_owner_matches(mgr->svcs[i], owner) && bgli_svc_in_use(mgr->svcs[i])) {
+            busy++;
+            len += strlen(mgr->svcs[i]->name) + 2;
         }
     }
-    return any ? t : DEFAULT_TIMEOUT_NS;
-}
-
-/* Close owner stacks (and the manager's) whose stop has brought their
- * services down. */
-static void close_scopes(bgl_services *mgr)
-{
-    int owners_done = 1;
-    for (size_t i = 0; i < mgr->n_owners; i++) {
-        owner_scope *o = mgr->owners[i];
-        if (o->close_pending && scopes_idle(mgr, o->owner)) {
-            o->close_pending = 0;
-            bgl_resources_close(o->res, (int64_t)owner_close_timeout(mgr, o->owner));
-        }
-        owners_done &= !scope_pending(o);
-    }
-    if (mgr->close_pending && owners_done && scopes_idle(mgr, NULL)) {
-        mgr->close_pending = 0;
-        bgl_resources_close(mgr->res, (int64_t)owner_close_timeout(mgr, NULL));
-    }
-}
-
-static void reconcile(bgl_services *mgr)
-{
-    mgr->depth++;
-    /* Repeat while something changed: a hook that reports readiness or its
-     * end at once lets the next service go in the same pass.  Bounded: each
-     * pass that changes something moves a service forward. */
-    for (size_t pass = 0; pass <= 2 * mgr->n + 1; pass++) {
-        int changed = 0;
-        for (size_t i = 0; i < mgr->n; i++) {
-            bgl_service *s = mgr->svcs[i];
-            if (svc_is_up(s)) {
-                if (svc_should_be_down(s) && !svc_has_busy_dependents(s)) {
-                    begin_stop(s);
-                    changed = 1;
+    if (busy) {
+        char *text = malloc(len + sizeof "still active or wanted: ");
+        if (text) {
+            char *p = text + sprintf(text, "still active or wanted: ");
+            const char *sep = "";
+            for (size_t i = 0; i < mgr->n; i++) {
+                if (bgli_owner_matches(mgr->svcs[i], owner) && bgli_svc_in_use(mgr->svcs[i])) {
+                    p += sprintf(p, "%s%s", sep, mgr->svcs[i]->name);
+                    sep = ", ";
                 }
-            } else if (svc_can_start(s)) {
-                do_start(s);
-                changed = 1;
-            } else if (!s->want && !svc_is_busy(s) && bgl_resources_count(s->res) > 0) {
-                /* Pushed while it was not running: its scope is over. */
-                bgl_resources_close(s->res, (int64_t)s->cfg.close_timeout_ns);
             }
         }
-        if (!changed)
-            break;
+        free(mgr->last_error);
+        mgr->last_error = text;
+        return -EBUSY;
     }
-    close_scopes(mgr);
-    mgr->depth--;
-    keepalive_check(mgr);
-}
-
-static void on_stop_timeout(bgl_timer *timer, void *userdata)
-{
-    (void)timer;
-    bgl_service *s = userdata;
-    bgl_services *mgr = s->mgr;
-    if (s->state != BGL_SERVICE_STOPPING || s->ending)
-        return;
-    s->stop_timed_out = 1;
-    double t = secs(s->cfg.stop_timeout_ns);
-    mgr->depth++;
-    if (!s->cancelled && s->hooks.cancel) {
-        s->cancelled = 1;
-        svc_set_error(s, bgl__strdupf("stop timed out after %g s, cancelled", t));
-        svc_notify(s, s->state);
-        bgl_timer_start(s->stop_timer, s->cfg.stop_timeout_ns, 0);
-        s->hooks.cancel(s, s->userdata);
-    } else {
-        service_end(s, BGL_SERVICE_FAILED,
-                    s->cancelled
-                        ? bgl__strdupf("stop timed out after %g s, cancelled; did not exit, "
-                                       "abandoned", t)
-                        : bgl__strdupf("stop timed out after %g s, no cancel hook; abandoned",
-                                       t));
+    bgl_service **gone = malloc((mgr->n ? mgr->n : 1) * sizeof *gone);
+    if (!gone)
+        return refuse(mgr, -ENOMEM, "out of memory");
+    size_t n = 0;
+    for (size_t i = 0; i < mgr->n;) {
+        if (bgli_owner_matches(mgr->svcs[i], owner)) {
+            gone[n++] = mgr->svcs[i];
+            take_out(mgr, i);
+        } else {
+            i++;
+        }
     }
-    mgr->depth--;
-}
-
-int bgl_service_ready(bgl_service *svc)
-{
-    if (!svc)
-        return -EINVAL;
-    if (svc->ending)
-        return -ESRCH;
-    if (svc->state == BGL_SERVICE_RUNNING)
-        return -EALREADY;
-    if (svc->state != BGL_SERVICE_STARTING)
-        return -ESRCH;
-    set_state(svc, BGL_SERVICE_RUNNING);
-    return 0;
-}
-
-int bgl_service_exited(bgl_service *svc, int failed, const char *error)
-{
-    if (!svc)
-        return -EINVAL;
-    if (svc->ending || (svc->state != BGL_SERVICE_STARTING && svc->state != BGL_SERVICE_RUNNING &&
-                        svc->state != BGL_SERVICE_STOPPING))
-        return -ESRCH;
-    bgl_service_state st;
-    char *text = NULL;
-    const char *why = error && *error ? error : "failed";
-    if (svc->stop_requested && svc->stop_timed_out) {
-        st = BGL_SERVICE_FAILED;
-        /* Whatever the cancelled work reports, the timeout is the story. */
-        text = bgl__strdupf("stop timed out after %g s, cancelled", secs(svc->cfg.stop_timeout_ns));
-    } else if (failed) {
-        st = BGL_SERVICE_FAILED;
-        text = strdup(why);
-    } else {
-        st = svc->stop_requested ? BGL_SERVICE_STOPPED : BGL_SERVICE_EXITED;
-    }
-    svc->mgr->depth++;
-    service_end(svc, st, text);
-    svc->mgr->depth--;
-    return 0;
+    /* Taken out first: destroy hooks see none of them. */
+    for (size_t i = 0; i < n; i++)
+        service_destroy(gone[i]);
+    free(gone);
+    if (n)
+        bgli_svc_schedule(mgr);
+    return (int)n;
 }
 
 /* ---- queries ------------------------------------------------------------- */
@@ -781,7 +560,10 @@ int bgl_service_get_info(const bgl_service *svc, bgl_service_info *info)
     info->restart_pending = svc->restart_pending;
     info->restart_at_ns = svc->restart_at_ns;
     info->stop_timed_out = svc->stop_timed_out;
-    info->waiting_for = svc_waiting_for(svc);
+    info->waiting_for = bgli_svc_waiting_for(svc);
+    bgli_walk_begin(svc->mgr);
+    info->failed_for_good = bgli_svc_failed_for_good(svc);
+    info->tasks_abandoned = svc->tasks_abandoned;
     return 0;
 }
 

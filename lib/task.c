@@ -27,12 +27,15 @@ struct bgl_task {
     size_t n_cbs;
     unsigned pins;             /* > 0 while one of its callbacks runs */
     int freed;                 /* bgl_task_free() while pinned */
+    int cancel_asked;          /* bgl_task_cancel() was called */
+    int abandoned;             /* no longer awaited nor counted as active */
 };
 
 struct bgl_tasks {
     bgl_task *head, *tail;
     size_t counts[BGL_TASK_CANCELLED + 1];
     size_t total;
+    size_t abandoned;          /* active entries that were abandoned */
     unsigned depth;            /* > 0 while a callback runs */
     watcher *watch;            /* service managers counting these tasks */
     size_t n_watch;
@@ -42,6 +45,8 @@ static int is_active(bgl_task_state s)
 {
     return s == BGL_TASK_PENDING || s == BGL_TASK_RUNNING;
 }
+
+static void notify_watch(bgl_tasks *reg);
 
 int bgl_tasks_new(bgl_tasks **out)
 {
@@ -82,7 +87,7 @@ int bgl_tasks_free(bgl_tasks *reg)
     return 0;
 }
 
-int bgl__tasks_watch(bgl_tasks *reg, void (*fn)(void *ud, int gone), void *ud)
+int bgli_tasks_watch(bgl_tasks *reg, void (*fn)(void *ud, int gone), void *ud)
 {
     watcher *v = realloc(reg->watch, (reg->n_watch + 1) * sizeof *v);
     if (!v)
@@ -94,7 +99,7 @@ int bgl__tasks_watch(bgl_tasks *reg, void (*fn)(void *ud, int gone), void *ud)
     return 0;
 }
 
-void bgl__tasks_unwatch(bgl_tasks *reg, void (*fn)(void *ud, int gone), void *ud)
+void bgli_tasks_unwatch(bgl_tasks *reg, void (*fn)(void *ud, int gone), void *ud)
 {
     for (size_t i = 0; i < reg->n_watch; i++) {
         if (reg->watch[i].fn == fn && reg->watch[i].ud == ud) {
@@ -111,15 +116,47 @@ static int owner_matches(const bgl_task *t, const char *owner)
     return !owner || strcmp(t->owner, owner) == 0;
 }
 
+/* Active and still awaited: what "is anything left?" counts. */
+static int is_live(const bgl_task *t)
+{
+    return is_active(t->state) && !t->abandoned;
+}
+
+static int matches(const bgl_task *t, const char *owner, const char *name)
+{
+    return owner_matches(t, owner) && (!name || strcmp(t->name, name) == 0);
+}
+
 int bgl_tasks_active(const bgl_tasks *reg, const char *owner)
 {
     if (!reg)
         return -EINVAL;
     if (!owner)
-        return (int)(reg->counts[BGL_TASK_PENDING] + reg->counts[BGL_TASK_RUNNING]);
+        return (int)(reg->counts[BGL_TASK_PENDING] + reg->counts[BGL_TASK_RUNNING] -
+                     reg->abandoned);
+    return bgli_tasks_live(reg, owner, NULL);
+}
+
+int bgli_tasks_live(const bgl_tasks *reg, const char *owner, const char *name)
+{
     int n = 0;
     for (const bgl_task *t = reg->head; t; t = t->next)
-        n += owner_matches(t, owner) && is_active(t->state);
+        n += matches(t, owner, name) && is_live(t);
+    return n;
+}
+
+int bgli_tasks_abandon(bgl_tasks *reg, const char *owner, const char *name)
+{
+    int n = 0;
+    for (bgl_task *t = reg->head; t; t = t->next) {
+        if (matches(t, owner, name) && is_live(t)) {
+            t->abandoned = 1;
+            reg->abandoned++;
+            n++;
+        }
+    }
+    if (n)
+        notify_watch(reg);
     return n;
 }
 
@@ -128,11 +165,12 @@ int bgl_tasks_count(const bgl_tasks *reg, const char *owner, bgl_task_counts *co
     if (!reg || !counts)
         return -EINVAL;
     size_t c[BGL_TASK_CANCELLED + 1] = {0};
-    size_t total = 0;
+    size_t total = 0, abandoned = 0;
     for (const bgl_task *t = reg->head; t; t = t->next) {
         if (owner_matches(t, owner)) {
             c[t->state]++;
             total++;
+            abandoned += is_active(t->state) && t->abandoned;
         }
     }
     counts->pending = c[BGL_TASK_PENDING];
@@ -141,6 +179,7 @@ int bgl_tasks_count(const bgl_tasks *reg, const char *owner, bgl_task_counts *co
     counts->failed = c[BGL_TASK_FAILED];
     counts->cancelled = c[BGL_TASK_CANCELLED];
     counts->total = total;
+    counts->abandoned = abandoned;
     return 0;
 }
 
@@ -216,6 +255,8 @@ static void unlink_task(bgl_task *t)
     t->prev = t->next = NULL;
     reg->counts[t->state]--;
     reg->total--;
+    if (t->abandoned && is_active(t->state))
+        reg->abandoned--;
 }
 
 /* Pinning keeps an entry's memory alive while a callback about it runs, so
@@ -269,6 +310,8 @@ int bgl_task_finish(bgl_task *task, bgl_task_state state, const char *error)
     task->error = err;
     reg->counts[task->state]--;
     reg->counts[state]++;
+    if (task->abandoned)
+        reg->abandoned--;
     task->state = state;
     pin(task);
     /* No callback can be added to a final entry, so n_cbs is stable; a
@@ -286,6 +329,7 @@ int bgl_task_cancel(bgl_task *task)
         return -EINVAL;
     if (!is_active(task->state))
         return -EALREADY;
+    task->cancel_asked = 1;
     if (!task->cancel)
         return bgl_task_finish(task, BGL_TASK_CANCELLED, NULL);
     pin(task);
@@ -298,9 +342,20 @@ int bgl_tasks_cancel(bgl_tasks *reg, const char *owner)
 {
     if (!reg)
         return -EINVAL;
+    return bgli_tasks_cancel(reg, owner, NULL, 0);
+}
+
+static int cancel_wanted(const bgl_task *t, const char *owner, const char *name, int only_new)
+{
+    return matches(t, owner, name) && is_active(t->state) &&
+           (!only_new || (!t->cancel_asked && !t->abandoned));
+}
+
+int bgli_tasks_cancel(bgl_tasks *reg, const char *owner, const char *name, int only_new)
+{
     size_t n = 0;
     for (bgl_task *t = reg->head; t; t = t->next)
-        n += owner_matches(t, owner) && is_active(t->state);
+        n += cancel_wanted(t, owner, name, only_new);
     if (!n)
         return 0;
     /* Snapshot first: hooks may create and free entries while we go. */
@@ -309,7 +364,7 @@ int bgl_tasks_cancel(bgl_tasks *reg, const char *owner)
         return -ENOMEM;
     size_t k = 0;
     for (bgl_task *t = reg->head; t && k < n; t = t->next) {
-        if (owner_matches(t, owner) && is_active(t->state)) {
+        if (cancel_wanted(t, owner, name, only_new)) {
             snap[k++] = t;
             pin(t);
         }
@@ -355,6 +410,25 @@ int bgl_task_free(bgl_task *task)
     if (was_active)
         notify_watch(reg);
     return 0;
+}
+
+int bgl_task_abandon(bgl_task *task)
+{
+    if (!task || task->freed)
+        return -EINVAL;
+    if (!is_active(task->state))
+        return -EALREADY;
+    if (!task->abandoned) {
+        task->abandoned = 1;
+        task->reg->abandoned++;
+        notify_watch(task->reg);
+    }
+    return 0;
+}
+
+int bgl_task_is_abandoned(const bgl_task *task)
+{
+    return task ? task->abandoned : -EINVAL;
 }
 
 const char *bgl_task_owner(const bgl_task *task)

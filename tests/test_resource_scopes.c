@@ -156,7 +156,7 @@ Test(resource_scopes, resource_of_owner_closes_after_its_services_stopped)
     res_obj oa, ob, om;
     push(ra, &oa, &w, "a-cache", 0);
     push(rb, &ob, &w, "b-cache", 0);
-    push(bgl_services_resources(w.mgr), &om, &w, "global", 0);
+    push(bgl_services_loop_resources(w.mgr), &om, &w, "global", 0);
     OK(bgl_services_start(w.mgr, NULL));
     settle(&w);
     EXPECT_LOG(&w, "start:a start:b");
@@ -219,13 +219,13 @@ Test(resource_scopes, resource_owned_stacks_cannot_be_freed_directly)
     bgl_resources *ro = NULL;
     OK(bgl_services_owner_resources(w.mgr, "addon", &ro));
     EXPECT_RC(bgl_resources_free(bgl_service_resources(f->svc)), -EINVAL);
-    EXPECT_RC(bgl_resources_free(bgl_services_resources(w.mgr)), -EINVAL);
+    EXPECT_RC(bgl_resources_free(bgl_services_loop_resources(w.mgr)), -EINVAL);
     EXPECT_RC(bgl_resources_free(ro), -EINVAL);
     EXPECT_RC(bgl_services_owner_resources(NULL, "x", &ro), -EINVAL);
     EXPECT_RC(bgl_services_owner_resources(w.mgr, NULL, &ro), -EINVAL);
     EXPECT_RC(bgl_services_owner_resources(w.mgr, "", &ro), -EINVAL);
     EXPECT_RC(bgl_services_owner_resources(w.mgr, "x", NULL), -EINVAL);
-    cr_assert_null(bgl_services_resources(NULL));
+    cr_assert_null(bgl_services_loop_resources(NULL));
     cr_assert_null(bgl_service_resources(NULL));
     /* The manager refuses to go while a stack holds entries. */
     res_obj o;
@@ -242,13 +242,13 @@ Test(resource_scopes, resource_pushed_to_an_idle_service_closes_next_iteration)
     fake_svc *f = add(&w, "idle", NULL);
     res_obj o;
     push(bgl_service_resources(f->svc), &o, &w, "stray", 1);
-    EXPECT_RC(bgl_nothing_left(w.mgr, NULL), 1);
+    EXPECT_RC(bgl_services_nothing_left(w.mgr), 1);
     settle(&w);
     EXPECT_LOG(&w, "close:stray");
     /* Closing it counts as something left, so a keep-alive waits for it. */
-    EXPECT_RC(bgl_nothing_left(w.mgr, NULL), 0);
+    EXPECT_RC(bgl_services_nothing_left(w.mgr), 0);
     OK(bgl_resource_done(o.token, 0, NULL));
-    EXPECT_RC(bgl_nothing_left(w.mgr, NULL), 1);
+    EXPECT_RC(bgl_services_nothing_left(w.mgr), 1);
     cr_assert_eq(o.released, 1);
     EXPECT_STATE(f, BGL_SERVICE_STOPPED);   /* no state change: it never ran */
     cr_assert_str_eq(w.transitions, "");

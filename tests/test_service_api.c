@@ -54,24 +54,27 @@ Test(service_api, service_nothing_left_counts_services_and_tasks)
     world_init(&w);
     bgl_tasks *tasks = NULL;
     OK(bgl_tasks_new(&tasks));
-    EXPECT_RC(bgl_nothing_left(w.mgr, tasks), 1);
+    OK(bgl_services_set_tasks(w.mgr, tasks));
+    EXPECT_RC(bgl_services_nothing_left(w.mgr), 1);
     fake_svc *a = add(&w, "a", NULL);
-    EXPECT_RC(bgl_nothing_left(w.mgr, tasks), 1);   /* registered, not wanted */
+    EXPECT_RC(bgl_services_nothing_left(w.mgr), 1);   /* registered, not wanted */
     OK(bgl_services_start(w.mgr, NULL));
-    EXPECT_RC(bgl_nothing_left(w.mgr, tasks), 0);   /* wanted, about to start */
+    EXPECT_RC(bgl_services_nothing_left(w.mgr), 0);   /* wanted, about to start */
     settle(&w);
-    EXPECT_RC(bgl_nothing_left(w.mgr, NULL), 0);
+    EXPECT_RC(bgl_services_nothing_left(w.mgr), 0);
     OK(bgl_service_exited(a->svc, 0, NULL));
-    EXPECT_RC(bgl_nothing_left(w.mgr, tasks), 1);
+    EXPECT_RC(bgl_services_nothing_left(w.mgr), 1);
     EXPECT_RC(bgl_services_exit_code(w.mgr), 0);
 
     bgl_task *t = NULL;
     OK(bgl_task_new(tasks, "addon", "t", NULL, NULL, &t));
-    EXPECT_RC(bgl_nothing_left(w.mgr, tasks), 0);
-    EXPECT_RC(bgl_nothing_left(NULL, tasks), 0);
+    EXPECT_RC(bgl_services_nothing_left(w.mgr), 0);
+    OK(bgl_services_set_tasks(w.mgr, NULL));          /* detached: not counted */
+    EXPECT_RC(bgl_services_nothing_left(w.mgr), 1);
+    OK(bgl_services_set_tasks(w.mgr, tasks));
     OK(bgl_task_finish(t, BGL_TASK_DONE, NULL));
-    EXPECT_RC(bgl_nothing_left(w.mgr, tasks), 1);
-    EXPECT_RC(bgl_nothing_left(NULL, NULL), -EINVAL);
+    EXPECT_RC(bgl_services_nothing_left(w.mgr), 1);
+    EXPECT_RC(bgl_services_nothing_left(NULL), -EINVAL);
     OK(bgl_tasks_free(tasks));
     world_free(&w);
 }
@@ -130,7 +133,7 @@ Test(service_api, service_keepalive_run_returns_when_services_end)
     world w;
     world_init(&w);
     add_hooked(&w, "quick", start_then_exit_ok);
-    OK(bgl_services_set_keepalive(w.mgr, NULL, 1));
+    OK(bgl_services_set_keepalive(w.mgr, 1));
     OK(bgl_services_start(w.mgr, NULL));
     EXPECT_RC(bgl_loop_run(w.loop), 0);
     EXPECT_RC(bgl_services_active(w.mgr, NULL), 0);
@@ -143,11 +146,16 @@ Test(service_api, service_keepalive_exit_code_reports_failure_for_good)
     world_init(&w);
     add_hooked(&w, "quick", start_then_exit_ok);
     add_hooked(&w, "broken", start_then_fail);
-    OK(bgl_services_set_keepalive(w.mgr, NULL, 1));
+    OK(bgl_services_set_keepalive(w.mgr, 1));
     OK(bgl_services_start(w.mgr, NULL));
     EXPECT_RC(bgl_loop_run(w.loop), 1);
     EXPECT_RC(bgl_services_exit_code(w.mgr), 1);
     world_free(&w);
+}
+
+static void ignore_cancel(bgl_task *task, void *ud)
+{
+    (void)task, (void)ud;
 }
 
 typedef struct ka_ctx {
@@ -165,8 +173,9 @@ static void request_stop(void *ud)
 static void finish_task(void *ud)
 {
     ka_ctx *c = ud;
-    /* The loop is still running although the service is gone. */
-    c->stopped_before_task_done = bgl_services_active(c->mgr, NULL) == 0;
+    /* The loop is still running although the service is gone: the stop
+     * awaits the task it cancelled. */
+    c->stopped_before_task_done = bgl_services_active(c->mgr, "c") == 1;
     OK(bgl_task_finish(c->task, BGL_TASK_DONE, NULL));
 }
 
@@ -193,7 +202,8 @@ Test(service_api, service_keepalive_ends_on_stop_request_after_tasks)
     bgl_tasks *tasks = NULL;
     OK(bgl_tasks_new(&tasks));
     ka_ctx c = {.loop = w.loop, .mgr = w.mgr};
-    OK(bgl_task_new(tasks, "c", "upload", NULL, NULL, &c.task));
+    /* Its cancel hook does not finish it: the task ends on its own, later. */
+    OK(bgl_task_new(tasks, "c", "upload", ignore_cancel, NULL, &c.task));
     bgl_service_config cfg;
     bgl_service_config_init(&cfg);
     cfg.name = "server";
@@ -202,13 +212,15 @@ Test(service_api, service_keepalive_ends_on_stop_request_after_tasks)
                                      .stop = stop_then_finish_task};
     bgl_service *svc = NULL;
     OK(bgl_service_add(w.mgr, &cfg, &hooks, &c, &svc));
-    OK(bgl_services_set_keepalive(w.mgr, tasks, 1));
+    OK(bgl_services_set_tasks(w.mgr, tasks));
+    OK(bgl_services_set_keepalive(w.mgr, 1));
     OK(bgl_services_start(w.mgr, NULL));
     EXPECT_RC(bgl_loop_run(w.loop), 0);
     EXPECT_RC(bgl_service_get_state(svc), BGL_SERVICE_STOPPED);
     EXPECT_RC(bgl_task_get_state(c.task), BGL_TASK_DONE);
     cr_assert_eq(c.stopped_before_task_done, 1);
-    OK(bgl_services_set_keepalive(w.mgr, NULL, 0));
+    OK(bgl_services_set_keepalive(w.mgr, 0));
+    OK(bgl_services_set_tasks(w.mgr, NULL));
     OK(bgl_tasks_free(tasks));
     world_free(&w);
 }
@@ -242,7 +254,9 @@ Test(service_api, service_duplicate_names_and_bad_configs_are_refused)
     EXPECT_RC(bgl_service_add(w.mgr, &bad, &hooks, NULL, &svc), -EINVAL);
     bad = cfg, bad.restart = (bgl_restart_policy)7;
     EXPECT_RC(bgl_service_add(w.mgr, &bad, &hooks, NULL, &svc), -EINVAL);
-    bad = cfg, bad.stop_timeout_ns = 0;
+    bad = cfg, bad.stop_timeout_ns = (uint64_t)INT64_MAX + 1;
+    EXPECT_RC(bgl_service_add(w.mgr, &bad, &hooks, NULL, &svc), -EINVAL);
+    bad = cfg, bad.close_timeout_ns = (uint64_t)INT64_MAX + 1;
     EXPECT_RC(bgl_service_add(w.mgr, &bad, &hooks, NULL, &svc), -EINVAL);
     bad = cfg, bad.restart_delay_ns = 10 * SEC, bad.restart_delay_max_ns = 1 * SEC;
     EXPECT_RC(bgl_service_add(w.mgr, &bad, &hooks, NULL, &svc), -EINVAL);
@@ -442,7 +456,16 @@ Test(service_api, service_bad_input_is_refused)
     EXPECT_RC(bgl_services_stop(NULL, NULL), -EINVAL);
     EXPECT_RC(bgl_services_active(NULL, NULL), -EINVAL);
     EXPECT_RC(bgl_services_exit_code(NULL), -EINVAL);
-    EXPECT_RC(bgl_services_set_keepalive(NULL, NULL, 1), -EINVAL);
+    EXPECT_RC(bgl_services_set_keepalive(NULL, 1), -EINVAL);
+    EXPECT_RC(bgl_services_set_tasks(NULL, NULL), -EINVAL);
+    EXPECT_RC(bgl_services_stop_full(NULL, NULL, -1, NULL, NULL), -EINVAL);
+    EXPECT_RC(bgl_services_stop_full(w.mgr, "", -1, NULL, NULL), -EINVAL);
+    EXPECT_RC(bgl_services_remove(NULL, NULL), -EINVAL);
+    EXPECT_RC(bgl_services_remove(w.mgr, ""), -EINVAL);
+    EXPECT_RC(bgl_services_list_failed(NULL, NULL, 0), -EINVAL);
+    EXPECT_RC(bgl_services_list_failed(w.mgr, NULL, 1), -EINVAL);
+    EXPECT_RC(bgl_services_nothing_left(NULL), -EINVAL);
+    cr_assert_null(bgl_services_loop_resources(NULL));
     EXPECT_RC(bgl_services_owner_resources(NULL, "o", &rs), -EINVAL);
     bgl_service_config_init(NULL);   /* harmless */
     EXPECT_RC(bgl_service_remove(NULL), -EINVAL);
@@ -527,12 +550,13 @@ Test(service_api, service_keepalive_survives_its_task_registry_being_freed)
     OK(bgl_tasks_new(&tasks));
     bgl_task *t = NULL;
     OK(bgl_task_new(tasks, "c", "t", NULL, NULL, &t));
-    OK(bgl_services_set_keepalive(w.mgr, tasks, 1));
+    OK(bgl_services_set_tasks(w.mgr, tasks));
+    OK(bgl_services_set_keepalive(w.mgr, 1));
     settle(&w);
-    EXPECT_RC(bgl_nothing_left(w.mgr, tasks), 0);
+    EXPECT_RC(bgl_services_nothing_left(w.mgr), 0);
     OK(bgl_tasks_free(tasks));   /* the manager stops counting it */
     settle(&w);
-    EXPECT_RC(bgl_nothing_left(w.mgr, NULL), 1);
+    EXPECT_RC(bgl_services_nothing_left(w.mgr), 1);
     world_free(&w);
 }
 
@@ -549,8 +573,10 @@ Test(service_api, service_keepalive_of_two_managers_on_one_task_registry)
     OK(bgl_tasks_new(&tasks));
     bgl_task *t = NULL;
     OK(bgl_task_new(tasks, "c", "t", NULL, NULL, &t));
-    OK(bgl_services_set_keepalive(w.mgr, tasks, 1));
-    OK(bgl_services_set_keepalive(second, tasks, 1));
+    OK(bgl_services_set_tasks(w.mgr, tasks));
+    OK(bgl_services_set_tasks(second, tasks));
+    OK(bgl_services_set_keepalive(w.mgr, 1));
+    OK(bgl_services_set_keepalive(second, 1));
     settle(&w);
     OK(bgl_task_finish(t, BGL_TASK_DONE, NULL));
     settle(&w);
@@ -559,10 +585,11 @@ Test(service_api, service_keepalive_of_two_managers_on_one_task_registry)
 
     OK(bgl_task_new(tasks, "c", "u", NULL, NULL, &t));
     settle(&w);
-    EXPECT_RC(bgl_nothing_left(w.mgr, NULL), 1);
+    EXPECT_RC(bgl_services_nothing_left(w.mgr), 0);
     OK(bgl_tasks_free(tasks));   /* both stop counting it */
+    EXPECT_RC(bgl_services_nothing_left(w.mgr), 1);
     OK(bgl_services_free(second));
     settle(&w);
-    OK(bgl_services_set_keepalive(w.mgr, NULL, 0));
+    OK(bgl_services_set_keepalive(w.mgr, 0));
     world_free(&w);
 }

@@ -206,7 +206,7 @@ Test(service_deps, service_dependency_failed_for_good_leaves_dependents_inactive
     EXPECT_STATE(api, BGL_SERVICE_STOPPED);
     /* Nothing can bring db back: nothing is left, and the failure shows. */
     EXPECT_RC(bgl_services_active(w.mgr, NULL), 0);
-    EXPECT_RC(bgl_nothing_left(w.mgr, NULL), 1);
+    EXPECT_RC(bgl_services_nothing_left(w.mgr), 1);
     EXPECT_RC(bgl_services_exit_code(w.mgr), 1);
     /* An explicit start of db brings api back too. */
     OK(bgl_service_start(db->svc));
@@ -231,7 +231,7 @@ Test(service_deps, service_clean_exit_of_dependency_also_stops_dependents)
     EXPECT_STATE(a, BGL_SERVICE_EXITED);
     EXPECT_STATE(b, BGL_SERVICE_STOPPED);
     EXPECT_RC(bgl_services_exit_code(w.mgr), 0);
-    EXPECT_RC(bgl_nothing_left(w.mgr, NULL), 1);
+    EXPECT_RC(bgl_services_nothing_left(w.mgr), 1);
     world_free(&w);
 }
 

@@ -31,6 +31,15 @@
  * without a cancel hook has nothing to interrupt and is finished as cancelled
  * right away.
  *
+ * ABANDONED ENTRIES
+ *
+ * An active entry whose work ignored cancellation can be *abandoned*
+ * (bgl_task_abandon(); the service manager does it when a stop's deadline
+ * passed, see service.h): it keeps its state and may still finish, but it
+ * is no longer awaited - bgl_tasks_active() does not count it, so a task
+ * that swallows cancellation cannot keep a process alive forever.
+ * bgl_tasks_count() reports how many active entries are abandoned.
+ *
  * COMPLETION CALLBACKS
  *
  * bgl_task_add_done_cb() adds callbacks called, in the order they were
@@ -81,6 +90,8 @@ typedef void (*bgl_task_done_fn)(bgl_task *task, bgl_task_state state, void *use
 typedef struct bgl_task_counts {
     size_t pending, running, done, failed, cancelled;
     size_t total;   /* all entries */
+    size_t abandoned; /* pending or running entries that were abandoned
+                         (already included in pending/running) */
 } bgl_task_counts;
 
 /* ---- the registry -------------------------------------------------------- */
@@ -94,8 +105,9 @@ BGL_EXPORT int bgl_tasks_new(bgl_tasks **out);
 BGL_EXPORT int bgl_tasks_free(bgl_tasks *reg);
 
 /* The number of *active* (pending or running) entries of `owner`, or of all
- * owners when owner is NULL: the cheap "is anything left?" query (O(1) for
- * all owners).  >= 0, or -EINVAL if reg is NULL. */
+ * owners when owner is NULL, not counting abandoned ones: the cheap "is
+ * anything left?" query (O(1) for all owners).  >= 0, or -EINVAL if reg is
+ * NULL. */
 BGL_EXPORT int bgl_tasks_active(const bgl_tasks *reg, const char *owner);
 
 /* Fill *counts for `owner` (NULL: all owners).  0 or -EINVAL. */
@@ -112,9 +124,10 @@ BGL_EXPORT int bgl_tasks_find(const bgl_tasks *reg, const char *owner, const cha
                               bgl_task **out);
 
 /* Request cancellation (bgl_task_cancel()) of every active entry of `owner`
- * (NULL: all owners), in creation order.  Entries created by the cancel hooks
- * meanwhile are not cancelled by this call.  Returns the number of entries
- * asked to cancel, -EINVAL or -ENOMEM. */
+ * (NULL: all owners; abandoned entries included), in creation order.
+ * Entries created by the cancel hooks meanwhile are not cancelled by this
+ * call.  Returns the number of entries asked to cancel, -EINVAL or
+ * -ENOMEM. */
 BGL_EXPORT int bgl_tasks_cancel(bgl_tasks *reg, const char *owner);
 
 /* ---- entries ------------------------------------------------------------- */
@@ -138,6 +151,14 @@ BGL_EXPORT int bgl_task_finish(bgl_task *task, bgl_task_state state, const char 
  * (or the entry was finished as cancelled); -EALREADY if already final;
  * -EINVAL. */
 BGL_EXPORT int bgl_task_cancel(bgl_task *task);
+
+/* Abandon an active entry (see ABANDONED ENTRIES): no longer counted by
+ * bgl_tasks_active().  0 (also if already abandoned); -EALREADY if final;
+ * -EINVAL. */
+BGL_EXPORT int bgl_task_abandon(bgl_task *task);
+
+/* 1 if the entry was abandoned, 0 if not, -EINVAL. */
+BGL_EXPORT int bgl_task_is_abandoned(const bgl_task *task);
 
 /* Add a completion callback (see COMPLETION CALLBACKS).  0; -EALREADY if the
  * entry is already final (the callback is not added); -EINVAL; -ENOMEM. */
