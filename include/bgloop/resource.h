@@ -10,7 +10,7 @@
  *                   running nor wanted are closed in the next iteration);
  *   - per owner:    bgl_services_owner_resources(), closed when a stop of
  *                   that owner (or of everything) has stopped its services;
- *   - per manager:  bgl_services_resources(), closed when a stop of
+ *   - per manager:  bgl_services_loop_resources(), closed when a stop of
  *                   everything has stopped all services and closed the
  *                   owner stacks;
  * (owner and manager stacks are bounded by the largest close_timeout_ns of
