@@ -7,20 +7,26 @@
 
 See the README for the service API (bgloop.service, start_services, serve).
 """
-# NOTE for the services layer (pyservices): add your re-exports in the
-# marked block below, e.g.
-#   from .services import service, start_services, stop_services, status
-#   from .serve import serve
-# and extend __all__.  Keep the loop block as it is.
+import sys as _sys
 
-from ._bgloop import version as _core_version
-
-__version__ = "0.1.0"
-
-# ---- loop (pyloop) ----
-from .loop import Loop, new_event_loop, add_busy_check
+from ._bgloop import version as _version
+from .loop import Loop, add_busy_check, new_event_loop
+from .mainthread import run_on_main
 from .runner import run
+from .serve import serve
+from .services import (
+    ServiceError,
+    forget_services,
+    service,
+    start_services,
+    status,
+    stop_services,
+    stop_services_async,
+)
 from .shared import ensure_loop, kick, stats
+
+# meson.build's project version, compiled into the extension.
+__version__ = _version()
 
 __all__ = [
     "__version__",
@@ -31,39 +37,22 @@ __all__ = [
     "kick",
     "stats",
     "add_busy_check",
+    "service",
+    "start_services",
+    "stop_services",
+    "stop_services_async",
+    "status",
+    "serve",
+    "forget_services",
+    "ServiceError",
+    "run_on_main",
 ]
-# ---- end loop ----
-
-# ---- services (pyservices) ----
-from .services import (  # noqa: E402
-    ServiceError,
-    forget_services,
-    service,
-    start_services,
-    status,
-    stop_services,
-    stop_services_async,
-)
-from .serve import serve  # noqa: E402
-
-__all__ += ["service", "start_services", "stop_services", "stop_services_async", "status",
-            "serve", "forget_services", "ServiceError"]
-# ---- end services ----
-
-# ---- Blender / threads (blender) ----
-# run_on_main: worker threads hand calls to the loop's (Blender's main) thread.
-from .mainthread import run_on_main  # noqa: E402
-
-__all__ += ["run_on_main"]
 
 # Inside Blender, the first bgloop copy imported is the one every add-on
 # gets (vendored copies hand over to it): see bgloop.blender._adopt_package.
-import sys as _sys  # noqa: E402
-
 if "bpy" in _sys.modules:
     from .blender import _adopt_package
 
     _adopt_package(__name__)
     del _adopt_package
 del _sys
-# ---- end blender ----

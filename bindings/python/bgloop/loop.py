@@ -330,9 +330,21 @@ class Loop(asyncio.SelectorEventLoop):
     # ---- kick ---------------------------------------------------------------
 
     def kick(self, timeout: Optional[float] = 0.0, budget: Optional[float] = None) -> bool:
-        """One step of the loop from outside it (see bgloop.kick).  Returns
-        True when nothing is left: no pending task, no queued callback and
-        no registered busy check (services) reporting work."""
+        """One step of the loop from outside it.
+
+        Waits up to `timeout` seconds (None: until something happens) for
+        I/O, a timer or a thread-safe call; if nothing became ready it
+        returns at once, having run no Python code.  Otherwise it runs the
+        ready callbacks, iteration after iteration (without blocking) while
+        more become ready, until nothing is ready, loop.stop() is called, or
+        `budget` seconds (None: no limit) are spent; the rest stays queued,
+        in order, for the next kick.  Only the time spent running callbacks
+        counts against the budget, measured on the loop's monotonic clock;
+        the wait does not count.  The budget is checked after each callback,
+        so at least one runs (budget=0 runs exactly one).
+
+        Returns True when nothing is left: no pending task, no queued
+        callback and no registered busy check (services) reporting work."""
         if self._thread_id is not None:
             raise RuntimeError(
                 "kick(): this loop is already running (kick() was called from one of its "

@@ -53,13 +53,18 @@ def kick(timeout: Optional[float] = 0.0, budget: Optional[float] = None) -> bool
     """One step of the shared loop.
 
     Waits up to `timeout` seconds (None: until something happens) for I/O, a
-    timer or a thread-safe call, returning as soon as one is due; then runs
-    ready callbacks, and keeps iterating without blocking while more become
-    ready, until nothing is ready or `budget` seconds (None: no limit) are
-    spent - the rest stays queued, in order, for the next kick.  Returns True
-    when nothing is left: no pending task, no queued callback, no service
-    starting, running or stopping.  RuntimeError if the loop is already
-    running; ValueError/TypeError for a negative or non-numeric argument.
+    timer or a thread-safe call, returning as soon as one is due; an idle
+    kick (nothing became ready) runs no Python code.  Then runs ready
+    callbacks, and keeps iterating without blocking while more become ready,
+    until nothing is ready or `budget` seconds (None: no limit) are spent -
+    the rest stays queued, in order, for the next kick.  Only time spent
+    running callbacks counts against the budget, measured on the loop's
+    monotonic clock; the wait does not count.  At least one callback runs.
+    Returns True when nothing is left: no pending task, no queued callback,
+    no service starting, running or stopping.  RuntimeError if the loop is
+    already running; ValueError/TypeError for a negative or non-numeric
+    argument; KeyboardInterrupt (or whatever a Python signal handler raises)
+    if a signal interrupts the wait.
     """
     loop = _shared
     if loop is None or loop._closed or "bpy" in sys.modules:
