@@ -399,3 +399,54 @@ def test_stop_services_from_another_thread_while_serving(tmp_path):
     code, out, err = finish(proc)
     assert code == 0, err
     assert "svc stopped" in out and "stopper done stopped" in out, out
+
+
+def _blocked_in_the_kernel(pid: int) -> bool:
+    """Is the process's main thread asleep in a system call (its loop's
+    epoll/poll wait)?"""
+    try:
+        with open(f"/proc/{pid}/task/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        with open(f"/proc/{pid}/task/{pid}/wchan") as f:
+            wchan = f.read().strip()
+    except OSError:
+        return False
+    # wchan may be hidden ("0") without privileges: the state then decides.
+    return fields[0] == "S" and (wchan in ("", "0") or "poll" in wchan)
+
+
+def test_serve_blocked_in_the_kernel_stops_services_on_keyboardinterrupt(tmp_path):
+    # signals=False: Python's own SIGINT handler raises KeyboardInterrupt in
+    # the kick that waits in the kernel.  serve() must stop the services -
+    # their stop code runs - and let the exception out, on either backend.
+    proc = spawn_script(tmp_path, """
+        import sys
+        import bgloop
+
+        @bgloop.service("svc")
+        async def svc(ctx):
+            ctx.ready()
+            print("ready", bgloop._bgloop.backend(), flush=True)
+            await ctx.stopping.wait()
+            print("svc stopped", flush=True)
+
+        try:
+            bgloop.serve(signals=False)
+        except KeyboardInterrupt:
+            print("interrupted", bgloop.status()["svc"]["state"], flush=True)
+            sys.exit(0)
+        sys.exit(3)
+    """)
+    line = read_line(proc, "ready")
+    expected = os.environ.get("BGLOOP_EXPECT_BACKEND")
+    if expected:
+        assert line.split()[1] == expected, line
+    end = time.monotonic() + GUARD
+    while not _blocked_in_the_kernel(proc.pid):
+        assert time.monotonic() < end, "the child never blocked in the kernel"
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGINT)
+    code, out, err = finish(proc)
+    assert code == 0, (out, err)
+    assert "svc stopped" in out and "interrupted stopped" in out, (out, err)
+    assert "KeyboardInterrupt" not in err, err

@@ -9,6 +9,9 @@ polling sleep and no wakeup at all while nothing happens - until
 * nothing is left (every service ended on its own and no task a service
   created is pending): returns 0, or 1 if a service failed for good.
 
+Telling when nothing is left, and the exit code, is the service manager's
+keep-alive: it stops the loop with that code, which ends the last kick.
+
 Signal handlers are installed even when the host already has its own
 (Blender sets a SIGINT handler in C before Python starts): the previous
 handlers - the Python-level one and the raw C disposition - are put back
@@ -79,10 +82,10 @@ def serve(*, signals: bool = True) -> int:
     SIGINT/SIGTERM asks them to stop.  Returns the process exit code: 0 after
     a signal or when every service ended well, 1 if a service failed for
     good.  With ``signals=False`` no handler is installed (stop it with
-    ``bgloop.stop_services()`` from a thread-safe call instead)."""
-    from . import ensure_loop, kick
-
-    loop = ensure_loop()
+    ``bgloop.stop_services()`` from a thread-safe call instead; a
+    KeyboardInterrupt stops the services, then propagates)."""
+    mgr = _services.manager()
+    loop = mgr.loop
     if loop.is_running():
         raise RuntimeError("bgloop.serve() was called from inside the running loop; "
                            "it runs the loop itself - call it from plain code")
@@ -97,37 +100,41 @@ def serve(*, signals: bool = True) -> int:
         state["signalled"] += 1
         if state["signalled"] == 1:
             log.info("serve: %s received, stopping services", signal.Signals(signo).name)
-            _services.request_stop()
+            mgr.request_stop()
         else:
             log.warning("serve: %s received again, cancelling what is still stopping",
                         signal.Signals(signo).name)
-            _services.request_stop(timeout=0.0)
+            mgr.request_stop(timeout=0.0)
 
     guard = _SignalGuard(loop, on_signal) if signals else None
     if guard is not None:
         guard.__enter__()
     try:
-        _services.start_services()
+        # The manager stops the loop with its exit code once nothing is left:
+        # no service active and no task a service created pending.
+        mgr.set_keepalive(True)
+        mgr.start()
+        names = list(mgr.status())
         log.info("serve: %d service(s): %s; waiting for SIGINT/SIGTERM or their end",
-                 len(_services.status()), ", ".join(_services.status()))
-        # kick() returns True once no service is starting, running or
-        # stopping and no service-created task is pending.
+                 len(names), ", ".join(names))
         try:
-            while _services._anything_left(loop):
-                kick(timeout=None)
+            while (code := loop._core.take_stop()) is None:
+                loop.kick(None)
         except BaseException:
             # KeyboardInterrupt (signals=False) or SystemExit escaping a
             # callback: do not leave services running behind the caller.
             log.warning("serve: interrupted, stopping services")
-            _services.stop_services()
+            mgr.set_keepalive(False)
+            loop._core.take_stop()
+            mgr.stop()
             raise
     finally:
+        mgr.set_keepalive(False)
+        loop._core.take_stop()
         if guard is not None:
             guard.__exit__(None, None, None)
     if state["signalled"]:
         return 0
-    failed = _services.failed_for_good()
-    if failed:
-        log.error("serve: service(s) failed for good: %s", ", ".join(sorted(failed)))
-        return 1
-    return 0
+    if code:
+        log.error("serve: service(s) failed for good: %s", ", ".join(mgr.failed()))
+    return code

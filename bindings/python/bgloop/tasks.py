@@ -5,10 +5,10 @@ A service's coroutine runs in a task whose context carries the service's
 task, callback and ``call_later`` created from there, so anything a service
 starts - directly, or through a callback, a server's connection handler, a
 task started by a task - sees the same scope.  A task factory installed on
-the loop enters each such task in libbgloop's task registry
-(``bgloop/task.h``) under the service's owner and name: the registry counts
-what is left, lists an owner's or a service's tasks and cancels them - and
-only those.
+the loop enters each such task in a :class:`Registry` - libbgloop's task
+registry (``bgloop/task.h``) - under the service's owner and name.  The
+service manager owns the registry: it counts what is left, cancels a
+service's tasks when its run ends and an owner's leftovers when it stops.
 """
 
 from __future__ import annotations
@@ -19,12 +19,11 @@ from typing import Any
 
 from . import _bgloop
 
-__all__ = ["Scope", "current_scope", "current_owner", "install_task_factory",
-           "owned_tasks", "pending_owned", "registry"]
+__all__ = ["Scope", "Registry", "current_scope", "current_owner", "install_task_factory",
+           "owned_tasks"]
 
 _scope: contextvars.ContextVar["Scope | None"] = contextvars.ContextVar("bgloop_scope",
                                                                        default=None)
-_registry: Any = None
 
 
 class Scope:
@@ -40,12 +39,24 @@ class Scope:
         return f"<Scope service={self.service!r} owner={self.owner!r}>"
 
 
-def registry():
-    """The C task registry of this copy of bgloop (created on first use)."""
-    global _registry
-    if _registry is None:
-        _registry = _bgloop.Tasks()
-    return _registry
+class Registry:
+    """The tasks created inside services, by owner and service name."""
+
+    __slots__ = ("c",)
+
+    def __init__(self) -> None:
+        self.c = _bgloop.Tasks()
+
+    def add(self, scope: Scope, task: asyncio.Future) -> None:
+        self.c.add(scope.owner, scope.service, task)
+
+    def tasks(self, owner: str | None = None, service: str | None = None) -> list:
+        """Pending tasks of ``owner`` (None: every owner), or only those of
+        the service named ``service``."""
+        return self.c.tasks(owner, service)
+
+    def active(self, owner: str | None = None) -> int:
+        return self.c.active(owner)
 
 
 def current_scope() -> Scope | None:
@@ -66,9 +77,7 @@ def enter(scope: Scope | None) -> contextvars.Context:
     return ctx
 
 
-def _make_factory(previous: Any):
-    reg = registry()
-
+def _make_factory(previous: Any, registry: Registry):
     def factory(loop: asyncio.AbstractEventLoop, coro: Any, **kwargs: Any) -> asyncio.Future:
         if previous is not None:
             task = previous(loop, coro, **kwargs)
@@ -78,28 +87,28 @@ def _make_factory(previous: Any):
         scope = context.get(_scope) if context is not None else _scope.get()
         # (An eager task may already be done: nothing left to track.)
         if scope is not None and isinstance(task, asyncio.Future) and not task.done():
-            reg.add(scope.owner, scope.service, task)
+            registry.add(scope, task)
         return task
 
-    factory._bgloop_owned = True  # type: ignore[attr-defined]
+    factory._bgloop_registry = registry  # type: ignore[attr-defined]
     factory._bgloop_previous = previous  # type: ignore[attr-defined]
     return factory
 
 
-def install_task_factory(loop: asyncio.AbstractEventLoop) -> None:
-    """Make ``loop`` register service tasks; chains any factory already set."""
+def install_task_factory(loop: asyncio.AbstractEventLoop, registry: Registry) -> None:
+    """Make ``loop`` enter service tasks in ``registry``; chains any factory
+    already set."""
     current = loop.get_task_factory()
-    if getattr(current, "_bgloop_owned", False):
+    if getattr(current, "_bgloop_registry", None) is registry:
         return
-    loop.set_task_factory(_make_factory(current))
+    loop.set_task_factory(_make_factory(current, registry))
 
 
 def owned_tasks(owner: str | None = None, service: str | None = None) -> list[asyncio.Task]:
     """Pending tasks created inside the services of ``owner`` (None: every
-    owner), or only inside the service named ``service``."""
-    return registry().tasks(owner, service)
+    owner), or only inside the service named ``service``, on the shared
+    loop's service manager."""
+    from . import services
 
-
-def pending_owned() -> bool:
-    """True if any service-created task is still pending."""
-    return registry().active() > 0
+    mgr = services.manager(create=False)
+    return mgr.tasks.tasks(owner, service) if mgr is not None else []

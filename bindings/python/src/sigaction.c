@@ -1,4 +1,4 @@
-/* services_signal.c - save and restore a signal's exact C disposition.
+/* sigaction.c - save and restore a signal's exact C disposition.
  *
  * bgloop.serve() installs SIGINT/SIGTERM handlers even where the host has
  * its own.  Python's signal.getsignal() returns None for a handler installed
@@ -25,9 +25,9 @@ static int check_signo(PyObject *arg, int *signo)
     return 0;
 }
 
-static PyObject *sigaction_save(PyObject *self, PyObject *arg)
+static PyObject *sigaction_save(PyObject *module, PyObject *arg)
 {
-    (void)self;
+    (void)module;
     int signo;
     if (check_signo(arg, &signo) < 0)
         return NULL;
@@ -38,18 +38,19 @@ static PyObject *sigaction_save(PyObject *self, PyObject *arg)
     return PyBytes_FromStringAndSize((const char *)&sa, sizeof sa);
 }
 
-static PyObject *sigaction_restore(PyObject *self, PyObject *args)
+static PyObject *sigaction_restore(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
-    (void)self;
-    PyObject *signo_obj, *saved;
-    if (!PyArg_ParseTuple(args, "OO:_sigaction_restore", &signo_obj, &saved))
+    (void)module;
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "_sigaction_restore(signo, saved) takes 2 arguments");
         return NULL;
+    }
     int signo;
-    if (check_signo(signo_obj, &signo) < 0)
+    if (check_signo(args[0], &signo) < 0)
         return NULL;
     char *buf;
     Py_ssize_t len;
-    if (!PyBytes_Check(saved) || PyBytes_AsStringAndSize(saved, &buf, &len) < 0 ||
+    if (!PyBytes_Check(args[1]) || PyBytes_AsStringAndSize(args[1], &buf, &len) < 0 ||
         len != (Py_ssize_t)sizeof(struct sigaction)) {
         PyErr_Clear();
         PyErr_SetString(PyExc_TypeError,
@@ -63,15 +64,16 @@ static PyObject *sigaction_restore(PyObject *self, PyObject *args)
     Py_RETURN_NONE;
 }
 
-static PyMethodDef signal_methods[] = {
+static PyMethodDef sigaction_methods[] = {
     {"_sigaction_save", sigaction_save, METH_O,
      "_sigaction_save(signo) -> bytes: the signal's current disposition (opaque)."},
-    {"_sigaction_restore", sigaction_restore, METH_VARARGS,
+    {"_sigaction_restore", (PyCFunction)(void (*)(void))sigaction_restore, METH_FASTCALL,
      "_sigaction_restore(signo, saved): reinstate a disposition from _sigaction_save()."},
     {NULL, NULL, 0, NULL},
 };
 
-int bglpy_services_signal_init(PyObject *module)
+int bglpy_services_signal_init(PyObject *module, bglpy_state *st)
 {
-    return PyModule_AddFunctions(module, signal_methods);
+    (void)st;
+    return PyModule_AddFunctions(module, sigaction_methods);
 }

@@ -1,0 +1,133 @@
+"""bgloop services: stopping - stop timeouts, deadlines, cancellation, stops
+requested from inside the loop."""
+
+from __future__ import annotations
+
+import asyncio
+
+import bgloop
+import pytest
+
+from _services_util import clean, drive, run, settle, state  # noqa: F401
+
+pytestmark = pytest.mark.usefixtures("clean")
+
+
+def test_stop_timeout_then_cancel():
+    seen = []
+
+    @bgloop.service("stubborn", owner="t", stop_timeout=0.05)
+    async def stubborn(ctx):
+        ctx.ready()
+        try:
+            await asyncio.Event().wait()  # ignores ctx.stopping
+        except asyncio.CancelledError:
+            seen.append("cancelled")
+            raise
+
+    bgloop.start_services()
+    drive(lambda: state("stubborn") == "running")
+    bgloop.stop_services()
+    st = bgloop.status()["stubborn"]
+    assert seen == ["cancelled"]
+    assert st["state"] == "failed" and st["stop_timed_out"]
+    assert "timed out" in st["error"] or "timeout" in st["error"]
+
+
+def test_stop_services_timeout_overrides_stop_timeout():
+    seen = []
+
+    @bgloop.service("patient", owner="t", stop_timeout=3600)
+    async def patient(ctx):
+        ctx.ready()
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            seen.append("cancelled")
+            raise
+
+    bgloop.start_services()
+    drive(lambda: state("patient") == "running")
+    bgloop.stop_services(timeout=0.01)
+    assert seen == ["cancelled"]
+    assert state("patient") in ("stopped", "failed")
+
+
+def test_stop_from_inside_the_loop():
+    order = []
+
+    @bgloop.service("inner", owner="t")
+    async def inner(ctx):
+        ctx.ready()
+        await ctx.stopping.wait()
+        order.append("inner stopped")
+
+    @bgloop.service("stopper", owner="t")
+    async def stopper(ctx):
+        ctx.ready()
+        await asyncio.sleep(0)
+        # From inside a running kick the blocking form returns a Future ...
+        task = bgloop.stop_services("t")
+        assert isinstance(task, asyncio.Future)
+        # ... and awaiting a stop of one's own owner returns at once (a
+        # service cannot wait for its own end); then stopping is set.
+        await bgloop.stop_services_async("t")
+        await ctx.stopping.wait()
+        order.append("stopper stopped")
+
+    bgloop.start_services()
+    drive(lambda: len(order) == 2)
+    drive(lambda: state("stopper") == "stopped" and state("inner") == "stopped")
+    assert sorted(order) == ["inner stopped", "stopper stopped"]
+
+
+def test_stop_never_hangs_on_a_service_that_refuses_to_die():
+    release = asyncio.Event()
+
+    @bgloop.service("zombie", owner="t", stop_timeout=0.02)
+    async def zombie(ctx):
+        ctx.ready()
+        while not release.is_set():
+            try:
+                await release.wait()
+            except asyncio.CancelledError:
+                continue  # refuses to be cancelled
+
+    bgloop.start_services()
+    drive(lambda: state("zombie") == "running")
+    bgloop.stop_services()
+    st = bgloop.status()["zombie"]
+    assert st["state"] == "failed" and "abandoned" in st["error"]
+    release.set()
+    host = bgloop.services.manager().host("zombie")
+    drive(host.task.done)
+
+
+def test_stop_while_still_starting_and_late_ready_is_ignored():
+    proceed = asyncio.Event()
+    after = []
+
+    ctxs = []
+
+    @bgloop.service("never_ready", owner="t")
+    async def never_ready(ctx):
+        ctxs.append(ctx)
+        await proceed.wait()
+        ctx.ready()          # too late: a stop was requested meanwhile
+        ctx.ready()          # and twice is harmless
+        after.append(ctx.stopping.is_set())
+
+    bgloop.start_services()
+    drive(lambda: state("never_ready") == "starting")
+    task = None
+
+    async def stop_then_release():
+        nonlocal task
+        task = bgloop.stop_services()   # inside the loop: returns a Future
+        await ctxs[0].stopping.wait()
+        proceed.set()
+        await task
+
+    run(stop_then_release())
+    assert after == [True]
+    assert state("never_ready") == "stopped"
