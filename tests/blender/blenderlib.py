@@ -74,9 +74,9 @@ def make_echo_addon(name: str, scripts: pathlib.Path, vendor_from: pathlib.Path 
                         ignore=shutil.ignore_patterns("__pycache__"))
         if protocol is not None:
             mod = dst / "_vendor" / "bgloop" / "blender.py"
-            src = mod.read_text()
-            assert "\nPROTOCOL = 1\n" in src
-            mod.write_text(src.replace("\nPROTOCOL = 1\n", f"\nPROTOCOL = {protocol}\n"))
+            src, n = re.subn(r"\nPROTOCOL = \d+\n", f"\nPROTOCOL = {protocol}\n", mod.read_text())
+            assert n == 1, f"no PROTOCOL line in {mod}"
+            mod.write_text(src)
     (dst / "__init__.py").write_text(text)
     return dst
 

@@ -43,6 +43,7 @@ def gui(tmp_path_factory, artifacts):
     bl.make_echo_addon("vend_a", scripts, vendor_from=artifacts["site"])
     bl.make_echo_addon("vend_b", scripts, vendor_from=artifacts["site"])
     bl.make_echo_addon("vend_future", scripts, vendor_from=artifacts["site"], protocol=99)
+    bl.make_echo_addon("vend_past", scripts, vendor_from=artifacts["site"], protocol=1)
     # No BGLOOP_DEMO_TOKEN: the add-on must generate one into its preferences.
     # A fixed port: every restart and enable cycle must get it back at once.
     proc = bl.start_gui(tmp, env=bl.blender_env(tmp, BGLOOP_DEMO_TOKEN="",
@@ -189,7 +190,7 @@ except Exception as e:
 
 
 def bb_default_budget():
-    return 0.002        # bgloop.blender.DEFAULT_BUDGET; BGLOOP_KICK_BUDGET is unset here
+    return 0.002        # bgloop.config's default: BGLOOP_KICK_BUDGET is unset here
 
 
 def test_gui_panel_draws(gui, demo):
@@ -367,6 +368,18 @@ addon_views = [sys.modules['vend_a'].bgloop, sys.modules['vend_b'].bgloop]
 own = [sys.modules[n + '.blender'] for n in names if n + '.blender' in sys.modules]
 drivers = [bpy.app.timers.is_registered(m._driver) for m in own]
 owners = sorted({s['owner'] for s in sys.modules['bgloop'].status().values()})
+# ... and reaches the one registry, an instance of one copy's class only.
+regs = [m._registry() for m in own]
+reg = regs[0]
+registry = {
+    'one': all(r is reg for r in regs) and reg is sys.modules['_bgloop_process'],
+    'classes': len({id(m.Registry) for m in own}),
+    'foreign': sum(type(reg) is not m.Registry for m in own),
+    'protocol': reg.protocol,
+    'loop': reg.loop is sys.modules['bgloop'].ensure_loop(),
+    'driver': bpy.app.timers.is_registered(reg.driver) and reg.driver in [m._driver for m in own],
+    'ticks': reg.ticks,
+}
 """)
     same, n_own, drivers, owners = h(eval="(all(p is packages[2] for p in packages + addon_views), "
                                           "len(own), drivers, owners)")
@@ -374,25 +387,32 @@ owners = sorted({s['owner'] for s in sys.modules['bgloop'].status().values()})
     assert n_own == 3
     assert drivers.count(True) == 1, f"expected exactly one driver, got {drivers}"
     assert owners == ["vend_a", "vend_b"]
+    registry = h(eval="registry")
+    assert registry["one"] and registry["loop"] and registry["driver"], registry
+    assert (registry["classes"], registry["foreign"], registry["protocol"]) == (3, 2, 2), registry
+    h.wait_until(f"reg.ticks > {registry['ticks']}")    # the copies' one driver keeps ticking
     for name in ("vend_a", "vend_b"):
         h(exec=f"addon_utils.disable({name!r}, default_set=True, handle_error=None)")
         assert bl.port_is_free(ports[name])
     assert h(eval="counts()")["tasks"] == 0
 
 
-def test_gui_incompatible_copy_refuses_loudly(gui):
+@pytest.mark.parametrize("addon, protocol", [("vend_future", 99), ("vend_past", 1)])
+def test_gui_incompatible_copy_refuses_loudly(gui, addon, protocol):
     proc, h, _ = gui
-    h(exec="""
+    h(exec=f"""
 errors = []
-addon_utils.enable('vend_future', default_set=True, handle_error=errors.append)
+addon_utils.enable({addon!r}, default_set=True, handle_error=errors.append)
 """)
     errors = h(eval="[f'{type(e).__name__}: {e}' for e in errors]")
     assert len(errors) == 1, errors
     msg = errors[0]
-    assert msg.startswith("ClashError") and "protocol 99" in msg and "protocol 1" in msg, msg
-    assert "vend_future" in msg, msg           # names the copy that clashed
+    assert msg.startswith("ClashError") and f"speaks registry protocol {protocol}," in msg, msg
+    assert "with protocol 2;" in msg, msg
+    assert addon in msg, msg                    # names the copy that clashed ...
+    assert h(eval="__import__('bgloop').blender.info()['origin']") in msg, msg  # ... and the first
     assert h(eval="__import__('bgloop').blender.info()['driver_installed']")
-    assert h(eval="'vend_future' not in {s['owner'] for s in __import__('bgloop').status().values()}")
+    assert h(eval=f"{addon!r} not in {{s['owner'] for s in __import__('bgloop').status().values()}}")
 
 
 def test_gui_quit_with_services_running(gui):

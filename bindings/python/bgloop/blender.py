@@ -22,10 +22,11 @@ What it does, and why:
   loads.  There is no driver in ``blender --background`` or the ``bpy``
   module: their timers never fire; :func:`bgloop.serve` runs the loop there.
 * **Shared across copies.**  Add-ons may vendor their own copy of bgloop.
-  A process-wide registry (the module ``sys.modules["_bgloop_process"]``,
-  versioned by :data:`PROTOCOL`) remembers the first copy imported; every
-  later copy hands its importer that first package instead of itself, so
-  all add-ons share one loop, one service registry and one driver.  A copy
+  One :class:`Registry` object, stored as ``sys.modules["_bgloop_process"]``
+  and versioned by its ``protocol`` attribute (:data:`PROTOCOL`), holds the
+  process-wide state.  It remembers the first copy imported; every later
+  copy hands its importer that first package instead of itself, so all
+  add-ons share one loop, one service registry and one driver.  A copy
   speaking another protocol refuses loudly (:class:`ClashError`, naming
   both copies) instead of starting a second driver.
 * **File loads.**  Persistent ``load_pre``/``load_post`` handlers call
@@ -39,27 +40,33 @@ hand work to the main thread with :func:`bgloop.run_on_main`.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import sys
 import threading
 import time
 import types
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import bpy
 
-__all__ = ["PROTOCOL", "ClashError", "configure", "info", "subscribe", "shared_loop",
-           "EVENTS"]
+from . import config
+
+if TYPE_CHECKING:
+    from .loop import Loop
+
+__all__ = ["PROTOCOL", "ClashError", "Registry", "configure", "info", "subscribe",
+           "shared_loop", "EVENTS"]
 
 log = logging.getLogger("bgloop.blender")
 
-#: Version of the registry layout; copies with another value do not mix.
-PROTOCOL = 1
+#: Version of the :class:`Registry` layout (its attributes and what they
+#: mean); copies with another value do not mix.  Bump it on any change.
+PROTOCOL = 2
 _REGISTRY = "_bgloop_process"
 EVENTS = ("load_pre", "load_post")
 
-DEFAULT_BUDGET = 0.002      # seconds of callbacks per driver tick
 DEFAULT_INTERVAL = 0.005    # Blender's WM loop sleeps about this long when idle
 _ERROR_LOG_EVERY = 100      # after the first few, log 1 of N repeated driver errors
 
@@ -68,43 +75,70 @@ class ClashError(RuntimeError):
     """Another bgloop copy in this process cannot share its loop/driver."""
 
 
+@dataclasses.dataclass(eq=False, slots=True)
+class Registry:
+    """Process-wide state shared by every bgloop copy in a Blender process.
+
+    The first copy that asks creates it; the others reach the same instance
+    through ``sys.modules`` - an instance of *that* copy's class, not of
+    their own, so copies never test ``isinstance`` and never call methods on
+    it: it is plain data, read and written by each copy's module functions,
+    and ``protocol`` says which attributes it has.
+    """
+
+    origin: str                             # copy that created it, for messages
+    protocol: int = PROTOCOL
+    lock: threading.RLock = dataclasses.field(default_factory=threading.RLock, repr=False)
+    package: types.ModuleType | None = None  # the first bgloop: all copies use it
+    package_origin: str | None = None
+    loop: Loop | None = None                # the shared loop
+    loop_origin: str | None = None          # copy that created it
+    driver: Callable[[], float | None] | None = None    # the registered timer callback
+    # Seconds of callbacks per driver tick, None: no limit.  Until
+    # budget_decided, BGLOOP_KICK_BUDGET (read when the driver is installed)
+    # applies; configure() decides it for good.
+    budget: float | None = None
+    budget_decided: bool = False
+    interval: float = DEFAULT_INTERVAL  # seconds between driver ticks
+    ticks: int = 0
+    busy: float = 0.0                   # seconds spent kicking, total
+    longest_tick: float = 0.0           # longest single kick (budget + one callback)
+    errors: int = 0
+    last_error: str | None = None
+    subscribers: dict[str, list[Subscription]] = dataclasses.field(
+        default_factory=lambda: {event: [] for event in EVENTS})
+    handlers: dict[str, Callable[..., None]] = dataclasses.field(
+        default_factory=dict)           # event -> persistent bpy.app.handlers function
+
+
 def _origin() -> str:
     """Which copy of bgloop this is, for messages: package and file."""
     package = __name__.rpartition(".")[0] or __name__
     return f"{package} ({os.path.dirname(__file__)})"
 
 
-def _registry() -> types.ModuleType:
-    """The process-wide registry, created by the first copy that asks."""
+def _registry() -> Registry:
+    """The process-wide registry, created by the first copy that asks;
+    :class:`ClashError` if a copy of another protocol created it."""
     reg = sys.modules.get(_REGISTRY)
     if reg is None:
-        reg = types.ModuleType(_REGISTRY, "bgloop process-wide state shared by all copies")
-        reg.protocol = PROTOCOL
-        reg.origin = _origin()
-        reg.lock = threading.RLock()
-        reg.loop = None             # the shared loop
-        reg.loop_origin = None      # copy that created it
-        reg.driver = None           # the registered bpy.app.timers callback
-        reg.budget = "default"      # decided when the driver is installed
-        reg.interval = DEFAULT_INTERVAL
-        reg.ticks = 0
-        reg.busy = 0.0              # seconds spent kicking, total
-        reg.longest_tick = 0.0      # longest single kick (budget + one callback)
-        reg.errors = 0
-        reg.last_error = None
-        reg.subscribers = {event: [] for event in EVENTS}
-        reg.handlers = {}           # event -> persistent bpy.app.handlers function
-        reg.package = None          # the first bgloop package: all copies use it
-        reg.package_origin = None
-        sys.modules[_REGISTRY] = reg
-        return reg
-    if getattr(reg, "protocol", None) != PROTOCOL:
+        # setdefault: two threads importing bgloop at once still share one.
+        reg = sys.modules.setdefault(_REGISTRY, Registry(origin=_origin()))
+    protocol = getattr(reg, "protocol", None)
+    if protocol != PROTOCOL:
         raise ClashError(
             f"bgloop: {_origin()} speaks registry protocol {PROTOCOL}, but "
             f"{getattr(reg, 'origin', '?')} already set up this Blender process with "
-            f"protocol {getattr(reg, 'protocol', '?')}; two drivers would fight over "
-            f"Blender's main thread.  Use one bgloop version in all add-ons.")
+            f"protocol {protocol if protocol is not None else '?'}; two drivers would "
+            f"fight over Blender's main thread.  Use one bgloop version in all add-ons.")
     return reg
+
+
+def _current() -> Registry | None:
+    """The registry if one of this protocol exists (never creates one):
+    for callbacks that must not raise."""
+    reg = sys.modules.get(_REGISTRY)
+    return reg if getattr(reg, "protocol", None) == PROTOCOL else None
 
 
 def _adopt_package(name: str):
@@ -118,60 +152,59 @@ def _adopt_package(name: str):
     enable with that message) rather than run a second driver."""
     me = sys.modules[name]
     reg = _registry()           # raises ClashError on a protocol mismatch
-    first = getattr(reg, "package", None)
-    if first is None:
-        reg.package = me
-        reg.package_origin = _origin()
-        return me
+    with reg.lock:
+        if reg.package is None:
+            reg.package = me
+            reg.package_origin = _origin()
+        first = reg.package
     if first is not me:
         log.debug("bgloop: %s joins %s", _origin(), reg.package_origin)
         sys.modules[name] = first
     return first
 
 
-def shared_loop():
+def shared_loop() -> Loop | None:
     """The loop some copy of bgloop already shares in this process, or None.
 
     ``ensure_loop()`` adopts it, so vendored copies end up on one loop."""
-    reg = _registry()
-    loop = reg.loop
+    loop = _registry().loop
     if loop is not None and loop.is_closed():
         return None
     return loop
 
 
-def _default_budget() -> float | None:
-    if os.environ.get("BGLOOP_KICK_BUDGET", "").strip():
-        from . import config
-        return config.kick_budget()
-    return DEFAULT_BUDGET
+def _seconds(name: str, value: Any, alternative: str = "") -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{name} must be a number of seconds{alternative}, not "
+                        f"{type(value).__name__}")
+    return float(value)
 
 
 def configure(*, budget: float | None = ..., interval: float | None = None) -> None:
     """Change the driver's per-tick ``budget`` (seconds; None: no limit)
     and/or its ``interval`` (seconds between ticks).  Applies to the one
-    process-wide driver, whichever add-on asks."""
-    reg = _registry()
-    if budget is not ...:
-        if budget is not None:
-            if isinstance(budget, bool) or not isinstance(budget, (int, float)):
-                raise TypeError(f"budget must be a number of seconds or None, not "
-                                f"{type(budget).__name__}")
-            if not budget > 0:
-                raise ValueError(f"budget must be > 0 seconds, got {budget!r}")
-        reg.budget = budget
+    process-wide driver, whichever add-on asks; a budget set here wins over
+    ``BGLOOP_KICK_BUDGET``."""
+    if budget is not ... and budget is not None:
+        budget = _seconds("budget", budget, " or None")
+        if not budget > 0:
+            raise ValueError(f"budget must be > 0 seconds, got {budget!r}")
     if interval is not None:
-        if isinstance(interval, bool) or not isinstance(interval, (int, float)):
-            raise TypeError(f"interval must be a number of seconds, not "
-                            f"{type(interval).__name__}")
+        interval = _seconds("interval", interval)
         if not 0 <= interval <= 1.0:
             raise ValueError(f"interval must be within [0, 1] seconds, got {interval!r}")
-        reg.interval = float(interval)
+    reg = _registry()
+    with reg.lock:
+        if budget is not ...:
+            reg.budget = budget
+            reg.budget_decided = True
+        if interval is not None:
+            reg.interval = interval
 
 
 def _driver() -> float | None:
     """The bpy.app.timers callback: one bounded kick, never an exception."""
-    reg = sys.modules.get(_REGISTRY)
+    reg = _current()
     if reg is None:
         return None
     try:
@@ -200,7 +233,7 @@ def _timers_usable() -> bool:
     return not bpy.app.background
 
 
-def _maybe_install_driver(loop) -> None:
+def _maybe_install_driver(loop: Loop) -> None:
     """Called by ``ensure_loop()`` with the loop it returns.
 
     Records the loop process-wide, installs the load handlers and - in a
@@ -214,8 +247,7 @@ def _maybe_install_driver(loop) -> None:
     with reg.lock:
         if reg.package is None:
             # bgloop was imported before bpy (bpy as a module): record it now.
-            package = __name__.rpartition(".")[0]
-            reg.package = sys.modules.get(package)
+            reg.package = sys.modules.get(__name__.rpartition(".")[0])
             reg.package_origin = _origin()
         if reg.loop is not None and reg.loop is not loop and not reg.loop.is_closed():
             raise ClashError(
@@ -229,10 +261,10 @@ def _maybe_install_driver(loop) -> None:
         _install_handlers(reg)
         if not _timers_usable():
             return
-        if reg.budget == "default":
-            reg.budget = _default_budget()
-        driver = reg.driver
-        if driver is not None and bpy.app.timers.is_registered(driver):
+        if not reg.budget_decided:
+            reg.budget = config.kick_budget()
+            reg.budget_decided = True
+        if driver_installed():
             return
         reg.driver = _driver
         bpy.app.timers.register(_driver, first_interval=0.0, persistent=True)
@@ -241,7 +273,7 @@ def _maybe_install_driver(loop) -> None:
 
 
 def driver_installed() -> bool:
-    reg = sys.modules.get(_REGISTRY)
+    reg = _current()
     return bool(reg is not None and reg.driver is not None
                 and bpy.app.timers.is_registered(reg.driver))
 
@@ -249,10 +281,10 @@ def driver_installed() -> bool:
 # ---- load_pre / load_post --------------------------------------------------
 
 def _dispatch(event: str, args: tuple) -> None:
-    reg = sys.modules.get(_REGISTRY)
+    reg = _current()
     if reg is None:
         return
-    for sub in list(reg.subscribers.get(event, ())):
+    for sub in list(reg.subscribers[event]):
         try:
             result = sub.callback(*args)
             if hasattr(result, "__await__"):
@@ -272,7 +304,7 @@ def _make_handler(event: str) -> Callable:
     return bpy.app.handlers.persistent(handler)
 
 
-def _install_handlers(reg) -> None:
+def _install_handlers(reg: Registry) -> None:
     for event in EVENTS:
         fn = reg.handlers.get(event)
         if fn is None:
@@ -293,11 +325,9 @@ class Subscription:
         self.owner = owner
 
     def close(self) -> None:
-        reg = sys.modules.get(_REGISTRY)
-        if reg is not None:
-            subs = reg.subscribers.get(self.event, [])
-            if self in subs:
-                subs.remove(self)
+        reg = _current()
+        if reg is not None and self in reg.subscribers[self.event]:
+            reg.subscribers[self.event].remove(self)
 
     __call__ = close
 
@@ -305,7 +335,8 @@ class Subscription:
         return f"<bgloop.blender.Subscription {self.event} {self.callback!r}>"
 
 
-def subscribe(event: str, callback: Callable[..., Any], *, owner: str | None = None) -> Subscription:
+def subscribe(event: str, callback: Callable[..., Any], *,
+              owner: str | None = None) -> Subscription:
     """Call ``callback(*handler_args)`` on every ``load_pre``/``load_post``.
 
     It runs on the main thread inside Blender's handler (so it can drop bpy
@@ -317,14 +348,17 @@ def subscribe(event: str, callback: Callable[..., Any], *, owner: str | None = N
     if not callable(callback):
         raise TypeError(f"callback must be callable, not {type(callback).__name__}")
     reg = _registry()
-    _install_handlers(reg)
-    sub = Subscription(event, callback, owner)
-    reg.subscribers[event].append(sub)
+    with reg.lock:
+        _install_handlers(reg)
+        sub = Subscription(event, callback, owner)
+        reg.subscribers[event].append(sub)
     return sub
 
 
 def info() -> dict:
-    """Process-wide driver state, for panels and tests."""
+    """Process-wide driver state, for panels and tests.  ``budget`` is None
+    both for "no limit" and, with ``budget_decided`` False, for "not decided
+    yet" (no driver installed, no :func:`configure` call)."""
     reg = _registry()
     return {
         "protocol": reg.protocol,
@@ -333,6 +367,7 @@ def info() -> dict:
         "driver_installed": driver_installed(),
         "background": bpy.app.background,
         "budget": reg.budget,
+        "budget_decided": reg.budget_decided,
         "interval": reg.interval,
         "ticks": reg.ticks,
         "busy": reg.busy,

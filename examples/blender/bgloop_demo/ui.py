@@ -58,32 +58,36 @@ class BGLOOP_DEMO_OT_new_token(bpy.types.Operator):
         return {"FINISHED"}
 
 
-class BGLOOP_DEMO_OT_start(bpy.types.Operator):
-    """Start the services of this owner"""
-    bl_idname = "bgloop_demo.start_services"
-    bl_label = "Start"
+class _OwnerOperator:
+    """Acts on the services of the ``owner`` property (all when empty)."""
 
     owner: bpy.props.StringProperty()
 
     def execute(self, context):
         try:
-            bgloop.start_services(owner=self.owner or None)
+            self.act(self.owner or None)
         except Exception as exc:       # unknown dependency, cycle...
             self.report({"ERROR"}, f"bgloop: {exc}")
             return {"CANCELLED"}
         return {"FINISHED"}
 
 
-class BGLOOP_DEMO_OT_stop(bpy.types.Operator):
+class BGLOOP_DEMO_OT_start(_OwnerOperator, bpy.types.Operator):
+    """Start the services of this owner"""
+    bl_idname = "bgloop_demo.start_services"
+    bl_label = "Start"
+
+    def act(self, owner):
+        bgloop.start_services(owner=owner)
+
+
+class BGLOOP_DEMO_OT_stop(_OwnerOperator, bpy.types.Operator):
     """Stop the services of this owner (they can be started again)"""
     bl_idname = "bgloop_demo.stop_services"
     bl_label = "Stop"
 
-    owner: bpy.props.StringProperty()
-
-    def execute(self, context):
-        bgloop.stop_services(owner=self.owner or None)
-        return {"FINISHED"}
+    def act(self, owner):
+        bgloop.stop_services(owner=owner)
 
 
 class BGLOOP_DEMO_PT_services(bpy.types.Panel):
@@ -127,7 +131,7 @@ class BGLOOP_DEMO_PT_services(bpy.types.Panel):
             drv = layout.box()
             drv.label(text="Driver (one per Blender)", icon="DRIVER")
             b = info["budget"]
-            budget = f"{b * 1000:.1f} ms" if isinstance(b, (int, float)) else str(b)
+            budget = "no limit" if b is None else f"{b * 1000:.1f} ms"
             drv.label(text=f"ticks: {info['ticks']}, budget: {budget}")
             drv.label(text=f"longest tick: {info['longest_tick'] * 1000:.1f} ms")
             if info["errors"]:

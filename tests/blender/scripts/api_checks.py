@@ -6,9 +6,13 @@ prints "API CHECKS OK" only if all of them held (and exits non-zero via
 """
 
 import asyncio
+import collections.abc
 import concurrent.futures
+import dataclasses
 import sys
 import threading
+import types
+import typing
 
 import bpy
 
@@ -29,8 +33,44 @@ assert bgloop.ensure_loop() is loop
 info = bb.info()
 assert info["background"] is True
 assert info["driver_installed"] is False, "no timers driver in background mode"
-assert sys.modules["_bgloop_process"].loop is loop
-assert sys.modules["_bgloop_process"].package is bgloop
+
+# The process-wide registry: one typed, slotted object, no string sentinels.
+def conforms(value, hint):
+    """value fits the annotation (outer types only: dict, list, callable)."""
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        return any(conforms(value, arg) for arg in typing.get_args(hint))
+    if hint is type(None):
+        return value is None
+    origin = typing.get_origin(hint) or hint
+    if origin is collections.abc.Callable:
+        return callable(value)
+    return isinstance(value, origin)
+
+
+def check_registry(reg):
+    hints = typing.get_type_hints(bb.Registry, localns={"Loop": bgloop.Loop})
+    assert set(hints) == {f.name for f in dataclasses.fields(reg)} == set(bb.Registry.__slots__)
+    for name, hint in hints.items():
+        value = getattr(reg, name)
+        if name == "lock":              # threading.RLock is a factory, not a class
+            assert hasattr(value, "acquire") and hasattr(value, "release"), value
+            continue
+        assert conforms(value, hint), f"registry.{name} = {value!r} is not {hint}"
+    assert isinstance(reg.budget, (float, type(None))), reg.budget
+    assert isinstance(reg.budget_decided, bool)
+
+
+reg = sys.modules["_bgloop_process"]
+assert type(reg) is bb.Registry and bb._registry() is reg
+assert reg.protocol == bb.PROTOCOL == 2 and info["protocol"] == 2
+assert not isinstance(reg, types.ModuleType) and not hasattr(reg, "__dict__")
+assert "no attribute" in expect(AttributeError, setattr, reg, "bugdet", 0.001)
+assert reg.loop is loop and reg.package is bgloop
+assert reg.origin == reg.loop_origin == bb._origin()
+# Background: no driver, so the budget is not decided yet (distinct from None = no limit).
+assert (reg.budget, reg.budget_decided, info["budget_decided"]) == (None, False, False)
+assert reg.driver is None and reg.ticks == 0 and reg.errors == 0
+check_registry(reg)
 
 # run_on_main: result and exception cross from a worker to the loop thread.
 def on_main(x):
@@ -100,10 +140,14 @@ assert "budget" in expect(TypeError, bb.configure, budget="2ms")
 assert "budget" in expect(ValueError, bb.configure, budget=0)
 assert "interval" in expect(ValueError, bb.configure, interval=5)
 assert "interval" in expect(TypeError, bb.configure, interval="fast")
+assert not reg.budget_decided, "a rejected configure() changed the budget"
 bb.configure(budget=None)
-assert bb.info()["budget"] is None
+assert (bb.info()["budget"], bb.info()["budget_decided"]) == (None, True)
+bb.configure(interval=0.05)                                 # leaves the budget alone
+assert (reg.budget, reg.interval) == (None, 0.05)
 bb.configure(budget=0.003, interval=0.02)
 assert (bb.info()["budget"], bb.info()["interval"]) == (0.003, 0.02)
+check_registry(reg)
 
 # A second loop cannot be driven next to the shared one.
 other = bgloop.new_event_loop()
