@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Python binding (issue 4): build ONE cp310-abi3 wheel, then install it into a
-# fresh venv of every pyenv CPython 3.10-3.13 and run tests/python there
-# (CPython's own asyncio conformance suites + bgloop's tests).
+# Python binding: build ONE cp310-abi3 wheel, then install it into a fresh
+# venv of every pyenv CPython 3.10-3.13 and run tests/python there (CPython's
+# own asyncio conformance suites + bgloop's tests).  Then a second wheel on
+# libbgloop's poll backend runs the backend-dependent tests on one Python.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$PWD
@@ -44,8 +45,29 @@ for v in 3.10 3.11 3.12 3.13; do
   "$venv/bin/python" -m pip install --disable-pip-version-check -q "$wheel" -r tests/python/requirements.txt
   # Run from outside the source tree so `import bgloop` is the installed wheel.
   rc=0
-  (cd "$out" && "$root/$venv/bin/python" -m pytest -q -rs -p no:cacheprovider "$root/tests/python") || rc=$?
+  (cd "$out" && BGLOOP_EXPECT_BACKEND=epoll \
+     "$root/$venv/bin/python" -m pytest -q -rs -p no:cacheprovider "$root/tests/python") || rc=$?
   # Exit code 5 = no tests collected: a broken step, not a pass.
   if [ $rc -ne 0 ]; then echo "20-python: pytest on $v failed (exit $rc)"; failed+=("$v"); fi
 done
+# The poll backend: the tests whose code paths differ by backend (waiting,
+# signals, budgets, serve()), on CPython 3.11.
+py311=$(find_py 3.11)
+if [ -x "$py311" ]; then
+  echo "---- poll backend, CPython 3.11"
+  rm -rf "$out/wheel-poll"
+  "$py310" -m pip wheel --disable-pip-version-check -q --no-deps -w "$out/wheel-poll" \
+    --config-settings=setup-args=-Dio_backend=poll .
+  pwheels=("$out"/wheel-poll/bgloop-*.whl)
+  venv="$out/venv-poll"
+  rm -rf "$venv"
+  "$py311" -m venv "$venv"
+  "$venv/bin/python" -m pip install --disable-pip-version-check -q "${pwheels[0]}" -r tests/python/requirements.txt
+  rc=0
+  (cd "$out" && BGLOOP_EXPECT_BACKEND=poll "$root/$venv/bin/python" -m pytest -q -rs \
+     -p no:cacheprovider "$root/tests/python/test_kick.py" "$root/tests/python/test_serve.py") || rc=$?
+  if [ $rc -ne 0 ]; then echo "20-python: pytest on the poll backend failed (exit $rc)"; failed+=("poll"); fi
+else
+  echo "20-python: CPython 3.11 missing under $pyenv_root (poll backend run)"; failed+=("poll")
+fi
 [ ${#failed[@]} -eq 0 ] || { echo "20-python: failed on ${failed[*]}"; exit 1; }
