@@ -634,7 +634,7 @@ Test(steps, host_drives_wait_dispatch_take_stop_until_a_callback_stops)
     bgl_loop *loop = new_loop();
     bgl_timer *t;
     OK(bgl_timer_new(loop, count_timer, NULL, &t));
-    OK(bgl_timer_start(t, 5 * MS, 0));
+    OK(bgl_timer_start(t, 3600 * SEC, 0)); /* bounds the wait, never fires */
     OK(bgl_loop_call_threadsafe(loop, stop_with_5, loop, NULL));
     int code = -1, rounds = 0;
     while (bgl_loop_take_stop(loop, &code) == 0) {
