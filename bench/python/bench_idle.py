@@ -1,7 +1,8 @@
-"""Idle costs: the CPU price of a kick() that finds nothing to do, and how often
-an idle process wakes up while it waits in a blocked kick() / serve() /
-stock run_forever() (voluntary context switches of all its threads, read
-from /proc, over a quiet interval).
+"""Idle costs: the CPU price of a kick() that finds nothing to do, next to one
+idle iteration of the stock asyncio loop (`loop.stop(); loop.run_forever()`),
+and how often an idle process wakes up while it waits in a blocked kick() /
+serve() / stock run_forever() (voluntary context switches of all its
+threads, read from /proc, over a quiet interval).
 
     python bench_idle.py [--seconds 3]
 """
@@ -17,6 +18,7 @@ import timeit
 
 def idle_kick_us():
     import bgloop
+    from loops import make_loop
 
     loop = bgloop.ensure_loop()
     bgloop.kick()
@@ -28,11 +30,24 @@ def idle_kick_us():
         t = timeit.Timer(fn, timer=time.process_time)
         return min(t.repeat(number=n, repeat=5)) / n * 1e6
 
+    def one_iteration(lp):
+        def step():
+            lp.stop()
+            lp.run_forever()
+
+        return step
+
+    stock = make_loop("asyncio")
+    res["stock asyncio: stop(); run_forever()"] = cost(one_iteration(stock), 50000)
+    stock.close()
     res["bgloop.kick()"] = cost(bgloop.kick)
     res["loop.kick()"] = cost(loop.kick)
     h = loop.call_later(3600, print)  # an armed timer costs a clock read
     res["loop.kick() with a timer armed"] = cost(loop.kick)
     h.cancel()
+    own = make_loop("bgloop")
+    res["bgloop.Loop: stop(); run_forever()"] = cost(one_iteration(own), 50000)
+    own.close()
     return res
 
 
@@ -96,8 +111,10 @@ def main():
     ap.add_argument("--seconds", type=float, default=3.0)
     args = ap.parse_args()
     print(f"Python {sys.version.split()[0]}")
-    for label, us in idle_kick_us().items():
-        print(f"  idle {label:34s} {us:6.3f} us")
+    costs = idle_kick_us()
+    stock = costs["stock asyncio: stop(); run_forever()"]
+    for label, us in costs.items():
+        print(f"  idle {label:38s} {us:7.3f} us  {us / stock:5.2f}x stock")
     for label, code in CHILDREN.items():
         rate = idle_wakeups(code, args.seconds)
         shown = "n/a (child failed)" if rate is None else f"{rate:.2f} wakeups/s"
