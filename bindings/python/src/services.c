@@ -10,15 +10,7 @@
  * (ServiceError for registration and dependency errors, RuntimeError for
  * "still active", TypeError for a wrong Python type).
  *
- * Python supplies the hooks once, with set_hooks(): start(host), stop(host)
- * and cancel(host) receive the object given to add() for that service;
- * close(obj, done) closes a pushed resource; on_state(name, old, new)
- * follows every state change.  The hooks live in a table shared with every
- * service, so a manager that cannot be freed (something still active when
- * the Services object goes away) keeps working hooks.
- *
- * Hooks run from loop callbacks with the GIL held; they take it anyway,
- * since bgl_services_free() and bgl_loop_free() may call them too.
+ * Python supplies the hooks once, with set_hooks() (see service_hooks.c).
  */
 #include "services.h"
 #include "core.h"
@@ -30,13 +22,7 @@
 
 #include "bgloop/service.h"
 
-enum { HOOK_START, HOOK_STOP, HOOK_CANCEL, HOOK_CLOSE, HOOK_STATE, N_HOOKS };
-
 static char *hook_names[N_HOOKS + 1] = {"start", "stop", "cancel", "close", "on_state", NULL};
-
-typedef struct {
-    PyObject *fn[N_HOOKS]; /* NULL until set_hooks() */
-} hooktab;
 
 typedef struct {
     PyObject_HEAD
@@ -45,12 +31,6 @@ typedef struct {
     PyObject *core;      /* the Core whose loop the manager runs on */
     PyObject *tasks;     /* the Tasks registry given to the manager, or NULL */
 } bglpy_services;
-
-/* The userdata of one C service. */
-typedef struct {
-    hooktab *hooks;
-    PyObject *host;
-} service_ud;
 
 /* ---- helpers -------------------------------------------------------------- */
 
@@ -169,111 +149,6 @@ static bgl_service **list_services(bglpy_services *self, const char *owner, int 
     return list;
 }
 
-/* ---- hooks ---------------------------------------------------------------- */
-
-/* Call a hook with one argument; a Python error is reported as unraisable
- * (the C hook cannot return it).  0, or -1 if there was no hook or it
- * raised. */
-static int call_hook(hooktab *hooks, int which, PyObject *arg)
-{
-    PyGILState_STATE g = PyGILState_Ensure();
-    PyObject *fn = hooks->fn[which];
-    int rc = -1;
-    if (fn) {
-        Py_INCREF(fn); /* set_hooks() from inside the hook may replace it */
-        PyObject *r = PyObject_CallFunctionObjArgs(fn, arg, NULL);
-        if (r) {
-            Py_DECREF(r);
-            rc = 0;
-        } else {
-            PyErr_WriteUnraisable(fn);
-        }
-        Py_DECREF(fn);
-    }
-    PyGILState_Release(g);
-    return rc;
-}
-
-static int hook_start(bgl_service *svc, void *ud)
-{
-    (void)svc;
-    service_ud *u = ud;
-    return call_hook(u->hooks, HOOK_START, u->host) < 0 ? -EIO : 0;
-}
-
-static void hook_stop(bgl_service *svc, void *ud)
-{
-    (void)svc;
-    service_ud *u = ud;
-    call_hook(u->hooks, HOOK_STOP, u->host);
-}
-
-static void hook_cancel(bgl_service *svc, void *ud)
-{
-    (void)svc;
-    service_ud *u = ud;
-    call_hook(u->hooks, HOOK_CANCEL, u->host);
-}
-
-static void hook_destroy(void *ud)
-{
-    service_ud *u = ud;
-    PyGILState_STATE g = PyGILState_Ensure();
-    Py_DECREF(u->host);
-    PyGILState_Release(g);
-    free(u);
-}
-
-static const bgl_service_hooks py_hooks = {
-    .start = hook_start,
-    .stop = hook_stop,
-    .cancel = hook_cancel,
-    .destroy = hook_destroy,
-};
-
-static void state_cb(bgl_service *svc, bgl_service_state old_state, bgl_service_state new_state,
-                     void *userdata)
-{
-    hooktab *hooks = userdata;
-    PyGILState_STATE g = PyGILState_Ensure();
-    PyObject *fn = hooks->fn[HOOK_STATE];
-    if (fn) {
-        Py_INCREF(fn);
-        PyObject *r = PyObject_CallFunction(fn, "sss", bgl_service_name(svc),
-                                            bgl_service_state_name((int)old_state),
-                                            bgl_service_state_name((int)new_state));
-        if (r)
-            Py_DECREF(r);
-        else
-            PyErr_WriteUnraisable(fn);
-        Py_DECREF(fn);
-    }
-    PyGILState_Release(g);
-}
-
-/* done() of stop(owner, timeout, done): called once, from a loop callback,
- * when the owner's stop is complete. */
-static void stopped_cb(bgl_services *mgr, const char *owner, void *userdata)
-{
-    (void)mgr;
-    (void)owner;
-    PyObject *done = userdata;
-    PyGILState_STATE g = PyGILState_Ensure();
-    PyObject *r = PyObject_CallFunctionObjArgs(done, NULL);
-    if (r)
-        Py_DECREF(r);
-    else
-        PyErr_WriteUnraisable(done);
-    Py_DECREF(done);
-    PyGILState_Release(g);
-}
-
-static void hooks_clear(hooktab *hooks)
-{
-    for (int i = 0; i < N_HOOKS; i++)
-        Py_CLEAR(hooks->fn[i]);
-}
-
 /* ---- the Services type ---------------------------------------------------- */
 
 static PyObject *svcs_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
@@ -314,7 +189,7 @@ static PyObject *svcs_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
         Py_DECREF(self);
         return bglpy_raise_errno(r, "Services()");
     }
-    bgl_services_set_state_cb(self->mgr, state_cb, self->hooks);
+    bgl_services_set_state_cb(self->mgr, bglpy_state_cb, self->hooks);
     return (PyObject *)self;
 }
 
@@ -327,31 +202,24 @@ static int svcs_traverse(bglpy_services *self, visitproc visit, void *arg)
         for (int i = 0; i < N_HOOKS; i++)
             Py_VISIT(self->hooks->fn[i]);
     /* The hosts: the C services own them for this object. */
-    if (self->mgr) {
-        int n = bgl_services_list(self->mgr, NULL, NULL, 0);
-        bgl_service *one[64];
-        bgl_service **list = n <= 64 ? one : calloc((size_t)n, sizeof *list);
-        if (list) {
-            n = bgl_services_list(self->mgr, NULL, list, n <= 64 ? 64 : (size_t)n);
-            int rc = 0;
-            for (int i = 0; i < n && !rc; i++) {
-                service_ud *u = bgl_service_userdata(list[i]);
-                if (u && u->host)
-                    rc = visit(u->host, arg);
-            }
-            if (list != one)
-                free(list);
-            if (rc)
-                return rc;
+    int n = self->mgr ? bgl_services_list(self->mgr, NULL, NULL, 0) : 0;
+    bgl_service **list = n > 0 ? calloc((size_t)n, sizeof *list) : NULL;
+    int rc = 0;
+    if (list) {
+        n = bgl_services_list(self->mgr, NULL, list, (size_t)n);
+        for (int i = 0; i < n && !rc; i++) {
+            service_ud *u = bgl_service_userdata(list[i]);
+            rc = visit(u->host, arg);
         }
+        free(list);
     }
-    return 0;
+    return rc;
 }
 
 static int svcs_clear(bglpy_services *self)
 {
     if (self->hooks)
-        hooks_clear(self->hooks);
+        bglpy_hooks_clear(self->hooks);
     return 0;
 }
 
@@ -368,7 +236,7 @@ static void svcs_dealloc(bglpy_services *self)
     }
     if (freed) {
         if (self->hooks) {
-            hooks_clear(self->hooks);
+            bglpy_hooks_clear(self->hooks);
             free(self->hooks);
         }
         Py_CLEAR(self->core);
@@ -409,139 +277,6 @@ static PyObject *svcs_set_hooks(bglpy_services *self, PyObject *args, PyObject *
     Py_RETURN_NONE;
 }
 
-/* A duration field of the configuration: None keeps the C default. */
-static int cfg_seconds(PyObject *o, const char *svc, const char *field, uint64_t *out)
-{
-    if (!o || o == Py_None)
-        return 0;
-    char what[256];
-    snprintf(what, sizeof what, "service '%s': %s", svc, field);
-    int64_t ns;
-    if (bglpy_seconds(o, what, 1, &ns) < 0)
-        return -1;
-    *out = ns < 0 ? (uint64_t)INT64_MAX : (uint64_t)ns;
-    return 0;
-}
-
-static int cfg_restart(bglpy_services *self, PyObject *o, const char *svc,
-                       bgl_restart_policy *out)
-{
-    if (!o || o == Py_None)
-        return 0;
-    if (PyUnicode_Check(o)) {
-        const char *s = PyUnicode_AsUTF8AndSize(o, NULL);
-        if (!s)
-            return -1;
-        for (int p = BGL_RESTART_NO; p <= BGL_RESTART_ALWAYS; p++) {
-            if (strcmp(s, bgl_restart_policy_name(p)) == 0) {
-                *out = (bgl_restart_policy)p;
-                return 0;
-            }
-        }
-        PyObject *cls = service_error(self);
-        if (cls) {
-            PyErr_Format(cls,
-                         "service '%s': unknown restart policy %R (expected 'no', "
-                         "'on-failure' or 'always')",
-                         svc, o);
-            Py_DECREF(cls);
-        }
-        return -1;
-    }
-    if (PyLong_Check(o) && !PyBool_Check(o)) {
-        long v = PyLong_AsLong(o);
-        if (v == -1 && PyErr_Occurred())
-            return -1;
-        *out = (bgl_restart_policy)v; /* the manager checks the range */
-        return 0;
-    }
-    PyObject *tname = bglpy_type_name(o);
-    if (tname) {
-        PyErr_Format(PyExc_TypeError, "service '%s': restart must be a str, not %U", svc, tname);
-        Py_DECREF(tname);
-    }
-    return -1;
-}
-
-static int cfg_count(PyObject *o, const char *svc, const char *field, unsigned *out)
-{
-    if (!o || o == Py_None)
-        return 0;
-    if (!PyLong_Check(o) || PyBool_Check(o)) {
-        PyObject *tname = bglpy_type_name(o);
-        if (tname) {
-            PyErr_Format(PyExc_TypeError, "service '%s': %s must be an int, not %U", svc, field,
-                         tname);
-            Py_DECREF(tname);
-        }
-        return -1;
-    }
-    long v = PyLong_AsLong(o);
-    if (v == -1 && PyErr_Occurred()) {
-        if (!PyErr_ExceptionMatches(PyExc_OverflowError))
-            return -1;
-        PyErr_Clear();
-        v = -1;
-    }
-    if (v < 0 || (unsigned long)v > (unsigned long)UINT32_MAX) {
-        PyErr_Format(PyExc_ValueError, "service '%s': %s must be an int >= 0 (0 = no limit), got %R",
-                     svc, field, o);
-        return -1;
-    }
-    *out = (unsigned)v;
-    return 0;
-}
-
-/* depends_on: a sequence of names (not one str).  Fills a NULL-terminated
- * array pointing into *keep, which the caller releases with free() and
- * Py_DECREF(). */
-static const char **cfg_deps(PyObject *o, const char *svc, PyObject **keep)
-{
-    *keep = NULL;
-    if (!o || o == Py_None)
-        return calloc(1, sizeof(const char *));
-    if (PyUnicode_Check(o)) {
-        PyErr_Format(PyExc_TypeError,
-                     "service '%s': depends_on must be a sequence of names, not the string %R "
-                     "(write (%R,))",
-                     svc, o, o);
-        return NULL;
-    }
-    PyObject *seq = PySequence_Tuple(o);
-    if (!seq) {
-        if (PyErr_ExceptionMatches(PyExc_TypeError)) {
-            PyErr_Clear();
-            PyErr_Format(PyExc_TypeError, "service '%s': depends_on must be a sequence of names",
-                         svc);
-        }
-        return NULL;
-    }
-    Py_ssize_t n = PyTuple_Size(seq);
-    const char **names = calloc((size_t)n + 1, sizeof *names);
-    if (!names) {
-        Py_DECREF(seq);
-        PyErr_NoMemory();
-        return NULL;
-    }
-    for (Py_ssize_t i = 0; i < n; i++) {
-        PyObject *item = PyTuple_GetItem(seq, i);
-        if (!PyUnicode_Check(item)) {
-            PyErr_Format(PyExc_TypeError, "service '%s': dependency names must be str, got %R",
-                         svc, item);
-            names[i] = NULL;
-        } else {
-            names[i] = PyUnicode_AsUTF8AndSize(item, NULL);
-        }
-        if (!names[i]) {
-            free(names);
-            Py_DECREF(seq);
-            return NULL;
-        }
-    }
-    *keep = seq;
-    return names;
-}
-
 /* add(name, owner, host, *, depends_on=(), restart="no", stop_timeout=None,
  *     close_timeout=None, restart_delay=None, restart_delay_max=None,
  *     start_limit_burst=None, start_limit_interval=None)
@@ -574,16 +309,11 @@ static PyObject *svcs_add(bglpy_services *self, PyObject *args, PyObject *kwargs
     bgl_service_config_init(&cfg);
     cfg.name = name;
     cfg.owner = owner;
-    if (cfg_restart(self, restart, name, &cfg.restart) < 0 ||
-        cfg_seconds(stop_timeout, name, "stop_timeout", &cfg.stop_timeout_ns) < 0 ||
-        cfg_seconds(close_timeout, name, "close_timeout", &cfg.close_timeout_ns) < 0 ||
-        cfg_seconds(delay, name, "restart_delay", &cfg.restart_delay_ns) < 0 ||
-        cfg_seconds(delay_max, name, "restart_delay_max", &cfg.restart_delay_max_ns) < 0 ||
-        cfg_count(burst, name, "start_limit_burst", &cfg.start_limit_burst) < 0 ||
-        cfg_seconds(interval, name, "start_limit_interval", &cfg.start_limit_interval_ns) < 0)
-        return NULL;
-    PyObject *keep;
-    const char **names = cfg_deps(deps, name, &keep);
+    bglpy_service_args values = {deps, restart, stop_timeout, close_timeout,
+                                 delay,  delay_max, burst,        interval};
+    PyObject *error_type = service_error(self), *keep;
+    const char **names = bglpy_service_config(&values, error_type, &cfg, &keep);
+    Py_XDECREF(error_type);
     if (!names)
         return NULL;
     cfg.depends_on = names;
@@ -593,7 +323,7 @@ static PyObject *svcs_add(bglpy_services *self, PyObject *args, PyObject *kwargs
     if (u) {
         u->hooks = self->hooks;
         u->host = host;
-        r = bgl_service_add(self->mgr, &cfg, &py_hooks, u, NULL);
+        r = bgl_service_add(self->mgr, &cfg, &bglpy_service_hooks, u, NULL);
     }
     PyObject *result = NULL;
     if (r < 0) {
@@ -677,8 +407,8 @@ static PyObject *svcs_stop(bglpy_services *self, PyObject *args, PyObject *kwarg
     if (done == Py_None) {
         r = bgl_services_stop_full(self->mgr, owner, timeout_ns, NULL, NULL);
     } else {
-        Py_INCREF(done); /* dropped by stopped_cb */
-        r = bgl_services_stop_full(self->mgr, owner, timeout_ns, stopped_cb, done);
+        Py_INCREF(done); /* dropped by bglpy_stopped_cb */
+        r = bgl_services_stop_full(self->mgr, owner, timeout_ns, bglpy_stopped_cb, done);
         if (r < 0)
             Py_DECREF(done);
     }

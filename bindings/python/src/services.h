@@ -1,5 +1,6 @@
 /* services.h - what the services parts of the extension share: services.c
- * (Services), resources.c (pushed Python objects), tasks.c (Tasks).
+ * (Services), service_hooks.c (its C hooks), service_config.c (add()'s
+ * arguments), resources.c (pushed Python objects), tasks.c (Tasks).
  */
 #ifndef BGLPY_SERVICES_H
 #define BGLPY_SERVICES_H
@@ -7,6 +8,7 @@
 #include "bglpy.h"
 
 #include "bgloop/resource.h"
+#include "bgloop/service.h"
 #include "bgloop/task.h"
 
 /* A str argument as UTF-8, or NULL for None when allow_none.  TypeError
@@ -21,6 +23,39 @@ bgl_tasks *bglpy_tasks_registry(bglpy_state *st, PyObject *obj);
  * set. */
 int bglpy_resource_push(bglpy_state *st, bgl_resources *rs, const char *label, PyObject *obj,
                         PyObject *closer);
+
+/* The Python hooks of a manager (set_hooks()), shared with its services. */
+enum { HOOK_START, HOOK_STOP, HOOK_CANCEL, HOOK_CLOSE, HOOK_STATE, N_HOOKS };
+
+typedef struct {
+    PyObject *fn[N_HOOKS]; /* NULL until set_hooks() */
+} hooktab;
+
+/* The userdata of one C service: its manager's hooks and its host. */
+typedef struct {
+    hooktab *hooks;
+    PyObject *host; /* owned; dropped by the destroy hook */
+} service_ud;
+
+/* service_hooks.c: the C side of the hook table. */
+extern const bgl_service_hooks bglpy_service_hooks;
+void bglpy_state_cb(bgl_service *svc, bgl_service_state old_state,
+                    bgl_service_state new_state, void *userdata); /* userdata: hooktab */
+void bglpy_stopped_cb(bgl_services *mgr, const char *owner, void *userdata); /* a callable */
+void bglpy_hooks_clear(hooktab *hooks);
+
+/* add()'s optional arguments; NULL or None keeps the manager's default. */
+typedef struct {
+    PyObject *depends_on, *restart, *stop_timeout, *close_timeout, *restart_delay,
+        *restart_delay_max, *start_limit_burst, *start_limit_interval;
+} bglpy_service_args;
+
+/* Fill cfg (name and owner already set) from a.  Returns the
+ * NULL-terminated dependency names, pointing into *keep: free() the array,
+ * Py_XDECREF(*keep).  NULL with an exception set on a bad argument
+ * (error_type, if not NULL, for an unknown restart policy). */
+const char **bglpy_service_config(const bglpy_service_args *a, PyObject *error_type,
+                                  bgl_service_config *cfg, PyObject **keep);
 
 /* resources.c's part of bglpy_services_init(): the ResourceDone type. */
 int bglpy_resources_init(PyObject *module, bglpy_state *st);
