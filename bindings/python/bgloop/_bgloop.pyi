@@ -62,7 +62,7 @@ class Watcher:
     def modify(self, events: int, data: _Any) -> None: ...
     def close(self) -> None: ...
 
-# ---- services (services.c, resources.c, tasks.c, sigaction.c) ----
+# ---- services (services.c, service_*.c, resources.c, tasks.c, sigaction.c) ----
 from typing import Any, Callable
 
 RESTART_NO: int
