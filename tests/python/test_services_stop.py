@@ -131,3 +131,32 @@ def test_stop_while_still_starting_and_late_ready_is_ignored():
     run(stop_then_release())
     assert after == [True]
     assert state("never_ready") == "stopped"
+
+
+def test_stop_future_from_inside_the_loop_is_done_once_everything_is_down():
+    @bgloop.service("waited", owner="t")
+    async def waited(ctx):
+        ctx.ready()
+        await ctx.stopping.wait()
+
+    bgloop.start_services()
+    drive(lambda: state("waited") == "running")
+
+    async def stop_and_wait():
+        fut = bgloop.stop_services("t")
+        await fut
+        return state("waited"), bgloop.services.manager().c.active("t")
+
+    assert run(stop_and_wait()) == ("stopped", 0)
+
+
+def test_stop_services_async_on_another_loop_is_refused():
+    @bgloop.service("elsewhere_async", owner="t")
+    async def elsewhere_async(ctx):
+        ctx.ready()
+
+    async def main():
+        with pytest.raises(RuntimeError, match="ensure_loop"):
+            await bgloop.stop_services_async()
+
+    asyncio.run(main())
