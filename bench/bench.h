@@ -34,6 +34,15 @@ int64_t uv_bench_timers(long n);
 int64_t bgl_bench_pingpong(long n);
 int64_t uv_bench_pingpong(long n);
 
+/* libbgloop only (libuv has no service manager): register
+ * BENCH_SVC_LAYERS x BENCH_SVC_WIDTH services, each depending on every
+ * service of the layer below, start them all (the start hooks report ready
+ * at once), then stop them all (the stop hooks report the end at once).
+ * Returns the CPU nanoseconds of the whole, or a negative errno. */
+#define BENCH_SVC_LAYERS 20
+#define BENCH_SVC_WIDTH 50
+int64_t bgl_bench_services(void);
+
 /* The benchmarks' clock: CPU time of the process (all workloads run on one
  * thread, and neither library starts threads for them).  On a shared
  * machine, time spent waiting for a CPU is not charged to the library that

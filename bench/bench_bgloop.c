@@ -185,3 +185,81 @@ int64_t bgl_bench_pingpong(long n)
         return r < 0 ? r : pp.err;
     return pp.count == n ? dt : -EPROTO;
 }
+
+/* ---- services: a 20-layer diamond ------------------------------------------ */
+
+struct svc_bench {
+    long started, stopped;
+};
+
+static int svcb_start(bgl_service *svc, void *userdata)
+{
+    ((struct svc_bench *)userdata)->started++;
+    return bgl_service_ready(svc);
+}
+
+static void svcb_stop(bgl_service *svc, void *userdata)
+{
+    ((struct svc_bench *)userdata)->stopped++;
+    bgl_service_exited(svc, 0, NULL);
+}
+
+/* Run non-blocking iterations until the manager has nothing left to do. */
+static int svcb_settle(bgl_loop *loop)
+{
+    for (long i = 0; i < 1000000; i++) {
+        int r = bgl_loop_run_once(loop, 0);
+        if (r <= 0)
+            return r;
+    }
+    return -ETIMEDOUT;
+}
+
+int64_t bgl_bench_services(void)
+{
+    enum { N = BENCH_SVC_LAYERS * BENCH_SVC_WIDTH };
+    static char names[N][16];
+    static const char *deps[BENCH_SVC_LAYERS][BENCH_SVC_WIDTH + 1];
+    for (int i = 0; i < N; i++)
+        snprintf(names[i], sizeof names[i], "s%d_%d", i / BENCH_SVC_WIDTH, i % BENCH_SVC_WIDTH);
+    for (int l = 0; l < BENCH_SVC_LAYERS; l++) {
+        for (int k = 0; k < BENCH_SVC_WIDTH; k++)
+            deps[l][k] = names[l * BENCH_SVC_WIDTH + k];
+        deps[l][BENCH_SVC_WIDTH] = NULL;
+    }
+    struct svc_bench sb = {0};
+    bgl_loop *loop = NULL;
+    bgl_services *mgr = NULL;
+    int r = bgl_loop_new(&loop);
+    if (r < 0)
+        return r;
+    r = bgl_services_new(loop, &mgr);
+    const bgl_service_hooks hooks = {.start = svcb_start, .stop = svcb_stop};
+    int64_t t0 = bench_now_ns();
+    for (int i = 0; i < N && r == 0; i++) {
+        int layer = i / BENCH_SVC_WIDTH;
+        bgl_service_config cfg;
+        bgl_service_config_init(&cfg);
+        cfg.name = names[i];
+        cfg.owner = "bench";
+        cfg.depends_on = layer ? deps[layer - 1] : NULL;
+        r = bgl_service_add(mgr, &cfg, &hooks, &sb, NULL);
+    }
+    if (r == 0)
+        r = bgl_services_start(mgr, NULL);
+    if (r == 0)
+        r = svcb_settle(loop);
+    int all_up = r == 0 && sb.started == N && bgl_services_active(mgr, NULL) == N;
+    if (r == 0)
+        r = bgl_services_stop(mgr, NULL);
+    if (r == 0)
+        r = svcb_settle(loop);
+    int64_t dt = bench_now_ns() - t0;
+    int all_down = r == 0 && sb.stopped == N && bgl_services_active(mgr, NULL) == 0;
+    if (mgr && bgl_services_free(mgr) < 0 && r == 0)
+        r = -EBUSY;
+    bgl_loop_free(loop);
+    if (r < 0)
+        return r;
+    return all_up && all_down ? dt : -EPROTO;
+}

@@ -137,21 +137,32 @@ int bgli_deps_insert(bgl_services *mgr, bgl_service *s)
     return 0;
 }
 
-/* Resolve every dependency still unknown.  Done when a service is added
- * (it may be what others wait for) and before a start; a failed link stays
- * unknown until the next try. */
+static void resolve_one(bgl_services *mgr, bgl_service *t)
+{
+    for (size_t i = 0; i < t->n_deps && t->n_unres; i++) {
+        if (t->deps[i])
+            continue;
+        bgl_service *d = bgli_svc_lookup(mgr, t->dep_names[i]);
+        if (d)
+            link_dep(t, i, d);
+    }
+}
+
+/* Resolve every dependency still unknown.  A failed link stays unknown
+ * until the next try (before a start, at the next reconcile). */
 void bgli_deps_resolve(bgl_services *mgr)
 {
-    for (size_t k = 0; k < mgr->n && mgr->n_unresolved; k++) {
-        bgl_service *t = mgr->svcs[k];
-        for (size_t i = 0; i < t->n_deps && t->n_unres; i++) {
-            if (t->deps[i])
-                continue;
-            bgl_service *d = bgli_svc_lookup(mgr, t->dep_names[i]);
-            if (d)
-                link_dep(t, i, d);
-        }
-    }
+    for (size_t k = 0; k < mgr->n && mgr->n_unresolved; k++)
+        resolve_one(mgr, mgr->svcs[k]);
+}
+
+/* A service was added: its own dependencies, then those of services that
+ * may have waited for its name. */
+void bgli_deps_added(bgl_services *mgr, bgl_service *s)
+{
+    resolve_one(mgr, s);
+    if (mgr->n_unresolved > s->n_unres)
+        bgli_deps_resolve(mgr);
 }
 
 void bgli_deps_detach(bgl_services *mgr, bgl_service *s)

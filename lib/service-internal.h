@@ -20,7 +20,8 @@
 struct bgl_service {
     bgl_services *mgr;
     char *name, *owner;
-    char **dep_names;             /* as configured */
+    char **dep_names;             /* as configured; one allocation with
+                                     the strings */
     bgl_service **deps;           /* resolved; NULL while unknown */
     size_t n_deps;
     bgl_service **rdeps;          /* dependents, one entry per edge */
@@ -155,6 +156,7 @@ BGLI_HIDDEN int bgli_deps_insert(bgl_services *mgr, bgl_service *s);   /* -ENOME
 BGLI_HIDDEN void bgli_deps_detach(bgl_services *mgr, bgl_service *s);
 BGLI_HIDDEN int bgli_deps_rehash(bgl_services *mgr);
 BGLI_HIDDEN void bgli_deps_resolve(bgl_services *mgr);
+BGLI_HIDDEN void bgli_deps_added(bgl_services *mgr, bgl_service *s);
 BGLI_HIDDEN void bgli_svc_refresh(bgl_service *s);   /* after want/state/ending */
 BGLI_HIDDEN int bgli_svc_is_up(const bgl_service *s);               /* starting/running */
 BGLI_HIDDEN int bgli_svc_is_busy(const bgl_service *s);             /* up or stopping/ending */

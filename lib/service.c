@@ -65,8 +65,6 @@ static void service_destroy(bgl_service *s)
     bgl_timer_free(s->stop_timer);
     bgl_timer_free(s->restart_timer);
     bgli_resources_free_owned(s->res);
-    for (size_t i = 0; i < s->n_deps; i++)
-        free(s->dep_names[i]);
     free(s->dep_names);
     free(s->deps);
     free(s->rdeps);
@@ -412,14 +410,25 @@ static bgl_service *service_new(bgl_services *mgr, const bgl_service_config *cfg
     s->owner = strdup(cfg->owner);
     if (!s->name || !s->owner)
         goto fail;
-    for (const char *const *d = cfg->depends_on; d && *d; d++)
+    size_t chars = 0;
+    for (const char *const *d = cfg->depends_on; d && *d; d++) {
         s->n_deps++;
-    if (s->n_deps && (!(s->dep_names = calloc(s->n_deps, sizeof *s->dep_names)) ||
-                      !(s->deps = calloc(s->n_deps, sizeof *s->deps))))
-        goto fail;
-    for (size_t i = 0; i < s->n_deps; i++)
-        if (!(s->dep_names[i] = strdup(cfg->depends_on[i])))
+        chars += strlen(*d) + 1;
+    }
+    if (s->n_deps) {
+        /* The pointers and the strings in one block: dense graphs have many. */
+        s->dep_names = malloc(s->n_deps * sizeof *s->dep_names + chars);
+        s->deps = calloc(s->n_deps, sizeof *s->deps);
+        if (!s->dep_names || !s->deps)
             goto fail;
+        char *p = (char *)(s->dep_names + s->n_deps);
+        for (size_t i = 0; i < s->n_deps; i++) {
+            size_t len = strlen(cfg->depends_on[i]) + 1;
+            memcpy(p, cfg->depends_on[i], len);
+            s->dep_names[i] = p;
+            p += len;
+        }
+    }
     if (bgli_svc_restart_init(s) < 0 || bgli_svc_init_run(s) < 0)
         goto fail;
     return s;
@@ -455,7 +464,7 @@ int bgl_service_add(bgl_services *mgr, const bgl_service_config *cfg,
         return refuse(mgr, -ENOMEM, "service '%s': out of memory", cfg->name);
     }
     mgr->svcs[mgr->n++] = s;
-    bgli_deps_resolve(mgr);
+    bgli_deps_added(mgr, s);
     if (out)
         *out = s;
     return 0;
