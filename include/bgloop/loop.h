@@ -54,7 +54,7 @@
  *     for (;;) {
  *         int64_t ns;
  *         bgl_loop_prepare(loop, &ns);         // 0: ready, -1: no limit
- *         poll(host fds + loop fd, ns rounded up to ms, or -1);
+ *         poll(host fds + loop fd, ns rounded up to ms);
  *         ...handle the host's own descriptors...
  *         bgl_loop_wait(loop, 0);              // collect, never blocks
  *         bgl_loop_dispatch(loop, -1);
@@ -65,7 +65,8 @@
  *
  * (b) A host that holds a global lock while it runs code (Python's GIL)
  * releases it around the wait only, so that other threads run while the
- * loop sleeps and every callback runs with the lock held:
+ * loop sleeps and every callback runs with the lock held.  The wait bounds
+ * itself by the timers, so no prepare is needed here:
  *
  *     for (;;) {
  *         release the lock;
@@ -80,7 +81,7 @@
  * so a host whose handlers only set a flag (as Python's do) gets to act on
  * Ctrl+C at once.  Only the loop's own thread calls these functions; other
  * threads use bgl_loop_call_threadsafe() or bgl_loop_wakeup().
-
+ *
  * REENTRANCY
  *
  * Any callback may create, modify or free any source - including the one
@@ -123,7 +124,7 @@
  *   -EEXIST   the fd already has a watcher on this loop;
  *   -EBUSY    the operation is not allowed while the loop is dispatching, or
  *             (bgl_loop_free) sources are still attached;
- *   -ENOMEM   out of memory.
+ *   -ENOMEM   out of memory;
  *   -EINTR    (bgl_loop_wait() only) a signal handler interrupted the wait.
  * bgl_loop_run() does not report a stop as an error: it returns the code
  * given to bgl_loop_stop().
@@ -188,24 +189,25 @@ BGL_EXPORT int bgl_loop_free(bgl_loop *loop);
 
 /* Step 1: how long the host may sleep before the next dispatch.  Stores in
  * *timeout_ns 0 when work is ready now (callbacks queued, I/O collected by a
- * wait but not dispatched yet, a timer due, a thread-safe call or signal
- * already noticed by a wait), -1 when nothing is scheduled (no armed timer:
- * only I/O, a thread-safe call or a signal can wake the loop), else the
- * nanoseconds until the earliest timer by the clock's current time
+ * wait but not dispatched yet, a timer due, a thread-safe call, wakeup or
+ * signal already noticed by a wait), -1 when nothing is scheduled (no armed
+ * timer: only I/O, a thread-safe call or a signal can wake the loop), else
+ * the nanoseconds until the earliest timer by the clock's current time
  * (saturating at INT64_MAX for a timer more than ~292 years away).  Returns
  * 1 when work is ready, 0 when not, -EINVAL (NULL loop or timeout_ns), or
  * -EBUSY from a callback of this loop or while it is being freed. */
 BGL_EXPORT int bgl_loop_prepare(bgl_loop *loop, int64_t *timeout_ns);
 
 /* Step 2: the kernel wait only.  Waits at most timeout_ns (< 0: no limit;
- * 0: just poll), never past the earliest timer, and not at all if
- * bgl_loop_prepare() would store 0.  Ready I/O watchers are queued and a
- * readable wakeup or signal descriptor is noticed, but no callback runs.
- * Counts stats.wakeups.  Returns 1 if a dispatch now has something to do, 0
- * if not (the timeout passed with nothing ready), -EINTR when a signal
- * handler interrupted the wait (nothing is lost: wait again, or dispatch),
- * another negative errno from the backend, -EINVAL, or -EBUSY (from a
- * callback of this loop or while it is being freed). */
+ * 0: just poll), never past the earliest timer (the epoll backend rounds
+ * up to whole milliseconds), and not at all if bgl_loop_prepare() would
+ * store 0.  Ready I/O watchers are queued and a readable wakeup or signal
+ * descriptor is noticed, but no callback runs.  Counts stats.wakeups.
+ * Returns 1 if a dispatch now has something to do, 0 if not (the timeout
+ * passed with nothing ready), -EINTR when a signal handler interrupted the
+ * wait (nothing is lost: wait again, or dispatch), another negative errno
+ * from the backend, -EINVAL, or -EBUSY (from a callback of this loop or
+ * while it is being freed). */
 BGL_EXPORT int bgl_loop_wait(bgl_loop *loop, int64_t timeout_ns);
 
 /* Step 3: collect and dispatch one iteration: refresh the cached time,
