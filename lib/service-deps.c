@@ -14,7 +14,7 @@ typedef struct frame {
     size_t i;                     /* next dependency to look at */
 } frame;
 
-int bgli_walk_reserve(bgl_services *mgr, size_t n)
+static int walk_reserve(bgl_services *mgr, size_t n)
 {
     if (n <= mgr->walk_cap)
         return 0;
@@ -58,7 +58,7 @@ static void table_put(bgl_service **table, size_t cap, bgl_service *s)
     table[i] = s;
 }
 
-int bgli_deps_rehash(bgl_services *mgr)
+static int rehash(bgl_services *mgr)
 {
     size_t cap = 16;
     while (cap < 2 * (mgr->n + 1))
@@ -77,10 +77,10 @@ int bgli_deps_rehash(bgl_services *mgr)
 /* Room for one more service in the table and the walk stack. */
 static int reserve_one(bgl_services *mgr)
 {
-    if (bgli_walk_reserve(mgr, mgr->n + 1) < 0)
+    if (walk_reserve(mgr, mgr->n + 1) < 0)
         return -ENOMEM;
     if (2 * (mgr->n + 1) > mgr->table_cap)
-        return bgli_deps_rehash(mgr);
+        return rehash(mgr);
     return 0;
 }
 

@@ -154,7 +154,6 @@ BGLI_HIDDEN int bgli_stops_awaited(const bgl_services *mgr, const char *owner);
 BGLI_HIDDEN bgl_service *bgli_svc_lookup(const bgl_services *mgr, const char *name);
 BGLI_HIDDEN int bgli_deps_insert(bgl_services *mgr, bgl_service *s);   /* -ENOMEM */
 BGLI_HIDDEN void bgli_deps_detach(bgl_services *mgr, bgl_service *s);
-BGLI_HIDDEN int bgli_deps_rehash(bgl_services *mgr);
 BGLI_HIDDEN void bgli_deps_resolve(bgl_services *mgr);
 BGLI_HIDDEN void bgli_deps_added(bgl_services *mgr, bgl_service *s);
 BGLI_HIDDEN void bgli_svc_refresh(bgl_service *s);   /* after want/state/ending */
@@ -175,7 +174,6 @@ BGLI_HIDDEN const char *bgli_svc_waiting_for(const bgl_service *s);
  * on success mark them all wanted (a newly wanted one gets its start
  * history reset).  On failure set mgr->last_error and change nothing. */
 BGLI_HIDDEN int bgli_svc_want_closure(bgl_services *mgr, bgl_service **roots, size_t n);
-BGLI_HIDDEN int bgli_walk_reserve(bgl_services *mgr, size_t n);
 
 /* service-restart.c */
 BGLI_HIDDEN int bgli_svc_restart_init(bgl_service *s);

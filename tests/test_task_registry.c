@@ -1,5 +1,6 @@
 /* test_task_registry.c - the task registry: states, completion callbacks,
- * cancellation, per-owner lookup/counts/cancel, and bad input. */
+ * cancellation, abandoned entries, per-owner lookup/counts/cancel, and bad
+ * input. */
 #include "helpers.h"
 
 TestSuite(task_registry, .timeout = BGL_TEST_TIMEOUT);
@@ -221,6 +222,53 @@ Test(task_registry, task_cancel_of_owner_tolerates_hooks_that_create_and_free)
     cr_assert_not_null(s.child);
     EXPECT_RC(bgl_task_get_state(s.child), BGL_TASK_PENDING);
     EXPECT_RC(bgl_tasks_active(reg, "addon"), 1);
+    OK(bgl_tasks_free(reg));
+}
+
+static void swallow_cancel(bgl_task *t, void *ud)
+{
+    (void)t;
+    (*(int *)ud)++;
+}
+
+Test(task_registry, task_abandoned_is_not_counted_as_active)
+{
+    bgl_tasks *reg = new_reg();
+    int asked = 0;
+    bgl_task *t = new_task(reg, "addon", "stubborn", swallow_cancel, &asked);
+    bgl_task *u = new_task(reg, "addon", "other", NULL, NULL);
+    OK(bgl_task_set_running(t));
+    OK(bgl_task_cancel(t));
+    cr_assert_eq(asked, 1);
+    EXPECT_RC(bgl_task_is_abandoned(t), 0);
+    OK(bgl_task_abandon(t));
+    OK(bgl_task_abandon(t));   /* again: harmless */
+    EXPECT_RC(bgl_task_is_abandoned(t), 1);
+    EXPECT_RC(bgl_task_get_state(t), BGL_TASK_RUNNING);
+    EXPECT_RC(bgl_tasks_active(reg, NULL), 1);
+    EXPECT_RC(bgl_tasks_active(reg, "addon"), 1);
+    bgl_task_counts c;
+    OK(bgl_tasks_count(reg, "addon", &c));
+    cr_assert(c.running == 1 && c.pending == 1 && c.abandoned == 1 && c.total == 2);
+    /* bgl_tasks_cancel() still reaches it. */
+    EXPECT_RC(bgl_tasks_cancel(reg, "addon"), 2);
+    cr_assert_eq(asked, 2);
+    EXPECT_RC(bgl_tasks_active(reg, NULL), 0);
+    /* It may still finish late; then it is no longer abandoned-active. */
+    OK(bgl_task_finish(t, BGL_TASK_CANCELLED, NULL));
+    OK(bgl_tasks_count(reg, NULL, &c));
+    cr_assert_eq(c.abandoned, 0);
+    EXPECT_RC(bgl_task_abandon(t), -EALREADY);
+    EXPECT_RC(bgl_task_abandon(NULL), -EINVAL);
+    EXPECT_RC(bgl_task_is_abandoned(NULL), -EINVAL);
+    /* Freeing an abandoned active entry keeps the count right. */
+    bgl_task *v = new_task(reg, "addon", "v", NULL, NULL);
+    OK(bgl_task_abandon(v));
+    OK(bgl_task_free(v));
+    OK(bgl_tasks_count(reg, NULL, &c));
+    cr_assert_eq(c.abandoned, 0);
+    EXPECT_RC(bgl_tasks_active(reg, NULL), 0);
+    EXPECT_RC(bgl_task_get_state(u), BGL_TASK_CANCELLED);
     OK(bgl_tasks_free(reg));
 }
 

@@ -6,15 +6,18 @@
  * registration when its scope ends.  Scopes (see service.h):
  *
  *   - per service:  bgl_service_resources(), closed when the service ends,
- *                   however it ends (entries pushed while it is neither
- *                   running nor wanted are closed in the next iteration);
+ *                   however it ends, once its registry entries are wound up
+ *                   (entries pushed while it is neither running nor wanted
+ *                   are closed in the next iteration);
  *   - per owner:    bgl_services_owner_resources(), closed when a stop of
- *                   that owner (or of everything) has stopped its services;
+ *                   that owner (or of everything) has stopped its services
+ *                   and wound up its registry entries;
  *   - per manager:  bgl_services_loop_resources(), closed when a stop of
  *                   everything has stopped all services and closed the
  *                   owner stacks;
- * (owner and manager stacks are bounded by the largest close_timeout_ns of
- * the services concerned, 5 s if there are none);
+ * (a service's stack is bounded by its close timeout, owner and manager
+ * stacks by the largest of the services concerned, 5 s if there are none;
+ * see BGL_CLOSE_TIMEOUT_AUTO in service.h);
  *   - standalone:   bgl_resources_new(), closed when the caller says so.
  *
  * CLOSING

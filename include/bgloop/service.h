@@ -109,7 +109,8 @@
  *      if their own stop timeout had expired then: marked stop timed out,
  *      cancel hook called (abandoned at once without one), abandoned one
  *      stop timeout later; one whose stop has not begun yet (it waits for a
- *      dependent) is cancelled as soon as its stop begins.
+ *      dependent) is cancelled as soon as its stop begins; one that already
+ *      ended and winds up its own registry entries keeps its own grace.
  *   2. once they are down, the owner's remaining active registry entries
  *      (owner match, any name; NULL: every entry) are cancelled
  *      (bgl_task_cancel(), also entries that appear meanwhile) and awaited
