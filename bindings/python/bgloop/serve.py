@@ -114,7 +114,7 @@ def serve(*, signals: bool = True) -> int:
         # no service active and no task a service created pending.
         mgr.set_keepalive(True)
         mgr.start()
-        names = list(mgr.status())
+        names = mgr.c.names()
         log.info("serve: %d service(s): %s; waiting for SIGINT/SIGTERM or their end",
                  len(names), ", ".join(names))
         try:
