@@ -30,7 +30,7 @@ def test_status_contents():
     s = bgloop.status()["st"]
     for key in ("state", "owner", "restarts", "error", "since", "wanted", "restart_pending",
                 "stop_timed_out", "waiting_for", "depends_on", "restart", "stop_timeout",
-                "resources", "tasks"):
+                "resources", "tasks", "failed_for_good", "tasks_abandoned"):
         assert key in s, key
     assert s["restart"] == "on-failure" and s["stop_timeout"] == 1.5 and s["tasks"] == 1
 

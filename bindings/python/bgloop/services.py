@@ -491,7 +491,8 @@ def status() -> dict[str, dict]:
     exited, failed), ``owner``, ``restarts``, ``error`` (text of the last
     failure or None), ``since`` (seconds in this state), ``wanted``,
     ``restart_pending``/``restart_in``, ``stop_timed_out``, ``waiting_for``
-    (the dependency it waits for), ``failed_for_good``, ``depends_on``,
+    (the dependency it waits for), ``failed_for_good``, ``tasks_abandoned``
+    (tasks that ignored cancellation when its last run ended), ``depends_on``,
     ``restart`` (policy), ``stop_timeout``, ``resources`` (pushed, not yet
     closed) and ``tasks`` (pending tasks of its current run)."""
     mgr = manager(create=False)

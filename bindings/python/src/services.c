@@ -529,6 +529,7 @@ static PyObject *svcs_info(bglpy_services *self, PyObject *name)
         set_item(d, "stop_timed_out", PyBool_FromLong(info.stop_timed_out)) ||
         set_item(d, "waiting_for", str_or_none(info.waiting_for)) ||
         set_item(d, "failed_for_good", PyBool_FromLong(info.failed_for_good)) ||
+        set_item(d, "tasks_abandoned", PyLong_FromUnsignedLong(info.tasks_abandoned)) ||
         set_item(d, "resources", PyLong_FromLong(res > 0 ? res : 0))) {
         Py_XDECREF(d);
         return NULL;
