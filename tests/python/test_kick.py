@@ -405,10 +405,22 @@ def test_kick_debug_mode_slow_callback(bgl, caplog):
 # ---- the thin driver: idle cost, budget, signals, version, backend -------
 
 
-def test_idle_kick_runs_no_python_function():
+@pytest.fixture
+def shared(monkeypatch):
+    """A fresh loop as the shared one, for bgloop.kick(): what earlier tests
+    left on the real shared loop must not run during a timed kick."""
+    lp = bgloop.Loop()
+    monkeypatch.setattr(bgloop.shared, "_shared", lp)
+    try:
+        yield lp
+    finally:
+        monkeypatch.undo()
+        lp.close()
+
+
+def test_idle_kick_runs_no_python_function(shared):
     import socket
 
-    shared = bgloop.ensure_loop()
     lp = bgloop.Loop()
     a, b = socket.socketpair()
     try:
@@ -472,25 +484,20 @@ def _budget_run(lp, kick):
 
 
 @pytest.mark.parametrize("via", ["Loop.kick", "bgloop.kick"])
-def test_budget_counts_callbacks_not_the_wait(via):
+def test_budget_counts_callbacks_not_the_wait(bgl, shared, via):
     # libbgloop owns the budget (bgl_loop_kick): only dispatch time counts,
     # so the 0.1 s wait leaves the whole 0.05 s for callbacks of 0.02 s.
     # A run disturbed by the machine (more than 10 ms lost between
     # callbacks) is retried; a wrong rule fails every time.
-    lp = bgloop.ensure_loop() if via == "bgloop.kick" else bgloop.Loop()
-    kick = bgloop.kick if via == "bgloop.kick" else lp.kick
-    try:
-        results = []
-        for _ in range(3):
-            n, took = _budget_run(lp, kick)
-            results.append(n)
-            assert took >= WAIT
-            if n == 3:
-                break
-        assert results[-1] == 3, f"callbacks run per kick: {results}"
-    finally:
-        if via == "Loop.kick":
-            lp.close()
+    lp, kick = (shared, bgloop.kick) if via == "bgloop.kick" else (bgl, bgl.kick)
+    results = []
+    for _ in range(3):
+        n, took = _budget_run(lp, kick)
+        results.append(n)
+        assert took >= WAIT
+        if n == 3:
+            break
+    assert results[-1] == 3, f"callbacks run per kick: {results}"
 
 
 def _interrupt_main_until(done, interval=0.2):
@@ -501,7 +508,7 @@ def _interrupt_main_until(done, interval=0.2):
 
 
 @pytest.mark.parametrize("via", ["Loop.kick", "bgloop.kick"])
-def test_sigint_interrupts_a_blocked_kick(bgl, via):
+def test_sigint_interrupts_a_blocked_kick(bgl, shared, via):
     hits = []
 
     def handler(signo, frame):
@@ -509,10 +516,7 @@ def test_sigint_interrupts_a_blocked_kick(bgl, via):
         if len(hits) == 1:
             raise KeyboardInterrupt
 
-    kick = bgl.kick
-    if via == "bgloop.kick":
-        kick = bgloop.kick
-        bgloop.kick()  # create the shared loop outside the timed part
+    lp, kick = (shared, bgloop.kick) if via == "bgloop.kick" else (bgl, bgl.kick)
     done = threading.Event()
     old = signal.signal(signal.SIGINT, handler)
     th = threading.Thread(target=_interrupt_main_until, args=(done,))
@@ -527,7 +531,6 @@ def test_sigint_interrupts_a_blocked_kick(bgl, via):
         th.join()
         signal.signal(signal.SIGINT, old)
     assert hits
-    lp = bgl if via == "Loop.kick" else bgloop.ensure_loop()
     assert not lp._core.busy and not lp.is_running()
     out = []
     lp.call_soon(out.append, 1)

@@ -110,7 +110,10 @@ PyObject *bglpy_type_name(PyObject *o);
  * naming what failed.  Always returns NULL. */
 PyObject *bglpy_raise_errno(int err, const char *what);
 
-/* Parts (one per source file), called in this order by module.c. */
-int bglpy_core_init(PyObject *module, bglpy_state *st); /* core.c, timer.c, watcher.c */
+/* Parts, called in this order by module.c. */
+int bglpy_core_init(PyObject *module, bglpy_state *st);            /* core.c, timer.c, watcher.c */
+int bglpy_services_init(PyObject *module, bglpy_state *st);        /* services.c, resources.c */
+int bglpy_services_signal_init(PyObject *module, bglpy_state *st); /* sigaction.c */
+int bglpy_services_tasks_init(PyObject *module, bglpy_state *st);  /* tasks.c */
 
 #endif /* BGLPY_H */

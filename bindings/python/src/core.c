@@ -21,8 +21,6 @@
 
 #include <errno.h>
 
-PyTypeObject *bglpy_CoreType;
-
 static int check_idle(bglpy_core *self, const char *what)
 {
     if (bglpy_check_open(self) < 0)
@@ -480,6 +478,5 @@ int bglpy_core_init(PyObject *module, bglpy_state *st)
 {
     if (bglpy_add_type(module, &core_spec, &st->Core, 1) < 0)
         return -1;
-    bglpy_CoreType = st->Core;
     return bglpy_timer_init(module, st) < 0 || bglpy_watcher_init(module, st) < 0 ? -1 : 0;
 }

@@ -72,9 +72,6 @@ typedef struct bglpy_watcher {
     bglpy_link link;            /* core->watchers while open */
 } bglpy_watcher;
 
-/* Until services.c reaches Core through its state (st->Core). */
-extern PyTypeObject *bglpy_CoreType;
-
 /* RuntimeError("Event loop is closed") unless the core's loop is open.
  * 0 or -1. */
 static inline int bglpy_check_open(bglpy_core *core)

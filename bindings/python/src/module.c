@@ -12,13 +12,6 @@
 #include "bgloop/common.h"
 #include "bgloop/loop.h"
 
-/* The services parts, called with the same (module, state) signature as
- * every part; declared here until services*.c include the declaration
- * from bglpy.h. */
-int bglpy_services_init(PyObject *module, bglpy_state *st);
-int bglpy_services_signal_init(PyObject *module, bglpy_state *st);
-int bglpy_services_tasks_init(PyObject *module, bglpy_state *st);
-
 /* ---- shared helpers ------------------------------------------------------- */
 
 PyObject *bglpy_raise_errno(int err, const char *what)
