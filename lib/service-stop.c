@@ -87,6 +87,8 @@ void bgli_svc_stop_timeout(bgl_timer *timer, void *userdata)
         return;
     double g = secs(bgli_svc_grace(s));
     if (s->cancel_is_stop) {
+        s->stop_timed_out = 1;
+        s->expired_ns = bgli_svc_grace(s);
         mgr->depth++;
         bgli_svc_end(s, BGL_SERVICE_FAILED,
                      bgli_strdupf("cancelled at once (stop timeout 0); did not exit within "

@@ -25,7 +25,8 @@
  *   BGL_SERVICE_STARTING  the start hook was called; not ready yet.
  *   BGL_SERVICE_RUNNING   the host reported readiness (bgl_service_ready()).
  *   BGL_SERVICE_STOPPING  a stop was requested and the service has not ended
- *                         yet, or it ended and its resources are closing.
+ *                         yet, or it ended and its registry entries are
+ *                         winding up or its resources are closing.
  *   BGL_SERVICE_EXITED    it finished on its own, successfully.
  *   BGL_SERVICE_FAILED    it finished with a failure, its start hook failed,
  *                         the start limit was hit, or its stop timed out.
@@ -262,7 +263,10 @@ typedef struct bgl_service_info {
     int wanted;               /* 1 if it should be up */
     int restart_pending;      /* 1 while a restart delay runs */
     uint64_t restart_at_ns;   /* when it ends (valid if restart_pending) */
-    int stop_timed_out;       /* 1 if its last stop had to cancel it */
+    int stop_timed_out;       /* 1 if its last stop did not end it in time
+                                 (its stop timeout or a stop's deadline
+                                 expired); not for the planned cancel of a
+                                 stop timeout of 0 */
     const char *waiting_for;  /* wanted but held back: the first dependency
                                  that is not running; else NULL */
     int failed_for_good;      /* 1 if FAILED and not active (see "NOTHING
