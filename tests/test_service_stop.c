@@ -93,6 +93,36 @@ Test(service_stop, stop_full_deadline_then_abandon_one_stop_timeout_later)
     world_free(&w);
 }
 
+/* A service whose stop waits for a dependent of another owner when the
+ * deadline passes is cancelled as soon as its stop begins. */
+Test(service_stop, stop_full_deadline_reaches_a_stop_that_has_not_begun)
+{
+    world w;
+    world_init(&w);
+    fake_svc *a = add_full(&w, "a", "addon", NULL, NULL);
+    fake_svc *b = add_full(&w, "b", "other", DEPS("a"), NULL);
+    a->ready_on_start = b->ready_on_start = 1;
+    a->exit_on_stop = 0;
+    b->exit_on_stop = 0;   /* b takes its own 5 s stop timeout */
+    OK(bgl_services_start(w.mgr, NULL));
+    settle(&w);
+    EXPECT_LOG(&w, "start:a start:b");
+    done_log d = {0};
+    OK(bgl_services_stop_full(w.mgr, "addon", 1 * SEC, on_done, &d));
+    settle(&w);
+    EXPECT_LOG(&w, "stop:b");
+    advance(&w, 1 * SEC);
+    EXPECT_LOG(&w, "");      /* b is not the owner's: its own timeout holds */
+    EXPECT_STATE(a, BGL_SERVICE_RUNNING);
+    advance(&w, 4 * SEC);
+    EXPECT_LOG(&w, "cancel:b stop:a cancel:a");
+    EXPECT_STATE(a, BGL_SERVICE_FAILED);
+    cr_assert_str_eq(bgl_service_error(a->svc), "stop timed out after 1 s, cancelled");
+    EXPECT_STATE(b, BGL_SERVICE_FAILED);
+    cr_assert_eq(d.calls, 1);
+    world_free(&w);
+}
+
 Test(service_stop, stop_full_done_is_never_called_from_inside_the_call)
 {
     world w;
