@@ -55,7 +55,7 @@ static int64_t prepared(bgl_loop *loop, int want_rc)
     return t;
 }
 
-/* ---- prepare ------------------------------------------------------------------ */
+/* ---- prepare ------------------------------------------------------------- */
 
 Test(steps, prepare_is_minus_one_when_nothing_is_scheduled)
 {
@@ -129,7 +129,7 @@ Test(steps, prepare_is_zero_once_a_wait_noticed_a_threadsafe_call)
     free_loop(loop);
 }
 
-/* ---- wait ----------------------------------------------------------------------- */
+/* ---- wait ---------------------------------------------------------------- */
 
 Test(steps, wait_queues_a_readable_fd_without_running_its_callback)
 {
@@ -219,7 +219,7 @@ Test(steps, wait_returns_for_a_threadsafe_call_and_dispatch_runs_it)
     free_loop(loop);
 }
 
-/* ---- dispatch and the budget ------------------------------------------------------- */
+/* ---- dispatch and the budget --------------------------------------------- */
 
 Test(steps, dispatch_runs_queued_work_in_order_and_counts_an_iteration)
 {
@@ -297,7 +297,8 @@ Test(steps, dispatch_budget_ignores_time_that_passed_during_the_wait)
     free_loop(loop);
 }
 
-/* State of the current thread's peer: 'S' while it sleeps in the kernel. */
+/* The scheduler state of thread tid of this process: 'S' while it sleeps
+ * in the kernel ('?' if unknown). */
 static char thread_state(pid_t tid)
 {
     char path[64], buf[512];
@@ -363,7 +364,7 @@ Test(steps, kick_budget_ignores_a_clock_jump_during_its_wait)
     free_loop(loop);
 }
 
-/* ---- stop ------------------------------------------------------------------------- */
+/* ---- stop ---------------------------------------------------------------- */
 
 static struct {
     bgl_loop *loop;
@@ -411,7 +412,7 @@ Test(steps, take_stop_returns_the_code_once)
     free_loop(loop);
 }
 
-/* ---- signals interrupting the wait ---------------------------------------------- */
+/* ---- signals interrupting the wait --------------------------------------- */
 
 static volatile sig_atomic_t handled;
 static void on_usr1(int signo)
@@ -553,7 +554,7 @@ Test(steps, run_once_interrupted_by_signals_still_ends_at_its_timeout)
     sigaction(SIGUSR1, &old, NULL);
 }
 
-/* ---- a host that polls the loop's fd (loop.h, recipe a) --------------------------- */
+/* ---- a host that polls the loop's fd (loop.h, recipe a) ------------------ */
 
 static struct {
     int loop_pipe[2]; /* watched by the loop */
