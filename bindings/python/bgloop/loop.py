@@ -341,7 +341,9 @@ class Loop(asyncio.SelectorEventLoop):
         in order, for the next kick.  Only the time spent running callbacks
         counts against the budget, measured on the loop's monotonic clock;
         the wait does not count.  The budget is checked after each callback,
-        so at least one runs (budget=0 runs exactly one).
+        so at least one runs (budget=0 runs exactly one).  E.g. callbacks of
+        20 ms that each queue the next, the first one due after a 100 ms
+        wait, budget=0.05: three run (40 ms < 50 ms <= 60 ms).
 
         Returns True when nothing is left: no pending task, no queued
         callback and no registered busy check (services) reporting work."""

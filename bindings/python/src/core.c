@@ -55,7 +55,7 @@ static int wait_step(bglpy_core *self, int64_t timeout_ns)
         r = bgl_loop_wait(self->loop, timeout_ns);
         Py_END_ALLOW_THREADS
     }
-    if (r == -EINTR) {
+    while (r == -EINTR) {
         /* Python's handlers run now; if none raised, the signal was just a
          * wakeup (asyncio's wakeup fd, if any, is readable by now). */
         if (PyErr_CheckSignals() < 0)
