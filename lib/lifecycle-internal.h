@@ -7,38 +7,37 @@
 #include "bgloop/resource.h"
 #include "bgloop/service.h"
 #include "bgloop/task.h"
-
-#define BGLI_HIDDEN __attribute__((visibility("hidden")))
+#include "internal.h"
 
 /* fn(ud, 0) is called whenever the number of live tasks of `reg` went down
  * (finished, freed or abandoned), so that a manager can notice "nothing
  * left" without polling, and fn(ud, 1) when the registry is freed.  Several
  * managers may watch one registry.  bgli_tasks_watch() is 0 or -ENOMEM;
  * bgli_tasks_unwatch() removes the watch added with the same fn and ud. */
-BGLI_HIDDEN int bgli_tasks_watch(bgl_tasks *reg, void (*fn)(void *ud, int gone), void *ud);
-BGLI_HIDDEN void bgli_tasks_unwatch(bgl_tasks *reg, void (*fn)(void *ud, int gone), void *ud);
+BGL_INTERNAL int bgli_tasks_watch(bgl_tasks *reg, void (*fn)(void *ud, int gone), void *ud);
+BGL_INTERNAL void bgli_tasks_unwatch(bgl_tasks *reg, void (*fn)(void *ud, int gone), void *ud);
 
 /* Entries matching owner and name (NULL: any) that are active and not
  * abandoned. */
-BGLI_HIDDEN int bgli_tasks_live(const bgl_tasks *reg, const char *owner, const char *name);
+BGL_INTERNAL int bgli_tasks_live(const bgl_tasks *reg, const char *owner, const char *name);
 /* bgl_task_cancel() every matching active entry; with only_new, only those
  * not asked before and not abandoned.  The number asked, or -ENOMEM. */
-BGLI_HIDDEN int bgli_tasks_cancel(bgl_tasks *reg, const char *owner, const char *name,
+BGL_INTERNAL int bgli_tasks_cancel(bgl_tasks *reg, const char *owner, const char *name,
                                   int only_new);
 /* Abandon every matching live entry; returns how many. */
-BGLI_HIDDEN int bgli_tasks_abandon(bgl_tasks *reg, const char *owner, const char *name);
+BGL_INTERNAL int bgli_tasks_abandon(bgl_tasks *reg, const char *owner, const char *name);
 
 /* Stacks owned by a service or manager: bgl_resources_free() refuses them,
  * the owner learns about completed closes through `closed` (called before
  * the public closed callback) and, if `pushed` is not NULL, about every
  * push. */
-BGLI_HIDDEN int bgli_resources_new_owned(bgl_loop *loop,
+BGL_INTERNAL int bgli_resources_new_owned(bgl_loop *loop,
                                          void (*closed)(bgl_resources *rs, void *ud),
                                          void (*pushed)(bgl_resources *rs, void *ud), void *ud,
                                          bgl_resources **out);
-BGLI_HIDDEN void bgli_resources_free_owned(bgl_resources *rs);
+BGL_INTERNAL void bgli_resources_free_owned(bgl_resources *rs);
 
 /* printf into a fresh heap string (NULL on failure). */
-BGLI_HIDDEN char *bgli_strdupf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+BGL_INTERNAL char *bgli_strdupf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 #endif /* BGLOOP_LIFECYCLE_INTERNAL_H */

@@ -118,69 +118,75 @@ struct bgl_services {
 };
 
 /* service-run.c */
-BGLI_HIDDEN uint64_t bgli_svc_now(const bgl_services *mgr);
-BGLI_HIDDEN void bgli_svc_schedule(bgl_services *mgr);
-BGLI_HIDDEN void bgli_svc_set_error(bgl_service *s, char *text);   /* takes ownership */
-BGLI_HIDDEN void bgli_svc_notify(bgl_service *s, bgl_service_state old_state);
-BGLI_HIDDEN void bgli_svc_set_want(bgl_service *s, int want);
-BGLI_HIDDEN void bgli_svc_set_state(bgl_service *s, bgl_service_state st);
-BGLI_HIDDEN int bgli_svc_schedule_init(bgl_services *mgr);
-BGLI_HIDDEN int bgli_svc_init_run(bgl_service *s);   /* timers and stack */
+BGL_INTERNAL uint64_t bgli_svc_now(const bgl_services *mgr);
+/* Forget the manager's last error text; every entry point that may set one
+ * starts with this, so a text never outlives its call. */
+BGL_INTERNAL void bgli_svc_clear_error(bgl_services *mgr);
+/* Set the last error text (printf-style) and return err. */
+BGL_INTERNAL int bgli_svc_refuse(bgl_services *mgr, int err, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+BGL_INTERNAL void bgli_svc_schedule(bgl_services *mgr);
+BGL_INTERNAL void bgli_svc_set_error(bgl_service *s, char *text);   /* takes ownership */
+BGL_INTERNAL void bgli_svc_notify(bgl_service *s, bgl_service_state old_state);
+BGL_INTERNAL void bgli_svc_set_want(bgl_service *s, int want);
+BGL_INTERNAL void bgli_svc_set_state(bgl_service *s, bgl_service_state st);
+BGL_INTERNAL int bgli_svc_schedule_init(bgl_services *mgr);
+BGL_INTERNAL int bgli_svc_init_run(bgl_service *s);   /* timers and stack */
 /* The work ended: wind up its tasks, close its resources, settle in st. */
-BGLI_HIDDEN void bgli_svc_end(bgl_service *s, bgl_service_state st, char *error);
-BGLI_HIDDEN void bgli_svc_close_run(bgl_service *s);   /* tasks done: close */
-BGLI_HIDDEN int bgli_stack_busy(const bgl_resources *rs);
-BGLI_HIDDEN uint64_t bgli_svc_grace(const bgl_service *s);
-BGLI_HIDDEN uint64_t bgli_svc_close_timeout(const bgl_service *s);
-BGLI_HIDDEN int bgli_owner_matches(const bgl_service *s, const char *owner);
-BGLI_HIDDEN int bgli_any_active(const bgl_services *mgr);
+BGL_INTERNAL void bgli_svc_end(bgl_service *s, bgl_service_state st, char *error);
+BGL_INTERNAL void bgli_svc_close_run(bgl_service *s);   /* tasks done: close */
+BGL_INTERNAL int bgli_stack_busy(const bgl_resources *rs);
+BGL_INTERNAL uint64_t bgli_svc_grace(const bgl_service *s);
+BGL_INTERNAL uint64_t bgli_svc_close_timeout(const bgl_service *s);
+BGL_INTERNAL int bgli_owner_matches(const bgl_service *s, const char *owner);
+BGL_INTERNAL int bgli_any_active(const bgl_services *mgr);
 
 /* service-stop.c */
-BGLI_HIDDEN void bgli_svc_begin_stop(bgl_service *s);
-BGLI_HIDDEN void bgli_svc_stop_timeout(bgl_timer *timer, void *userdata);
-BGLI_HIDDEN int bgli_owner_covers(const char *a, const char *b);   /* NULL: all */
-BGLI_HIDDEN void bgli_svc_want_down(bgl_service *s);
+BGL_INTERNAL void bgli_svc_begin_stop(bgl_service *s);
+BGL_INTERNAL void bgli_svc_stop_timeout(bgl_timer *timer, void *userdata);
+BGL_INTERNAL int bgli_owner_covers(const char *a, const char *b);   /* NULL: all */
+BGL_INTERNAL void bgli_svc_want_down(bgl_service *s);
 /* Progress of task waits, stops in progress and scope closes; calls the
  * done callbacks of finished stops.  From the reconcile pass. */
-BGLI_HIDDEN void bgli_stops_advance(bgl_services *mgr);
-BGLI_HIDDEN void bgli_stops_free(bgl_services *mgr);
-BGLI_HIDDEN int bgli_stops_pending_done(const bgl_services *mgr);
-BGLI_HIDDEN int bgli_scope_pending(const owner_scope *o);
-BGLI_HIDDEN owner_scope *bgli_find_scope(const bgl_services *mgr, const char *owner);
+BGL_INTERNAL void bgli_stops_advance(bgl_services *mgr);
+BGL_INTERNAL void bgli_stops_free(bgl_services *mgr);
+BGL_INTERNAL int bgli_stops_pending_done(const bgl_services *mgr);
+BGL_INTERNAL int bgli_scope_pending(const owner_scope *o);
+BGL_INTERNAL owner_scope *bgli_find_scope(const bgl_services *mgr, const char *owner);
 /* Registry entries of `owner` (NULL: all) that a stop awaits. */
-BGLI_HIDDEN int bgli_stops_awaited(const bgl_services *mgr, const char *owner);
+BGL_INTERNAL int bgli_stops_awaited(const bgl_services *mgr, const char *owner);
 
 /* service-deps.c */
-BGLI_HIDDEN bgl_service *bgli_svc_lookup(const bgl_services *mgr, const char *name);
-BGLI_HIDDEN int bgli_deps_insert(bgl_services *mgr, bgl_service *s);   /* -ENOMEM */
-BGLI_HIDDEN void bgli_deps_detach(bgl_services *mgr, bgl_service *s);
-BGLI_HIDDEN void bgli_deps_resolve(bgl_services *mgr);
-BGLI_HIDDEN void bgli_deps_added(bgl_services *mgr, bgl_service *s);
-BGLI_HIDDEN void bgli_svc_refresh(bgl_service *s);   /* after want/state/ending */
-BGLI_HIDDEN int bgli_svc_is_up(const bgl_service *s);               /* starting/running */
-BGLI_HIDDEN int bgli_svc_is_busy(const bgl_service *s);             /* up or stopping/ending */
-BGLI_HIDDEN int bgli_svc_should_be_down(const bgl_service *s);
-BGLI_HIDDEN int bgli_svc_can_start(const bgl_service *s);
-BGLI_HIDDEN int bgli_svc_has_busy_dependents(const bgl_service *s);
+BGL_INTERNAL bgl_service *bgli_svc_lookup(const bgl_services *mgr, const char *name);
+BGL_INTERNAL int bgli_deps_insert(bgl_services *mgr, bgl_service *s);   /* -ENOMEM */
+BGL_INTERNAL void bgli_deps_detach(bgl_services *mgr, bgl_service *s);
+BGL_INTERNAL void bgli_deps_resolve(bgl_services *mgr);
+BGL_INTERNAL void bgli_deps_added(bgl_services *mgr, bgl_service *s);
+BGL_INTERNAL void bgli_svc_refresh(bgl_service *s);   /* after want/state/ending */
+BGL_INTERNAL int bgli_svc_is_up(const bgl_service *s);               /* starting/running */
+BGL_INTERNAL int bgli_svc_is_busy(const bgl_service *s);             /* up or stopping/ending */
+BGL_INTERNAL int bgli_svc_should_be_down(const bgl_service *s);
+BGL_INTERNAL int bgli_svc_can_start(const bgl_service *s);
+BGL_INTERNAL int bgli_svc_has_busy_dependents(const bgl_service *s);
 /* Activity ("NOTHING LEFT"): bgli_walk_begin() opens a walk whose memo
  * serves every bgli_svc_is_active() until the next one; nothing may change
  * in between. */
-BGLI_HIDDEN void bgli_walk_begin(const bgl_services *mgr);
-BGLI_HIDDEN int bgli_svc_is_active(const bgl_service *s);
-BGLI_HIDDEN int bgli_svc_failed_for_good(const bgl_service *s);   /* in a walk */
-BGLI_HIDDEN int bgli_svc_in_use(const bgl_service *s);
-BGLI_HIDDEN const char *bgli_svc_waiting_for(const bgl_service *s);
+BGL_INTERNAL void bgli_walk_begin(const bgl_services *mgr);
+BGL_INTERNAL int bgli_svc_is_active(const bgl_service *s);
+BGL_INTERNAL int bgli_svc_failed_for_good(const bgl_service *s);   /* in a walk */
+BGL_INTERNAL int bgli_svc_in_use(const bgl_service *s);
+BGL_INTERNAL const char *bgli_svc_waiting_for(const bgl_service *s);
 /* Check that `roots` and everything they depend on exist and form no cycle;
  * on success mark them all wanted (a newly wanted one gets its start
  * history reset).  On failure set mgr->last_error and change nothing. */
-BGLI_HIDDEN int bgli_svc_want_closure(bgl_services *mgr, bgl_service **roots, size_t n);
+BGL_INTERNAL int bgli_svc_want_closure(bgl_services *mgr, bgl_service **roots, size_t n);
 
 /* service-restart.c */
-BGLI_HIDDEN int bgli_svc_restart_init(bgl_service *s);
-BGLI_HIDDEN void bgli_svc_restart_reset(bgl_service *s);
-BGLI_HIDDEN int bgli_svc_start_limit_hit(const bgl_service *s, uint64_t now);
-BGLI_HIDDEN void bgli_svc_record_start(bgl_service *s, uint64_t now);
-BGLI_HIDDEN void bgli_svc_after_end(bgl_service *s);                  /* apply the policy */
-BGLI_HIDDEN void bgli_svc_restart_fired(bgl_timer *timer, void *userdata);
+BGL_INTERNAL int bgli_svc_restart_init(bgl_service *s);
+BGL_INTERNAL void bgli_svc_restart_reset(bgl_service *s);
+BGL_INTERNAL int bgli_svc_start_limit_hit(const bgl_service *s, uint64_t now);
+BGL_INTERNAL void bgli_svc_record_start(bgl_service *s, uint64_t now);
+BGL_INTERNAL void bgli_svc_after_end(bgl_service *s);                  /* apply the policy */
+BGL_INTERNAL void bgli_svc_restart_fired(bgl_timer *timer, void *userdata);
 
 #endif /* BGLOOP_SERVICE_INTERNAL_H */

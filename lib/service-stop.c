@@ -187,8 +187,11 @@ static void op_free(stop_op *op)
 int bgl_services_stop_full(bgl_services *mgr, const char *owner, int64_t timeout_ns,
                            bgl_services_stopped_fn done, void *userdata)
 {
-    if (!mgr || (owner && !*owner))
+    if (!mgr)
         return -EINVAL;
+    bgli_svc_clear_error(mgr);
+    if (owner && !*owner)
+        return bgli_svc_refuse(mgr, -EINVAL, "an owner must be a non-empty string");
     stop_op *op = calloc(1, sizeof *op);
     if (!op)
         return -ENOMEM;

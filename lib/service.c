@@ -142,15 +142,14 @@ const char *bgl_services_last_error(const bgl_services *mgr)
     return mgr->last_error ? mgr->last_error : "";
 }
 
-static void clear_error(bgl_services *mgr)
+void bgli_svc_clear_error(bgl_services *mgr)
 {
     free(mgr->last_error);
     mgr->last_error = NULL;
 }
 
 /* Set the text of last_error and return err. */
-__attribute__((format(printf, 3, 4))) static int refuse(bgl_services *mgr, int err,
-                                                        const char *fmt, ...)
+int bgli_svc_refuse(bgl_services *mgr, int err, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -206,7 +205,7 @@ int bgl_services_find(const bgl_services *mgr, const char *name, bgl_service **o
 
 static int want_up(bgl_services *mgr, bgl_service **roots, size_t n)
 {
-    clear_error(mgr);
+    bgli_svc_clear_error(mgr);
     int r = bgli_svc_want_closure(mgr, roots, n);
     if (r == 0)
         bgli_svc_schedule(mgr);
@@ -215,8 +214,11 @@ static int want_up(bgl_services *mgr, bgl_service **roots, size_t n)
 
 int bgl_services_start(bgl_services *mgr, const char *owner)
 {
-    if (!mgr || (owner && !*owner))
+    if (!mgr)
         return -EINVAL;
+    bgli_svc_clear_error(mgr);
+    if (owner && !*owner)
+        return bgli_svc_refuse(mgr, -EINVAL, "an owner must be a non-empty string");
     bgl_service **roots = malloc((mgr->n ? mgr->n : 1) * sizeof *roots);
     if (!roots)
         return -ENOMEM;
@@ -355,40 +357,40 @@ static int check_config(bgl_services *mgr, const bgl_service_config *c,
                         const bgl_service_hooks *hooks)
 {
     if (!c)
-        return refuse(mgr, -EINVAL, "bgl_service_add: no configuration (cfg is NULL)");
+        return bgli_svc_refuse(mgr, -EINVAL, "bgl_service_add: no configuration (cfg is NULL)");
     if (!c->name || !*c->name)
-        return refuse(mgr, -EINVAL, "a service needs a non-empty name");
+        return bgli_svc_refuse(mgr, -EINVAL, "a service needs a non-empty name");
     const char *n = c->name;
     if (!hooks || !hooks->start)
-        return refuse(mgr, -EINVAL, "service '%s': no start hook", n);
+        return bgli_svc_refuse(mgr, -EINVAL, "service '%s': no start hook", n);
     if (!c->owner || !*c->owner)
-        return refuse(mgr, -EINVAL, "service '%s': owner is missing or empty", n);
+        return bgli_svc_refuse(mgr, -EINVAL, "service '%s': owner is missing or empty", n);
     if (c->restart != BGL_RESTART_NO && c->restart != BGL_RESTART_ON_FAILURE &&
         c->restart != BGL_RESTART_ALWAYS)
-        return refuse(mgr, -EINVAL, "service '%s': unknown restart policy %d", n, (int)c->restart);
+        return bgli_svc_refuse(mgr, -EINVAL, "service '%s': unknown restart policy %d", n, (int)c->restart);
     /* Timeouts are armed as int64 nanoseconds. */
     if (c->stop_timeout_ns > INT64_MAX)
-        return refuse(mgr, -EINVAL, "service '%s': stop_timeout (%g s) is above INT64_MAX ns", n,
+        return bgli_svc_refuse(mgr, -EINVAL, "service '%s': stop_timeout (%g s) is above INT64_MAX ns", n,
                       secs(c->stop_timeout_ns));
     if (c->close_timeout_ns > INT64_MAX && c->close_timeout_ns != BGL_CLOSE_TIMEOUT_AUTO)
-        return refuse(mgr, -EINVAL, "service '%s': close_timeout (%g s) is above INT64_MAX ns", n,
+        return bgli_svc_refuse(mgr, -EINVAL, "service '%s': close_timeout (%g s) is above INT64_MAX ns", n,
                       secs(c->close_timeout_ns));
     if (c->restart_delay_ns > c->restart_delay_max_ns)
-        return refuse(mgr, -EINVAL, "service '%s': restart_delay_max (%g s) is below "
+        return bgli_svc_refuse(mgr, -EINVAL, "service '%s': restart_delay_max (%g s) is below "
                       "restart_delay (%g s)", n, secs(c->restart_delay_max_ns),
                       secs(c->restart_delay_ns));
     if (c->start_limit_burst && !c->start_limit_interval_ns)
-        return refuse(mgr, -EINVAL, "service '%s': start_limit_burst %u needs a "
+        return bgli_svc_refuse(mgr, -EINVAL, "service '%s': start_limit_burst %u needs a "
                       "start_limit_interval above 0", n, c->start_limit_burst);
     size_t i = 0;
     for (const char *const *d = c->depends_on; d && *d; d++, i++) {
         if (!**d)
-            return refuse(mgr, -EINVAL, "service '%s': dependency %zu has an empty name", n, i);
+            return bgli_svc_refuse(mgr, -EINVAL, "service '%s': dependency %zu has an empty name", n, i);
         if (strcmp(*d, n) == 0)
-            return refuse(mgr, -EINVAL, "service '%s': depends on itself", n);
+            return bgli_svc_refuse(mgr, -EINVAL, "service '%s': depends on itself", n);
     }
     if (bgli_svc_lookup(mgr, n))
-        return refuse(mgr, -EEXIST, "a service named '%s' is already registered", n);
+        return bgli_svc_refuse(mgr, -EEXIST, "a service named '%s' is already registered", n);
     return 0;
 }
 
@@ -443,7 +445,7 @@ int bgl_service_add(bgl_services *mgr, const bgl_service_config *cfg,
 {
     if (!mgr)
         return -EINVAL;
-    clear_error(mgr);
+    bgli_svc_clear_error(mgr);
     int r = check_config(mgr, cfg, hooks);
     if (r < 0)
         return r;
@@ -451,17 +453,17 @@ int bgl_service_add(bgl_services *mgr, const bgl_service_config *cfg,
         size_t cap = mgr->cap ? mgr->cap * 2 : 8;
         bgl_service **v = realloc(mgr->svcs, cap * sizeof *v);
         if (!v)
-            return refuse(mgr, -ENOMEM, "service '%s': out of memory", cfg->name);
+            return bgli_svc_refuse(mgr, -ENOMEM, "service '%s': out of memory", cfg->name);
         mgr->svcs = v;
         mgr->cap = cap;
     }
     bgl_service *s = service_new(mgr, cfg, hooks, userdata);
     if (!s)
-        return refuse(mgr, -ENOMEM, "service '%s': out of memory", cfg->name);
+        return bgli_svc_refuse(mgr, -ENOMEM, "service '%s': out of memory", cfg->name);
     if (bgli_deps_insert(mgr, s) < 0) {
         s->hooks.destroy = NULL;
         service_destroy(s);
-        return refuse(mgr, -ENOMEM, "service '%s': out of memory", cfg->name);
+        return bgli_svc_refuse(mgr, -ENOMEM, "service '%s': out of memory", cfg->name);
     }
     mgr->svcs[mgr->n++] = s;
     bgli_deps_added(mgr, s);
@@ -485,12 +487,12 @@ int bgl_service_remove(bgl_service *svc)
     if (!svc)
         return -EINVAL;
     bgl_services *mgr = svc->mgr;
-    clear_error(mgr);
+    bgli_svc_clear_error(mgr);
     if (mgr->depth)
-        return refuse(mgr, -EBUSY, "service '%s' cannot be removed from a hook or callback",
+        return bgli_svc_refuse(mgr, -EBUSY, "service '%s' cannot be removed from a hook or callback",
                       svc->name);
     if (bgli_svc_in_use(svc))
-        return refuse(mgr, -EBUSY, "service '%s' is still active or wanted; stop it first",
+        return bgli_svc_refuse(mgr, -EBUSY, "service '%s' is still active or wanted; stop it first",
                       svc->name);
     size_t i = 0;
     while (mgr->svcs[i] != svc)
@@ -503,11 +505,13 @@ int bgl_service_remove(bgl_service *svc)
 
 int bgl_services_remove(bgl_services *mgr, const char *owner)
 {
-    if (!mgr || (owner && !*owner))
+    if (!mgr)
         return -EINVAL;
-    clear_error(mgr);
+    bgli_svc_clear_error(mgr);
+    if (owner && !*owner)
+        return bgli_svc_refuse(mgr, -EINVAL, "an owner must be a non-empty string");
     if (mgr->depth)
-        return refuse(mgr, -EBUSY, "services cannot be removed from a hook or callback");
+        return bgli_svc_refuse(mgr, -EBUSY, "services cannot be removed from a hook or callback");
     size_t busy = 0, len = 0;
     for (size_t i = 0; i < mgr->n; i++) {
         if (bgli_owner_matches(mgr->svcs[i], owner) && bgli_svc_in_use(mgr->svcs[i])) {
@@ -533,7 +537,7 @@ int bgl_services_remove(bgl_services *mgr, const char *owner)
     }
     bgl_service **gone = malloc((mgr->n ? mgr->n : 1) * sizeof *gone);
     if (!gone)
-        return refuse(mgr, -ENOMEM, "out of memory");
+        return bgli_svc_refuse(mgr, -ENOMEM, "out of memory");
     size_t n = 0;
     for (size_t i = 0; i < mgr->n;) {
         if (bgli_owner_matches(mgr->svcs[i], owner)) {

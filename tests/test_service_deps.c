@@ -151,6 +151,30 @@ Test(service_deps, service_cycle_is_refused_naming_the_cycle)
     world_free(&w);
 }
 
+Test(service_deps, service_error_text_belongs_to_the_call_that_set_it)
+{
+    world w;
+    world_init(&w);
+    add(&w, "x", DEPS("y"));
+    add(&w, "y", DEPS("x"));
+    EXPECT_RC(bgl_services_start(w.mgr, NULL), -ELOOP);
+    cr_assert(strstr(bgl_services_last_error(w.mgr), "cycle"));
+    /* A later refusal for another reason says its own reason. */
+    EXPECT_RC(bgl_services_start(w.mgr, ""), -EINVAL);
+    cr_assert_str_eq(bgl_services_last_error(w.mgr), "an owner must be a non-empty string");
+    EXPECT_RC(bgl_services_start(w.mgr, NULL), -ELOOP);
+    EXPECT_RC(bgl_services_stop_full(w.mgr, "", -1, NULL, NULL), -EINVAL);
+    cr_assert_str_eq(bgl_services_last_error(w.mgr), "an owner must be a non-empty string");
+    EXPECT_RC(bgl_services_start(w.mgr, NULL), -ELOOP);
+    EXPECT_RC(bgl_services_remove(w.mgr, ""), -EINVAL);
+    cr_assert_str_eq(bgl_services_last_error(w.mgr), "an owner must be a non-empty string");
+    /* A call that succeeds leaves no text behind. */
+    OK(bgl_services_stop(w.mgr, NULL));
+    cr_assert_str_eq(bgl_services_last_error(w.mgr), "");
+    settle(&w);
+    world_free(&w);
+}
+
 Test(service_deps, service_failed_dependency_stops_dependents_and_they_return)
 {
     world w;
