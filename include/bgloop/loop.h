@@ -249,7 +249,10 @@ BGL_EXPORT int bgl_loop_run_once(bgl_loop *loop, int64_t timeout_ns);
  * iteration cannot overrun the slice; see THE BUDGET RULE.  This is how a
  * host that owns the process (a GUI toolkit, Blender) gives the loop a
  * bounded slice: a request that is read, handled and answered completes
- * within one kick.  Returns the total number of callbacks dispatched, or a
+ * within one kick.  Example: callbacks of 20 ms each, the first one due
+ * after a 100 ms wait, budget_ns 50 ms: the wait does not count, and the
+ * kick runs 3 callbacks (20, 40, then 60 >= 50 ms) and leaves the rest
+ * queued.  Returns the total number of callbacks dispatched, or a
  * negative errno (-EBUSY from a callback or a discard function, as
  * bgl_loop_run_once()). */
 BGL_EXPORT int bgl_loop_kick(bgl_loop *loop, int64_t timeout_ns, int64_t budget_ns);

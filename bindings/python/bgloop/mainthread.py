@@ -24,11 +24,14 @@ T = TypeVar("T")
 
 
 def _target_loop():
-    # Prefer the loop every bgloop copy in this process shares (Blender).
-    reg = sys.modules.get("_bgloop_process")
-    loop = getattr(reg, "loop", None)
-    if loop is not None and not loop.is_closed():
-        return loop
+    # Inside Blender: the loop every bgloop copy shares, read through the
+    # versioned registry - without ensure_loop(), which may install the GUI
+    # driver and so must not run on a worker thread.
+    if "bpy" in sys.modules:
+        from . import blender
+        loop = blender.shared_loop()
+        if loop is not None:
+            return loop
     from . import ensure_loop
     return ensure_loop()
 
