@@ -102,9 +102,9 @@ int bglpy_add_type(PyObject *module, PyType_Spec *spec, PyTypeObject **slot, int
  * set. */
 int bglpy_seconds(PyObject *o, const char *what, int allow_none, int64_t *ns);
 
-/* The name of o's type (new reference, or NULL with an exception set): the
- * limited API has no tp_name. */
-PyObject *bglpy_type_name(PyObject *o);
+/* Raise TypeError "<what> must be <expected>, not <type of o>" (the limited
+ * API has no tp_name: the name is asked of the type).  Returns -1. */
+int bglpy_wrong_type(PyObject *o, const char *what, const char *expected);
 
 /* Raise OSError (the errno subclass) for a negative errno from libbgloop,
  * naming what failed.  Always returns NULL. */

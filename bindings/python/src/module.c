@@ -27,9 +27,14 @@ PyObject *bglpy_raise_errno(int err, const char *what)
     return NULL;
 }
 
-PyObject *bglpy_type_name(PyObject *o)
+int bglpy_wrong_type(PyObject *o, const char *what, const char *expected)
 {
-    return PyObject_GetAttrString((PyObject *)Py_TYPE(o), "__name__");
+    PyObject *tname = PyObject_GetAttrString((PyObject *)Py_TYPE(o), "__name__");
+    if (tname) {
+        PyErr_Format(PyExc_TypeError, "%s must be %s, not %U", what, expected, tname);
+        Py_DECREF(tname);
+    }
+    return -1;
 }
 
 int bglpy_seconds(PyObject *o, const char *what, int allow_none, int64_t *ns)
@@ -45,12 +50,8 @@ int bglpy_seconds(PyObject *o, const char *what, int allow_none, int64_t *ns)
         if (PyErr_Occurred() && !PyErr_ExceptionMatches(PyExc_TypeError))
             return -1; /* OverflowError of a huge int, an error of __float__ */
         PyErr_Clear();
-        PyObject *tname = bglpy_type_name(o);
-        if (tname) {
-            PyErr_Format(PyExc_TypeError, "%s must be a number of seconds%s, not %U", what,
-                         allow_none ? " or None" : "", tname);
-            Py_DECREF(tname);
-        }
+        bglpy_wrong_type(o, what, allow_none ? "a number of seconds or None"
+                                             : "a number of seconds");
         return -1;
     }
     if (isnan(d)) {

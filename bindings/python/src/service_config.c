@@ -52,11 +52,9 @@ static int cfg_restart(PyObject *error_type, PyObject *o, const char *svc,
         *out = (bgl_restart_policy)v; /* the manager checks the range */
         return 0;
     }
-    PyObject *tname = bglpy_type_name(o);
-    if (tname) {
-        PyErr_Format(PyExc_TypeError, "service '%s': restart must be a str, not %U", svc, tname);
-        Py_DECREF(tname);
-    }
+    char what[256];
+    snprintf(what, sizeof what, "service '%s': restart", svc);
+    bglpy_wrong_type(o, what, "a str");
     return -1;
 }
 
@@ -65,12 +63,9 @@ static int cfg_count(PyObject *o, const char *svc, const char *field, unsigned *
     if (!o || o == Py_None)
         return 0;
     if (!PyLong_Check(o) || PyBool_Check(o)) {
-        PyObject *tname = bglpy_type_name(o);
-        if (tname) {
-            PyErr_Format(PyExc_TypeError, "service '%s': %s must be an int, not %U", svc, field,
-                         tname);
-            Py_DECREF(tname);
-        }
+        char what[256];
+        snprintf(what, sizeof what, "service '%s': %s", svc, field);
+        bglpy_wrong_type(o, what, "an int");
         return -1;
     }
     long v = PyLong_AsLong(o);

@@ -41,12 +41,7 @@ int bglpy_str_arg(PyObject *obj, const char *what, int allow_none, const char **
         return 0;
     }
     if (!PyUnicode_Check(obj)) {
-        PyObject *tname = bglpy_type_name(obj);
-        if (tname) {
-            PyErr_Format(PyExc_TypeError, "%s must be a str%s, not %U", what,
-                         allow_none ? " or None" : "", tname);
-            Py_DECREF(tname);
-        }
+        bglpy_wrong_type(obj, what, allow_none ? "a str or None" : "a str");
         return -1;
     }
     *out = PyUnicode_AsUTF8AndSize(obj, NULL);
