@@ -117,6 +117,7 @@ def serve(*, signals: bool = True) -> int:
         names = mgr.c.names()
         log.info("serve: %d service(s): %s; waiting for SIGINT/SIGTERM or their end",
                  len(names), ", ".join(names))
+        mgr.driver = threading.get_ident()
         try:
             while (code := loop._core.take_stop()) is None:
                 loop.kick(None)
@@ -129,6 +130,7 @@ def serve(*, signals: bool = True) -> int:
             mgr.stop()
             raise
     finally:
+        mgr.driver = None
         mgr.set_keepalive(False)
         loop._core.take_stop()
         if guard is not None:

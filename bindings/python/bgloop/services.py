@@ -33,6 +33,7 @@ import asyncio
 import concurrent.futures
 import inspect
 import logging
+import threading
 from typing import Any, Awaitable, Callable, Iterable, TypeVar
 
 from . import _bgloop
@@ -170,6 +171,8 @@ class Manager:
     def __init__(self, loop: asyncio.AbstractEventLoop):
         self.loop = loop
         self.tasks = _tasks.Registry()
+        # The thread of a serve() driving the loop, kick after kick.
+        self.driver: int | None = None
         self.c = _bgloop.Services(loop._core, self.tasks.c)
         self.c.set_hooks(start=_Host.start, stop=_Host.stop, cancel=_Host.cancel,
                          close=self._close, on_state=self._on_state)
@@ -296,25 +299,50 @@ class Manager:
                                "use 'await bgloop.stop_services_async()' on the bgloop loop")
         if self.loop.is_closed():
             return None
-        if self.loop.is_running() or self.loop._core.busy:
-            # Running (or waiting in the kernel) in another thread: only a
-            # thread-safe call may touch it.
-            stopped = concurrent.futures.Future()
+        if self._driven_elsewhere():
+            return self._stop_through_loop(owner, timeout)
+        self._stop_here(owner, timeout)
+        return None
 
-            def begin() -> None:
-                try:
-                    self.c.stop(owner, timeout, lambda: stopped.set_result(None))
-                except BaseException as exc:  # noqa: BLE001 - raised in the caller
-                    stopped.set_exception(exc)
+    def _driven_elsewhere(self) -> bool:
+        # Running or waiting in the kernel in another thread, or between two
+        # kicks of serve() there: only a thread-safe call may touch it then.
+        driver = self.driver
+        return (self.loop.is_running() or self.loop._core.busy
+                or (driver is not None and driver != threading.get_ident()))
 
-            self.loop.call_soon_threadsafe(begin)
-            stopped.result()
-            return None
+    def _stop_here(self, owner: str | None, timeout: float | None) -> None:
         done: list[bool] = []
         self.c.stop(owner, timeout, lambda: done.append(True))
         while not done:
             self.loop.kick(None)
-        return None
+
+    def _stop_through_loop(self, owner: str | None, timeout: float | None) -> None:
+        stopped: concurrent.futures.Future = concurrent.futures.Future()
+        claim = threading.Lock()  # the stop starts once: in the loop, or here
+
+        def begin() -> None:
+            if not claim.acquire(blocking=False):
+                return
+            try:
+                self.c.stop(owner, timeout, lambda: stopped.set_result(None))
+            except BaseException as exc:  # noqa: BLE001 - raised in the caller
+                stopped.set_exception(exc)
+
+        self.loop.call_soon_threadsafe(begin)
+        while True:
+            try:
+                stopped.result(timeout=0.1)
+                return
+            except concurrent.futures.TimeoutError:
+                pass
+            # The driver may have returned before running begin(): then
+            # nobody else will, and this thread drives the stop itself.
+            if self.loop.is_closed():
+                return
+            if not self._driven_elsewhere() and claim.acquire(blocking=False):
+                self._stop_here(owner, timeout)
+                return
 
     # queries
 

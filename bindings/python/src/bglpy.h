@@ -102,6 +102,11 @@ int bglpy_add_type(PyObject *module, PyType_Spec *spec, PyTypeObject **slot, int
  * set. */
 int bglpy_seconds(PyObject *o, const char *what, int allow_none, int64_t *ns);
 
+/* A str as UTF-8 bytes for a C message (an error text): lone surrogates and
+ * NUL characters are escaped rather than refused or cut off, so the text
+ * always reaches C.  A new bytes object, or NULL with an exception set. */
+PyObject *bglpy_text(PyObject *s);
+
 /* Raise TypeError "<what> must be <expected>, not <type of o>" (the limited
  * API has no tp_name: the name is asked of the type).  Returns -1. */
 int bglpy_wrong_type(PyObject *o, const char *what, const char *expected);

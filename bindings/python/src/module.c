@@ -37,6 +37,19 @@ int bglpy_wrong_type(PyObject *o, const char *what, const char *expected)
     return -1;
 }
 
+PyObject *bglpy_text(PyObject *s)
+{
+    PyObject *nul = PyUnicode_FromStringAndSize("\0", 1), *esc = PyUnicode_FromString("\\x00");
+    PyObject *clean = nul && esc ? PyUnicode_Replace(s, nul, esc, -1) : NULL;
+    Py_XDECREF(nul);
+    Py_XDECREF(esc);
+    if (!clean)
+        return NULL;
+    PyObject *b = PyUnicode_AsEncodedString(clean, "utf-8", "backslashreplace");
+    Py_DECREF(clean);
+    return b;
+}
+
 int bglpy_seconds(PyObject *o, const char *what, int allow_none, int64_t *ns)
 {
     if (o == Py_None && allow_none) {
@@ -46,6 +59,17 @@ int bglpy_seconds(PyObject *o, const char *what, int allow_none, int64_t *ns)
     double d = -1.0;
     if (!PyBool_Check(o) && o != Py_None)
         d = PyFloat_AsDouble(o); /* int, float, __float__, __index__ */
+    if (d == -1.0 && PyLong_Check(o) && PyErr_Occurred() &&
+        PyErr_ExceptionMatches(PyExc_OverflowError)) {
+        /* An int beyond a double is just a (very) large number of seconds. */
+        PyErr_Clear();
+        PyObject *zero = PyLong_FromLong(0);
+        int neg = zero ? PyObject_RichCompareBool(o, zero, Py_LT) : -1;
+        Py_XDECREF(zero);
+        if (neg < 0)
+            return -1;
+        d = neg ? -HUGE_VAL : HUGE_VAL;
+    }
     if (d == -1.0 && (PyBool_Check(o) || o == Py_None || PyErr_Occurred())) {
         if (PyErr_Occurred() && !PyErr_ExceptionMatches(PyExc_TypeError))
             return -1; /* OverflowError of a huge int, an error of __float__ */

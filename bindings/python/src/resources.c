@@ -47,8 +47,10 @@ static int resource_close(bgl_resource *res, void *object)
         /* The closer raised before reporting: report its error for it. */
         PyObject *type, *value, *tb;
         PyErr_Fetch(&type, &value, &tb);
-        PyObject *text = value ? PyObject_Str(value) : NULL;
-        const char *msg = text ? PyUnicode_AsUTF8AndSize(text, NULL) : NULL;
+        PyObject *str = value ? PyObject_Str(value) : NULL;
+        PyObject *text = str ? bglpy_text(str) : NULL;
+        const char *msg = text ? PyBytes_AsString(text) : NULL;
+        Py_XDECREF(str);
         if (!msg)
             PyErr_Clear();
         report(done, -EIO, msg ? msg : "close raised");
@@ -114,15 +116,21 @@ static PyObject *done_call(bglpy_done *self, PyObject *args, PyObject *kwargs)
         report(self, 0, NULL);
         Py_RETURN_TRUE;
     }
-    PyObject *text = PyObject_Str(error);
-    if (!text)
-        return NULL;
-    const char *msg = PyUnicode_AsUTF8AndSize(text, NULL);
-    report(self, -EIO, msg ? msg : "close failed");
-    Py_DECREF(text);
-    if (!msg)
-        return NULL;
-    Py_RETURN_TRUE;
+    PyObject *str = PyObject_Str(error);
+    PyObject *text = str ? bglpy_text(str) : NULL;
+    Py_XDECREF(str);
+    if (text) {
+        report(self, -EIO, PyBytes_AsString(text));
+        Py_DECREF(text);
+        Py_RETURN_TRUE;
+    }
+    /* An error whose str() raised still ends the close (reporting may run
+     * the next close, so not with the exception set); then it is raised. */
+    PyObject *type, *value, *tb;
+    PyErr_Fetch(&type, &value, &tb);
+    report(self, -EIO, "close failed (its error could not be converted to text)");
+    PyErr_Restore(type, value, tb);
+    return NULL;
 }
 
 static void done_dealloc(bglpy_done *self)

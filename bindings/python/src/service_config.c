@@ -6,6 +6,7 @@
  */
 #include "services.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,9 +30,11 @@ static int cfg_restart(PyObject *error_type, PyObject *o, const char *svc,
 {
     if (!o || o == Py_None)
         return 0;
+    char what[256];
+    snprintf(what, sizeof what, "service '%s': restart", svc);
     if (PyUnicode_Check(o)) {
-        const char *s = PyUnicode_AsUTF8AndSize(o, NULL);
-        if (!s)
+        const char *s;
+        if (bglpy_str_arg(o, what, 0, &s) < 0)
             return -1;
         for (int p = BGL_RESTART_NO; p <= BGL_RESTART_ALWAYS; p++) {
             if (strcmp(s, bgl_restart_policy_name(p)) == 0) {
@@ -39,22 +42,27 @@ static int cfg_restart(PyObject *error_type, PyObject *o, const char *svc,
                 return 0;
             }
         }
-        PyErr_Format(error_type ? error_type : PyExc_ValueError,
-                     "service '%s': unknown restart policy %R (expected 'no', "
-                     "'on-failure' or 'always')",
-                     svc, o);
-        return -1;
+        goto unknown;
     }
     if (PyLong_Check(o) && !PyBool_Check(o)) {
-        long v = PyLong_AsLong(o);
+        int overflow;
+        long v = PyLong_AsLongAndOverflow(o, &overflow);
         if (v == -1 && PyErr_Occurred())
             return -1;
-        *out = (bgl_restart_policy)v; /* the manager checks the range */
+        /* The manager checks the range of what fits its enum; a cast would
+         * turn 2**32 + 1 into 1. */
+        if (overflow || v < INT_MIN || v > INT_MAX)
+            goto unknown;
+        *out = (bgl_restart_policy)v;
         return 0;
     }
-    char what[256];
-    snprintf(what, sizeof what, "service '%s': restart", svc);
     bglpy_wrong_type(o, what, "a str");
+    return -1;
+unknown:
+    PyErr_Format(error_type ? error_type : PyExc_ValueError,
+                 "service '%s': unknown restart policy %R (expected 'no', 'on-failure' or "
+                 "'always')",
+                 svc, o);
     return -1;
 }
 
@@ -117,13 +125,14 @@ static const char **cfg_deps(PyObject *o, const char *svc, PyObject **keep)
     }
     for (Py_ssize_t i = 0; i < n; i++) {
         PyObject *item = PyTuple_GetItem(seq, i);
-        if (!PyUnicode_Check(item)) {
+        char what[256];
+        snprintf(what, sizeof what, "service '%s': a dependency name", svc);
+        names[i] = NULL;
+        if (!PyUnicode_Check(item))
             PyErr_Format(PyExc_TypeError, "service '%s': dependency names must be str, got %R",
                          svc, item);
-            names[i] = NULL;
-        } else {
-            names[i] = PyUnicode_AsUTF8AndSize(item, NULL);
-        }
+        else
+            bglpy_str_arg(item, what, 0, &names[i]);
         if (!names[i]) {
             free(names);
             Py_DECREF(seq);

@@ -12,9 +12,21 @@
  * since bgl_services_free() and bgl_loop_free() may call them too.
  */
 #include "services.h"
+#include "core.h"
 
 #include <errno.h>
 #include <stdlib.h>
+
+/* What a hook let escape: an Exception is reported as unraisable (the C
+ * hook cannot return it); a KeyboardInterrupt or SystemExit ends the kick
+ * and is raised from it, as from any other callback of the loop. */
+static void hook_error(hooktab *hooks, PyObject *where)
+{
+    if (!PyErr_ExceptionMatches(PyExc_Exception) && hooks->core && hooks->core->loop)
+        bglpy_stash_exception(hooks->core);
+    else
+        PyErr_WriteUnraisable(where);
+}
 
 /* Call a hook with one argument; a Python error is reported as unraisable
  * (the C hook cannot return it).  0, or -1 if there was no hook or it
@@ -31,7 +43,7 @@ static int call_hook(hooktab *hooks, int which, PyObject *arg)
             Py_DECREF(r);
             rc = 0;
         } else {
-            PyErr_WriteUnraisable(fn);
+            hook_error(hooks, fn);
         }
         Py_DECREF(fn);
     }
@@ -90,7 +102,7 @@ void bglpy_state_cb(bgl_service *svc, bgl_service_state old_state,
         if (r)
             Py_DECREF(r);
         else
-            PyErr_WriteUnraisable(fn);
+            hook_error(hooks, fn);
         Py_DECREF(fn);
     }
     PyGILState_Release(g);
@@ -102,14 +114,15 @@ void bglpy_stopped_cb(bgl_services *mgr, const char *owner, void *userdata)
 {
     (void)mgr;
     (void)owner;
-    PyObject *done = userdata;
+    stop_ud *u = userdata;
     PyGILState_STATE g = PyGILState_Ensure();
-    PyObject *r = PyObject_CallFunctionObjArgs(done, NULL);
+    PyObject *r = PyObject_CallFunctionObjArgs(u->done, NULL);
     if (r)
         Py_DECREF(r);
     else
-        PyErr_WriteUnraisable(done);
-    Py_DECREF(done);
+        hook_error(u->hooks, u->done);
+    Py_DECREF(u->done);
+    free(u);
     PyGILState_Release(g);
 }
 

@@ -44,8 +44,23 @@ int bglpy_str_arg(PyObject *obj, const char *what, int allow_none, const char **
         bglpy_wrong_type(obj, what, allow_none ? "a str or None" : "a str");
         return -1;
     }
-    *out = PyUnicode_AsUTF8AndSize(obj, NULL);
-    return *out ? 0 : -1;
+    Py_ssize_t n;
+    *out = PyUnicode_AsUTF8AndSize(obj, &n);
+    if (!*out) {
+        if (PyErr_ExceptionMatches(PyExc_UnicodeEncodeError)) {
+            PyErr_Clear();
+            PyErr_Format(PyExc_ValueError, "%s must be valid text (no lone surrogate), got %R",
+                         what, obj);
+        }
+        return -1;
+    }
+    /* C sees the text up to the first NUL: "a\0b" would silently be "a". */
+    if (strlen(*out) != (size_t)n) {
+        PyErr_Format(PyExc_ValueError, "%s must not contain a NUL character, got %R", what, obj);
+        *out = NULL;
+        return -1;
+    }
+    return 0;
 }
 
 /* Optional owner argument of a method: owner=None means every owner. */
@@ -63,6 +78,21 @@ static int check_open(bglpy_services *self)
 {
     if (!self->mgr) {
         PyErr_SetString(PyExc_RuntimeError, "the service manager is closed");
+        return -1;
+    }
+    return 0;
+}
+
+/* For calls that change something: nothing runs once the loop is closed, so
+ * a start or stop there would only be recorded, never carried out. */
+static int check_live(bglpy_services *self)
+{
+    if (check_open(self) < 0)
+        return -1;
+    if (!((bglpy_core *)self->core)->loop) {
+        PyErr_SetString(PyExc_RuntimeError,
+                        "the service manager's event loop is closed; nothing can start or stop "
+                        "on it any more");
         return -1;
     }
     return 0;
@@ -102,10 +132,11 @@ static PyObject *raise_mgr(bglpy_services *self, int err, const char *fallback)
     return NULL;
 }
 
-static bgl_service *find(bglpy_services *self, PyObject *name_obj)
+static bgl_service *find_checked(bglpy_services *self, PyObject *name_obj, int live)
 {
     const char *name;
-    if (check_open(self) < 0 || bglpy_str_arg(name_obj, "a service name", 0, &name) < 0)
+    if ((live ? check_live(self) : check_open(self)) < 0 ||
+        bglpy_str_arg(name_obj, "a service name", 0, &name) < 0)
         return NULL;
     bgl_service *svc;
     if (bgl_services_find(self->mgr, name, &svc) < 0) {
@@ -113,6 +144,16 @@ static bgl_service *find(bglpy_services *self, PyObject *name_obj)
         return NULL;
     }
     return svc;
+}
+
+static bgl_service *find(bglpy_services *self, PyObject *name_obj)
+{
+    return find_checked(self, name_obj, 0);
+}
+
+static bgl_service *find_live(bglpy_services *self, PyObject *name_obj)
+{
+    return find_checked(self, name_obj, 1);
 }
 
 static PyObject *names_of(bgl_service **list, int n)
@@ -172,6 +213,7 @@ static PyObject *svcs_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
         Py_DECREF(self);
         return PyErr_NoMemory();
     }
+    self->hooks->core = c;
     int r = bgl_services_new(c->loop, &self->mgr);
     if (r == 0 && reg) {
         r = bgl_services_set_tasks(self->mgr, reg);
@@ -289,7 +331,7 @@ static PyObject *svcs_add(bglpy_services *self, PyObject *args, PyObject *kwargs
                                      &close_timeout, &delay, &delay_max, &burst, &interval))
         return NULL;
     const char *name, *owner;
-    if (check_open(self) < 0 || bglpy_str_arg(name_obj, "a service name", 0, &name) < 0)
+    if (check_live(self) < 0 || bglpy_str_arg(name_obj, "a service name", 0, &name) < 0)
         return NULL;
     char what[256];
     snprintf(what, sizeof what, "service '%s': owner", name);
@@ -337,7 +379,7 @@ static PyObject *svcs_add(bglpy_services *self, PyObject *args, PyObject *kwargs
 /* remove(name): unregister one service that is neither active nor wanted. */
 static PyObject *svcs_remove(bglpy_services *self, PyObject *name)
 {
-    bgl_service *svc = find(self, name);
+    bgl_service *svc = find_live(self, name);
     if (!svc)
         return NULL;
     int r = bgl_service_remove(svc);
@@ -352,7 +394,7 @@ static PyObject *svcs_remove_owner(bglpy_services *self, PyObject *const *args, 
 {
     const char *owner;
     int n;
-    if (owner_args(args, nargs, "remove_owner", &owner) < 0 || check_open(self) < 0)
+    if (owner_args(args, nargs, "remove_owner", &owner) < 0 || check_live(self) < 0)
         return NULL;
     bgl_service **list = list_services(self, owner, &n);
     if (!list)
@@ -372,7 +414,7 @@ static PyObject *svcs_remove_owner(bglpy_services *self, PyObject *const *args, 
 static PyObject *svcs_start(bglpy_services *self, PyObject *const *args, Py_ssize_t nargs)
 {
     const char *owner;
-    if (owner_args(args, nargs, "start", &owner) < 0 || check_open(self) < 0)
+    if (owner_args(args, nargs, "start", &owner) < 0 || check_live(self) < 0)
         return NULL;
     int r = bgl_services_start(self->mgr, owner);
     if (r < 0)
@@ -392,7 +434,7 @@ static PyObject *svcs_stop(bglpy_services *self, PyObject *args, PyObject *kwarg
     const char *owner;
     int64_t timeout_ns;
     if (bglpy_str_arg(owner_obj, "owner", 1, &owner) < 0 ||
-        bglpy_seconds(timeout, "timeout", 1, &timeout_ns) < 0 || check_open(self) < 0)
+        bglpy_seconds(timeout, "timeout", 1, &timeout_ns) < 0 || check_live(self) < 0)
         return NULL;
     if (done != Py_None && !PyCallable_Check(done)) {
         PyErr_SetString(PyExc_TypeError, "stop(): done must be callable or None");
@@ -402,10 +444,17 @@ static PyObject *svcs_stop(bglpy_services *self, PyObject *args, PyObject *kwarg
     if (done == Py_None) {
         r = bgl_services_stop_full(self->mgr, owner, timeout_ns, NULL, NULL);
     } else {
-        Py_INCREF(done); /* dropped by bglpy_stopped_cb */
-        r = bgl_services_stop_full(self->mgr, owner, timeout_ns, bglpy_stopped_cb, done);
-        if (r < 0)
+        stop_ud *u = malloc(sizeof *u); /* freed by bglpy_stopped_cb */
+        if (!u)
+            return PyErr_NoMemory();
+        Py_INCREF(done);
+        u->done = done;
+        u->hooks = self->hooks;
+        r = bgl_services_stop_full(self->mgr, owner, timeout_ns, bglpy_stopped_cb, u);
+        if (r < 0) {
             Py_DECREF(done);
+            free(u);
+        }
     }
     if (r < 0)
         return raise_mgr(self, r, "stop()");
@@ -414,7 +463,7 @@ static PyObject *svcs_stop(bglpy_services *self, PyObject *args, PyObject *kwarg
 
 static PyObject *svcs_start_one(bglpy_services *self, PyObject *name)
 {
-    bgl_service *svc = find(self, name);
+    bgl_service *svc = find_live(self, name);
     if (!svc)
         return NULL;
     int r = bgl_service_start(svc);
@@ -425,7 +474,7 @@ static PyObject *svcs_start_one(bglpy_services *self, PyObject *name)
 
 static PyObject *svcs_stop_one(bglpy_services *self, PyObject *name)
 {
-    bgl_service *svc = find(self, name);
+    bgl_service *svc = find_live(self, name);
     if (!svc)
         return NULL;
     int r = bgl_service_stop(svc);
@@ -447,15 +496,24 @@ static PyObject *svcs_ready(bglpy_services *self, PyObject *name)
 /* exited(name, failed, error=None) -> int, like ready(). */
 static PyObject *svcs_exited(bglpy_services *self, PyObject *args)
 {
-    PyObject *name;
+    PyObject *name, *error = Py_None;
     int failed;
-    const char *error = NULL;
-    if (!PyArg_ParseTuple(args, "Op|z:exited", &name, &failed, &error))
+    if (!PyArg_ParseTuple(args, "Op|O:exited", &name, &failed, &error))
         return NULL;
+    if (error != Py_None && !PyUnicode_Check(error)) {
+        bglpy_wrong_type(error, "exited(): error", "a str or None");
+        return NULL;
+    }
     bgl_service *svc = find(self, name);
     if (!svc)
         return NULL;
-    return PyLong_FromLong(bgl_service_exited(svc, failed, error));
+    /* Any text will do: refusing it would lose the end of the run. */
+    PyObject *text = error == Py_None ? NULL : bglpy_text(error);
+    if (error != Py_None && !text)
+        return NULL;
+    int r = bgl_service_exited(svc, failed, text ? PyBytes_AsString(text) : NULL);
+    Py_XDECREF(text);
+    return PyLong_FromLong(r);
 }
 
 /* host(name) -> the host object given to add(). */
@@ -596,7 +654,7 @@ static PyObject *svcs_nothing_left(bglpy_services *self, PyObject *unused)
 static PyObject *svcs_set_keepalive(bglpy_services *self, PyObject *arg)
 {
     int enable = PyObject_IsTrue(arg);
-    if (enable < 0 || check_open(self) < 0)
+    if (enable < 0 || check_live(self) < 0)
         return NULL;
     int r = bgl_services_set_keepalive(self->mgr, enable);
     if (r < 0)
@@ -612,7 +670,7 @@ static PyObject *svcs_push(bglpy_services *self, PyObject *args)
     const char *label;
     if (!PyArg_ParseTuple(args, "OOs:push", &name, &obj, &label))
         return NULL;
-    bgl_service *svc = find(self, name);
+    bgl_service *svc = find_live(self, name);
     if (!svc)
         return NULL;
     if (!self->hooks->fn[HOOK_CLOSE]) {

@@ -29,7 +29,14 @@ enum { HOOK_START, HOOK_STOP, HOOK_CANCEL, HOOK_CLOSE, HOOK_STATE, N_HOOKS };
 
 typedef struct {
     PyObject *fn[N_HOOKS]; /* NULL until set_hooks() */
+    struct bglpy_core *core; /* the manager's (it holds the reference) */
 } hooktab;
+
+/* The userdata of a stop's done callback. */
+typedef struct {
+    PyObject *done;        /* owned */
+    hooktab *hooks;
+} stop_ud;
 
 /* The userdata of one C service: its manager's hooks and its host. */
 typedef struct {
@@ -41,7 +48,7 @@ typedef struct {
 extern const bgl_service_hooks bglpy_service_hooks;
 void bglpy_state_cb(bgl_service *svc, bgl_service_state old_state,
                     bgl_service_state new_state, void *userdata); /* userdata: hooktab */
-void bglpy_stopped_cb(bgl_services *mgr, const char *owner, void *userdata); /* a callable */
+void bglpy_stopped_cb(bgl_services *mgr, const char *owner, void *userdata); /* stop_ud */
 void bglpy_hooks_clear(hooktab *hooks);
 
 /* add()'s optional arguments; NULL or None keeps the manager's default. */

@@ -1,0 +1,256 @@
+"""Hostile behaviour at run time: hooks and callbacks that raise what they
+should not, error texts C cannot take as they are, stops from other threads.
+Every run must still end, report its end and leave the loop clean."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import threading
+
+import bgloop
+import pytest
+from bgloop import services as _services
+
+from _services_util import HANG_GUARD, clean, drive, state  # noqa: F401
+
+
+# ---- error texts ---------------------------------------------------------------
+
+@pytest.mark.usefixtures("clean")
+def test_a_failure_text_with_a_lone_surrogate_still_ends_the_run():
+    # E.g. a message quoting a file name decoded with surrogateescape.  The
+    # report used to raise UnicodeEncodeError and the run stayed "running".
+    @bgloop.service("bad-text", owner="t")
+    async def bad_text(ctx):
+        ctx.ready()
+        raise RuntimeError("cannot open caf\udce9.txt\0")
+
+    bgloop.start_services()
+    drive(lambda: state("bad-text") == "failed")
+    assert "caf\\udce9.txt" in bgloop.status()["bad-text"]["error"]
+
+
+@pytest.mark.usefixtures("clean")
+def test_a_close_reporting_odd_errors_still_ends_every_close():
+    mgr = _services.manager()
+    answers = []
+
+    class Unprintable:
+        def __str__(self):
+            raise LookupError("no text")
+
+    class Odd:
+        def __init__(self, error):
+            self.error = error
+
+        def close(self):
+            pass
+
+    def closer(obj, done):
+        if not isinstance(obj, Odd):
+            return mgr._close(obj, done)
+        try:
+            answers.append(done(obj.error))
+        except LookupError:
+            answers.append("raised")
+        answers.append(done())  # a second report is refused, not counted
+
+    mgr.c.set_hooks(start=_services._Host.start, stop=_services._Host.stop,
+                    cancel=_services._Host.cancel, close=closer, on_state=mgr._on_state)
+    try:
+        @bgloop.service("odd", owner="t")
+        async def odd(ctx):
+            ctx.resources.push(Odd(Unprintable()))
+            ctx.resources.push(Odd("caf\udce9"))
+            ctx.ready()
+            await ctx.stopping.wait()
+
+        bgloop.start_services()
+        drive(lambda: state("odd") == "running")
+        bgloop.stop_services()
+    finally:
+        mgr.c.set_hooks(start=_services._Host.start, stop=_services._Host.stop,
+                        cancel=_services._Host.cancel, close=mgr._close,
+                        on_state=mgr._on_state)
+    assert answers == [True, False, "raised", False]
+    report = mgr.report("odd")
+    assert (report["failed"], report["timed_out"]) == (2, 0), report
+    assert "caf\\udce9" in report["errors"]
+
+
+# ---- KeyboardInterrupt from a hook or a done callback -------------------------
+
+async def _idle(ctx):
+    ctx.ready()
+    await ctx.stopping.wait()
+
+
+@pytest.fixture
+def private():
+    """A Manager on its own loop, stopped and closed afterwards."""
+    loop = bgloop.Loop()
+    mgr = _services.Manager(loop)
+    yield mgr
+    mgr.set_keepalive(False)
+    mgr.stop(timeout=0)
+    mgr.forget()
+    loop.close()
+
+
+def _kick_until(mgr, cond):
+    for _ in range(int(HANG_GUARD / 0.01)):
+        if cond():
+            return
+        mgr.loop.kick(0.01)
+    raise AssertionError(mgr.status())
+
+
+@pytest.mark.parametrize("where", ["on_state", "start", "stop_done"])
+def test_keyboard_interrupt_in_a_hook_reaches_the_kick(private, where):
+    # It was reported as "unraisable" and swallowed: Ctrl-C did nothing.
+    mgr = private
+    h = _services._Host
+
+    def on_state(name, old, new):
+        if where == "on_state" and new == "running":
+            raise KeyboardInterrupt("from on_state")
+
+    def start(host):
+        if where == "start":
+            raise KeyboardInterrupt("from start")
+        h.start(host)
+
+    mgr.c.set_hooks(start=start, stop=h.stop, cancel=h.cancel, close=mgr._close,
+                    on_state=on_state)
+    mgr.register("k", _idle, owner="o")
+    mgr.start()
+    with pytest.raises(KeyboardInterrupt, match="from"):
+        if where == "stop_done":
+            _kick_until(mgr, lambda: mgr.c.info("k")["state"] == "running")
+            mgr.request_stop(done=lambda: (_ for _ in ()).throw(KeyboardInterrupt("from done")))
+        _kick_until(mgr, lambda: False)
+    # The manager goes on: the service still ends cleanly.
+    mgr.c.set_hooks(start=h.start, stop=h.stop, cancel=h.cancel, close=mgr._close)
+    mgr.stop()
+    assert mgr.c.info("k")["state"] in ("stopped", "failed")
+    assert mgr.c.nothing_left()
+
+
+# ---- stop_services() from another thread -----------------------------------------
+
+def _stop_in_thread(mgr):
+    result = {}
+
+    def worker():
+        try:
+            result["value"] = mgr.stop()
+        except BaseException as exc:  # noqa: BLE001 - reported by the test
+            result["error"] = exc
+
+    t = threading.Thread(target=worker)
+    t.start()
+    return t, result
+
+
+def test_stop_from_a_thread_between_two_kicks_of_the_driver(private):
+    # serve() marks its thread as the driver; between two of its kicks the
+    # loop is neither running nor busy.  The worker used to stop and kick it
+    # itself, colliding with the driver's next kick ("already running").
+    mgr = private
+    seen = []
+
+    async def svc(ctx):
+        ctx.ready()
+        await ctx.stopping.wait()
+        seen.append(threading.get_ident())
+
+    mgr.register("w", svc, owner="o")
+    mgr.start()
+    _kick_until(mgr, lambda: mgr.c.info("w")["state"] == "running")
+    mgr.driver = threading.get_ident()
+    try:
+        t, result = _stop_in_thread(mgr)
+        # Only this thread kicks: the stop must be handed over to it.
+        _kick_until(mgr, lambda: not t.is_alive())
+    finally:
+        mgr.driver = None
+    t.join(HANG_GUARD)
+    assert result == {"value": None}
+    assert seen == [threading.get_ident()]
+    assert mgr.c.info("w")["state"] == "stopped"
+
+
+def test_stop_handed_over_to_a_driver_that_left_is_driven_by_the_caller(private):
+    mgr = private
+    mgr.register("w", _idle, owner="o")
+    mgr.start()
+    _kick_until(mgr, lambda: mgr.c.info("w")["state"] == "running")
+    mgr.driver = threading.get_ident()
+    t, result = _stop_in_thread(mgr)
+    mgr.driver = None  # serve() returned without kicking again
+    t.join(HANG_GUARD)
+    assert not t.is_alive()
+    assert result == {"value": None}
+    assert mgr.c.info("w")["state"] == "stopped"
+
+
+def test_serve_with_a_stop_from_a_worker_thread_returns_0(tmp_path):
+    import subprocess
+    import sys
+    import textwrap
+
+    script = tmp_path / "child.py"
+    script.write_text(textwrap.dedent("""
+        import asyncio, threading, bgloop
+
+        running = threading.Event()
+
+        @bgloop.service("busy", owner="o")
+        async def busy(ctx):
+            ctx.ready()
+            running.set()
+            while not ctx.stopping.is_set():
+                await asyncio.sleep(0.0005)
+            for _ in range(20):
+                await asyncio.sleep(0.0005)
+
+        def worker():
+            running.wait()
+            errors.append(bgloop.stop_services())
+
+        errors = []
+        threading.Thread(target=worker).start()
+        code = bgloop.serve(signals=False)
+        print("serve", code, errors)
+    """))
+    p = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                       timeout=HANG_GUARD * 3)
+    assert p.returncode == 0, p.stderr
+    assert "serve 0 [None]" in p.stdout, (p.stdout, p.stderr)
+    assert "Traceback" not in p.stderr, p.stderr
+
+
+def test_gc_of_managers_with_cycles_while_stopping():
+    for i in range(10):
+        loop = bgloop.Loop()
+        mgr = _services.Manager(loop)
+
+        async def svc(ctx, loop=loop, mgr=mgr):
+            ctx.resources.push(lambda: (loop, mgr))
+            ctx.ready()
+            await ctx.stopping.wait()
+
+        mgr.register("x", svc, owner="o")
+        mgr.register("y", svc, owner="o", depends_on=("x",))
+        mgr.start()
+        _kick_until(mgr, lambda: mgr.c.info("y")["state"] == "running")
+        mgr.request_stop(done=lambda loop=loop, mgr=mgr: (loop, mgr))
+        if i % 2:
+            mgr.stop()
+            mgr.forget()
+        del mgr, svc
+        gc.collect()
+        loop.close()
+        del loop
+        gc.collect()
