@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import threading
+import time
 
 import bgloop
 import pytest
@@ -254,3 +255,72 @@ def test_gc_of_managers_with_cycles_while_stopping():
         loop.close()
         del loop
         gc.collect()
+
+
+def test_stop_timeout_0_against_a_service_that_swallows_cancellation(private):
+    mgr = private
+    release = asyncio.Event()
+
+    async def deaf(ctx):
+        ctx.ready()
+        while not release.is_set():
+            try:
+                await release.wait()
+            except asyncio.CancelledError:
+                pass  # swallowed, every time
+
+    mgr.register("deaf", deaf, owner="o", stop_timeout=0)
+    mgr.start()
+    _kick_until(mgr, lambda: mgr.c.info("deaf")["state"] == "running")
+    mgr.stop(timeout=0)  # returns: the run is abandoned, not awaited forever
+    info = mgr.c.info("deaf")
+    assert info["state"] == "failed" and "abandoned" in info["error"], info
+    assert mgr.c.nothing_left()
+    task = mgr.tasks.c  # the abandoned task is still pending in asyncio
+    release.set()
+    _kick_until(mgr, lambda: not asyncio.all_tasks(mgr.loop))
+    assert task.active() == 0
+
+
+def test_ready_and_push_from_a_worker_thread_wake_the_loop(private):
+    # ctx.ready() from a thread used to touch the C manager off the loop
+    # without waking it: the dependent never started while the loop slept.
+    mgr = private
+    go, release = threading.Event(), threading.Event()
+    closed = []
+
+    async def a(ctx):
+        def worker():
+            go.wait()
+            # Holding the GIL here while busy: the loop waits in the kernel.
+            while not mgr.loop._core.busy:
+                release.wait(0.001)
+            ctx.resources.push(lambda: closed.append(True))
+            ctx.ready()
+            release.wait()
+
+        threading.Thread(target=worker, daemon=True).start()
+        await ctx.stopping.wait()
+
+    async def b(ctx):
+        ctx.ready()
+        await ctx.stopping.wait()
+
+    mgr.register("a", a, owner="o")
+    mgr.register("b", b, owner="o", depends_on=("a",))
+    mgr.start()
+    _kick_until(mgr, lambda: mgr.c.info("a")["state"] == "starting")
+    go.set()
+    try:
+        # Each kick sleeps until something wakes it: a kick that used up
+        # the whole guard was never woken by the worker.
+        start = time.monotonic()
+        while mgr.c.info("b")["state"] != "running":
+            assert time.monotonic() - start < HANG_GUARD, mgr.status()
+            mgr.loop.kick(HANG_GUARD)
+        assert time.monotonic() - start < HANG_GUARD, "the worker's calls did not wake the loop"
+        assert mgr.c.info("a")["resources"] == 1
+    finally:
+        release.set()
+    mgr.stop()
+    assert closed == [True]

@@ -57,7 +57,9 @@ class ServiceContext:
 
     def ready(self) -> None:
         """Report readiness: the service becomes ``running`` and services
-        depending on it may start.  Calling it again is harmless."""
+        depending on it may start.  Calling it again is harmless; so is
+        calling it (or ``resources.push()``) from a worker thread: the report
+        is handed to the loop, which it wakes."""
         if self._is_ready:
             return
         self._is_ready = True

@@ -127,7 +127,15 @@ class _Host:
 
     # reports
 
+    def _in_loop(self) -> bool:
+        # ctx.ready() or push() from a worker thread: the C manager may only
+        # be touched from the loop, and only a thread-safe call wakes it.
+        return _running_loop() is self.mgr.loop
+
     def _ready(self, run: int) -> None:
+        if not self._in_loop():
+            self.mgr.loop.call_soon_threadsafe(self._ready, run)
+            return
         if run == self.run and not self.ended:
             self.mgr.c.ready(self.name)  # ignored if a stop came first
 
@@ -153,6 +161,18 @@ class _Host:
         self._report(run, True, _describe_error(exc))
 
     def _push(self, run: int, obj: Any) -> None:
+        if not self._in_loop() and run == self.run and not self.ended:
+            self.mgr.loop.call_soon_threadsafe(self._push_from_thread, run, obj)
+            return
+        self._push_now(run, obj)
+
+    def _push_from_thread(self, run: int, obj: Any) -> None:
+        try:
+            self._push_now(run, obj)
+        except RuntimeError as exc:  # the run ended first: closed instead
+            log.warning("%s", exc)
+
+    def _push_now(self, run: int, obj: Any) -> None:
         if run != self.run or self.ended:
             # The run is over: nothing would close it later, so close now.
             _resources.begin_close(obj, self.mgr.loop, lambda exc: None)
