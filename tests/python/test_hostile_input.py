@@ -135,3 +135,12 @@ def test_a_manager_on_a_closed_loop_says_so(call):
         calls[call]()
     assert mgr.status()["z"]["wanted"] is False
     assert mgr.stop() is None  # stopping what cannot run is a no-op
+
+
+def test_tasks_add_refuses_what_is_not_a_task():
+    reg = _bgloop.Tasks()
+    with pytest.raises(TypeError, match="task must be an asyncio task or future, not int"):
+        reg.add("o", "n", 5)
+    with pytest.raises(ValueError, match="NUL"):
+        reg.add("o\0", "n", None)
+    assert reg.active() == 0

@@ -232,6 +232,44 @@ def test_serve_with_a_stop_from_a_worker_thread_returns_0(tmp_path):
     assert "Traceback" not in p.stderr, p.stderr
 
 
+def test_a_second_serve_from_another_thread_is_refused(tmp_path):
+    # It used to fail on its first kick, then stop every service and clear
+    # the first serve()'s keep-alive: the first one never returned.
+    import subprocess
+    import sys
+    import textwrap
+
+    script = tmp_path / "child.py"
+    script.write_text(textwrap.dedent("""
+        import threading, bgloop
+
+        running = threading.Event()
+
+        @bgloop.service("s", owner="o")
+        async def s(ctx):
+            ctx.ready()
+            running.set()
+            await ctx.stopping.wait()
+
+        def second():
+            running.wait()
+            try:
+                bgloop.serve(signals=False)
+            except RuntimeError as exc:
+                print("refused:", exc)
+            print("still", bgloop.status()["s"]["state"])
+            bgloop.stop_services()
+
+        threading.Thread(target=second).start()
+        print("serve", bgloop.serve(signals=False))
+    """))
+    p = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                       timeout=HANG_GUARD * 3)
+    assert p.returncode == 0, p.stderr
+    assert "refused: bgloop.serve() is already running" in p.stdout, (p.stdout, p.stderr)
+    assert "still running" in p.stdout and "serve 0" in p.stdout, (p.stdout, p.stderr)
+
+
 def test_gc_of_managers_with_cycles_while_stopping():
     for i in range(10):
         loop = bgloop.Loop()

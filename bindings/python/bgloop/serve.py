@@ -32,6 +32,8 @@ log = logging.getLogger("bgloop")
 
 _SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
+_claim = threading.Lock()  # one serve() drives the shared loop at a time
+
 
 class _SignalGuard:
     """Route SIGINT/SIGTERM to a loop callback; restore everything after."""
@@ -106,9 +108,20 @@ def serve(*, signals: bool = True) -> int:
                         signal.Signals(signo).name)
             mgr.request_stop(timeout=0.0)
 
-    guard = _SignalGuard(loop, on_signal) if signals else None
-    if guard is not None:
-        guard.__enter__()
+    with _claim:
+        # A second serve() would clear the first one's keep-alive on its way
+        # out, and the first would then never return.
+        if mgr.driver is not None or loop._core.busy:
+            raise RuntimeError("bgloop.serve() is already running in another thread; "
+                               "stop it with bgloop.stop_services() from here instead")
+        mgr.driver = threading.get_ident()
+    try:
+        guard = _SignalGuard(loop, on_signal) if signals else None
+        if guard is not None:
+            guard.__enter__()
+    except BaseException:
+        mgr.driver = None
+        raise
     try:
         # The manager stops the loop with its exit code once nothing is left:
         # no service active and no task a service created pending.
@@ -117,7 +130,6 @@ def serve(*, signals: bool = True) -> int:
         names = mgr.c.names()
         log.info("serve: %d service(s): %s; waiting for SIGINT/SIGTERM or their end",
                  len(names), ", ".join(names))
-        mgr.driver = threading.get_ident()
         try:
             while (code := loop._core.take_stop()) is None:
                 loop.kick(None)

@@ -155,6 +155,15 @@ static PyObject *tasks_add(bglpy_tasks *self, PyObject *const *args, Py_ssize_t 
         bglpy_str_arg(args[1], "name", 0, &name) < 0)
         return NULL;
     PyObject *task = args[2];
+    PyObject *adder = PyObject_GetAttrString(task, "add_done_callback");
+    if (!adder) {
+        if (PyErr_ExceptionMatches(PyExc_AttributeError)) {
+            PyErr_Clear();
+            bglpy_wrong_type(task, "add(): task", "an asyncio task or future");
+        }
+        return NULL;
+    }
+    Py_DECREF(adder);
     bglpy_state *st = bglpy_type_state(Py_TYPE(self));
     bglpy_finish *fin = PyObject_New(bglpy_finish, st->TaskFinish);
     if (!fin)
