@@ -138,6 +138,33 @@ def test_keyboard_interrupt_in_a_hook_reaches_the_kick(private, where):
     assert mgr.c.nothing_left()
 
 
+def test_keyboard_interrupt_in_a_close_reaches_the_kick(private):
+    mgr = private
+    closed = []
+
+    class Interrupting:
+        def close(self):
+            raise KeyboardInterrupt("from close")
+
+    async def svc(ctx):
+        ctx.resources.push(lambda: closed.append("first pushed"))
+        ctx.resources.push(Interrupting())
+        ctx.ready()
+        await ctx.stopping.wait()
+
+    mgr.register("c", svc, owner="o")
+    mgr.start()
+    _kick_until(mgr, lambda: mgr.c.info("c")["state"] == "running")
+    mgr.request_stop()
+    with pytest.raises(KeyboardInterrupt, match="from close"):
+        _kick_until(mgr, lambda: False)
+    mgr.stop()  # the other resources still close
+    assert closed == ["first pushed"]
+    report = mgr.report("c")
+    assert (report["closed"], report["failed"]) == (1, 1), report
+    assert "KeyboardInterrupt" in report["errors"]
+
+
 # ---- stop_services() from another thread -----------------------------------------
 
 def _stop_in_thread(mgr):

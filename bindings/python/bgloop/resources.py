@@ -84,8 +84,10 @@ def begin_close(obj: Any, loop: asyncio.AbstractEventLoop,
     for i, step in enumerate(steps):
         try:
             result = step()
-        except BaseException as exc:  # keep going: report, never propagate
+        except BaseException as exc:  # reported; only KeyboardInterrupt & co. go on
             done(exc)
+            if not isinstance(exc, Exception):
+                raise
             return
         if inspect.isawaitable(result):
             rest = steps[i + 1:]

@@ -7,6 +7,7 @@
  * exactly once.
  */
 #include "services.h"
+#include "core.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -19,6 +20,7 @@ typedef struct {
 typedef struct {
     PyObject *obj;
     PyObject *closer;          /* the close hook at push time */
+    PyObject *core;            /* the manager's Core (strong) */
     PyTypeObject *done_type;   /* st->ResourceDone, kept for the close */
 } pushed;
 
@@ -41,8 +43,15 @@ static int resource_close(bgl_resource *res, void *object)
     }
     done->res = res;
     PyObject *r = PyObject_CallFunctionObjArgs(p->closer, p->obj, (PyObject *)done, NULL);
+    bglpy_core *core = (bglpy_core *)p->core;
     if (r) {
         Py_DECREF(r);
+    } else if (!PyErr_ExceptionMatches(PyExc_Exception) && core->loop) {
+        /* KeyboardInterrupt, SystemExit: the close ends as failed, and the
+         * exception is raised from the kick as from any callback. */
+        if (done->res)
+            report(done, -EIO, "close interrupted");
+        bglpy_stash_exception(core);
     } else if (done->res) {
         /* The closer raised before reporting: report its error for it. */
         PyObject *type, *value, *tb;
@@ -72,13 +81,14 @@ static void resource_release(void *object)
     PyGILState_STATE g = PyGILState_Ensure();
     Py_DECREF(p->obj);
     Py_DECREF(p->closer);
+    Py_DECREF(p->core);
     Py_DECREF(p->done_type);
     PyGILState_Release(g);
     free(p);
 }
 
 int bglpy_resource_push(bglpy_state *st, bgl_resources *rs, const char *label, PyObject *obj,
-                        PyObject *closer)
+                        PyObject *closer, PyObject *core)
 {
     pushed *p = malloc(sizeof *p);
     if (!p) {
@@ -87,14 +97,17 @@ int bglpy_resource_push(bglpy_state *st, bgl_resources *rs, const char *label, P
     }
     Py_INCREF(obj);
     Py_INCREF(closer);
+    Py_INCREF(core);
     Py_INCREF(st->ResourceDone);
     p->obj = obj;
     p->closer = closer;
+    p->core = core;
     p->done_type = st->ResourceDone;
     int r = bgl_resource_push(rs, label, p, resource_close, resource_release, NULL);
     if (r < 0) {
         Py_DECREF(obj);
         Py_DECREF(closer);
+        Py_DECREF(core);
         Py_DECREF(st->ResourceDone);
         free(p);
         bglpy_raise_errno(r, "bgl_resource_push");

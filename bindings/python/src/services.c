@@ -678,7 +678,7 @@ static PyObject *svcs_push(bglpy_services *self, PyObject *args)
         return NULL;
     }
     if (bglpy_resource_push(bglpy_type_state(Py_TYPE(self)), bgl_service_resources(svc), label,
-                            obj, self->hooks->fn[HOOK_CLOSE]) < 0)
+                            obj, self->hooks->fn[HOOK_CLOSE], self->core) < 0)
         return NULL;
     Py_RETURN_NONE;
 }

@@ -19,10 +19,10 @@ int bglpy_str_arg(PyObject *obj, const char *what, int allow_none, const char **
 bgl_tasks *bglpy_tasks_registry(bglpy_state *st, PyObject *obj);
 
 /* Push obj on rs; closing it calls closer(obj, done) with a ResourceDone
- * `done` the closer calls once obj is closed.  0, or -1 with an exception
- * set. */
+ * `done` the closer calls once obj is closed.  core: the Core the stack's
+ * loop belongs to.  0, or -1 with an exception set. */
 int bglpy_resource_push(bglpy_state *st, bgl_resources *rs, const char *label, PyObject *obj,
-                        PyObject *closer);
+                        PyObject *closer, PyObject *core);
 
 /* The Python hooks of a manager (set_hooks()), shared with its services. */
 enum { HOOK_START, HOOK_STOP, HOOK_CANCEL, HOOK_CLOSE, HOOK_STATE, N_HOOKS };
