@@ -138,6 +138,40 @@ def test_keyboard_interrupt_in_a_hook_reaches_the_kick(private, where):
     assert mgr.c.nothing_left()
 
 
+def test_keyboard_interrupt_in_a_hook_outside_a_kick_waits_for_the_next_one():
+    from bgloop import _bgloop
+
+    loop = bgloop.Loop()
+    svcs = _bgloop.Services(loop._core)
+    armed = []
+
+    def on_state(name, old, new):
+        if armed:
+            armed.clear()
+            raise KeyboardInterrupt("outside a kick")
+
+    nop = lambda *args: None  # noqa: E731
+    svcs.set_hooks(start=nop, stop=nop, cancel=nop, close=nop, on_state=on_state)
+    try:
+        svcs.add("a", "o", None)
+        svcs.start(None)
+        loop.kick(0)
+        svcs.ready("a")
+        armed.append(True)
+        svcs.exited("a", False, None)  # plain code: the state hook runs here
+        # Not mistaken for a stop of the manager's keep-alive...
+        assert loop._core.take_stop() is None
+        # ...and not lost either.
+        with pytest.raises(KeyboardInterrupt, match="outside a kick"):
+            for _ in range(10):
+                loop.kick(0)
+        svcs.remove_owner(None)
+    finally:
+        del svcs
+        gc.collect()
+        loop.close()
+
+
 def test_keyboard_interrupt_in_a_close_reaches_the_kick(private):
     mgr = private
     closed = []

@@ -47,11 +47,14 @@ static int resource_close(bgl_resource *res, void *object)
     if (r) {
         Py_DECREF(r);
     } else if (!PyErr_ExceptionMatches(PyExc_Exception) && core->loop) {
-        /* KeyboardInterrupt, SystemExit: the close ends as failed, and the
-         * exception is raised from the kick as from any callback. */
-        if (done->res)
+        /* KeyboardInterrupt, SystemExit: the close ends as failed. */
+        if (done->res) {
+            PyObject *type, *value, *tb;
+            PyErr_Fetch(&type, &value, &tb);
             report(done, -EIO, "close interrupted");
-        bglpy_stash_exception(core);
+            PyErr_Restore(type, value, tb);
+        }
+        bglpy_hook_raised(core, p->closer);
     } else if (done->res) {
         /* The closer raised before reporting: report its error for it. */
         PyObject *type, *value, *tb;

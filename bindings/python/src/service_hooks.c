@@ -17,15 +17,25 @@
 #include <errno.h>
 #include <stdlib.h>
 
-/* What a hook let escape: an Exception is reported as unraisable (the C
- * hook cannot return it); a KeyboardInterrupt or SystemExit ends the kick
- * and is raised from it, as from any other callback of the loop. */
+void bglpy_hook_raised(struct bglpy_core *core, PyObject *where)
+{
+    if (PyErr_ExceptionMatches(PyExc_Exception) || !core || !core->loop) {
+        PyErr_WriteUnraisable(where);
+    } else if (core->busy) {
+        bglpy_stash_exception(core);
+    } else if (!core->exc_type) {
+        /* Outside a kick (a hook run by a call from plain code): kept for
+         * the end of the next one, without a stop request that take_stop()
+         * would mistake for the manager's. */
+        PyErr_Fetch(&core->exc_type, &core->exc_value, &core->exc_tb);
+    } else {
+        PyErr_WriteUnraisable(where);
+    }
+}
+
 static void hook_error(hooktab *hooks, PyObject *where)
 {
-    if (!PyErr_ExceptionMatches(PyExc_Exception) && hooks->core && hooks->core->loop)
-        bglpy_stash_exception(hooks->core);
-    else
-        PyErr_WriteUnraisable(where);
+    bglpy_hook_raised(hooks->core, where);
 }
 
 /* Call a hook with one argument; a Python error is reported as unraisable

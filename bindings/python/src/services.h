@@ -50,6 +50,10 @@ void bglpy_state_cb(bgl_service *svc, bgl_service_state old_state,
                     bgl_service_state new_state, void *userdata); /* userdata: hooktab */
 void bglpy_stopped_cb(bgl_services *mgr, const char *owner, void *userdata); /* stop_ud */
 void bglpy_hooks_clear(hooktab *hooks);
+/* What a hook let escape: an Exception is reported as unraisable (the C
+ * hook cannot return it); a KeyboardInterrupt or SystemExit ends the kick
+ * and is raised from it, as from any other callback of the loop. */
+void bglpy_hook_raised(struct bglpy_core *core, PyObject *where);
 
 /* add()'s optional arguments; NULL or None keeps the manager's default. */
 typedef struct {
