@@ -274,11 +274,14 @@ class Manager:
                                "from plain code, from that loop (kick(), serve(), "
                                "ensure_loop().run_until_complete()) or a Blender add-on")
         _tasks.install_task_factory(self.loop, self.tasks)
-        if owner is not None and not self.c.names(owner):
-            # Legal, but usually a mistake: e.g. forget_services() in an
-            # add-on's unregister() while its services register at import.
-            log.warning("start_services(%r): no service is registered for this owner", owner)
+        self._warn_if_unknown("start_services", owner)
         self.c.start(owner)
+
+    def _warn_if_unknown(self, what: str, owner: str | None) -> None:
+        # Legal, but usually a mistake: a misspelt owner, or forget_services()
+        # in an add-on's unregister() while its services register at import.
+        if owner is not None and not self.c.names(owner):
+            log.warning("%s(%r): no service is registered for this owner", what, owner)
 
     def request_stop(self, owner: str | None = None, timeout: float | None = None,
                      done: Callable[[], Any] | None = None) -> None:
@@ -301,6 +304,7 @@ class Manager:
     async def stop_async(self, owner: str | None = None, timeout: float | None = None) -> None:
         if _running_loop() is not self.loop:
             raise RuntimeError("stop_services_async(): await it on bgloop.ensure_loop()'s loop")
+        self._warn_if_unknown("stop_services_async", owner)
         fut = self._stop_future(owner, timeout)
         scope = _tasks.current_scope()
         if scope is not None and (owner is None or scope.owner == owner):
@@ -313,10 +317,12 @@ class Manager:
              timeout: float | None = None) -> "asyncio.Future | None":
         running = _running_loop()
         if running is self.loop:
+            self._warn_if_unknown("stop_services", owner)
             return self._stop_future(owner, timeout)
         if running is not None:
             raise RuntimeError("stop_services(): called from inside another event loop; "
                                "use 'await bgloop.stop_services_async()' on the bgloop loop")
+        self._warn_if_unknown("stop_services", owner)
         if self.loop.is_closed():
             return None
         if self._driven_elsewhere():
@@ -415,6 +421,21 @@ def _busy(loop: asyncio.AbstractEventLoop) -> bool:
 
 # ---- registration -------------------------------------------------------------
 
+def _check_takes_ctx(name: str, fn: Callable) -> None:
+    """A service is called as fn(ctx): refuse at registration what would
+    only fail when started."""
+    try:
+        sig = inspect.signature(fn)
+    except (TypeError, ValueError):
+        return  # no signature to check (some callables hide it)
+    try:
+        sig.bind(None)
+    except TypeError as exc:
+        raise TypeError(f"service {name!r}: {getattr(fn, '__qualname__', fn)!r} must take the "
+                        f"service context as its only required argument, like "
+                        f"'async def {getattr(fn, '__name__', 'fn')}(ctx)' ({exc})") from None
+
+
 def _default_owner(fn: Callable) -> str:
     # A Blender add-on's package (my_addon.services -> "my_addon").
     module = getattr(fn, "__module__", None) or "__main__"
@@ -459,6 +480,7 @@ def service(name: str, *, depends_on: Iterable[str] = (), restart: str = "no",
         if not inspect.iscoroutinefunction(fn):
             raise TypeError(f"service {name!r}: {getattr(fn, '__qualname__', fn)!r} must be "
                             "an 'async def' function taking ctx")
+        _check_takes_ctx(name, fn)
         manager().register(
             name, fn, owner=_default_owner(fn) if owner is None else owner,
             depends_on=depends_on, restart=restart,
@@ -506,6 +528,8 @@ async def stop_services_async(owner: str | None = None, timeout: float | None = 
     mgr = manager(create=False)
     if mgr is not None:
         await mgr.stop_async(owner, timeout)
+    elif owner is not None:
+        log.warning("stop_services_async(%r): no service is registered for this owner", owner)
 
 
 def stop_services(owner: str | None = None,
@@ -521,7 +545,11 @@ def stop_services(owner: str | None = None,
     running in its own thread (``serve()``, ``run_forever()``), it hands the
     stop over thread-safely and waits for it.  Repeated calls are harmless."""
     mgr = manager(create=False)
-    return mgr.stop(owner, timeout) if mgr is not None else None
+    if mgr is None:
+        if owner is not None:
+            log.warning("stop_services(%r): no service is registered for this owner", owner)
+        return None
+    return mgr.stop(owner, timeout)
 
 
 def request_stop(timeout: float | None = None) -> None:
