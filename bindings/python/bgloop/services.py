@@ -470,8 +470,9 @@ def service(name: str, *, depends_on: Iterable[str] = (), restart: str = "no",
 
     Returns ``fn`` unchanged.  When applied to ``fn``, a bad argument or a
     duplicate name raises :class:`ServiceError` (with the service manager's
-    text, naming the service and the field), an argument of the wrong type
-    or a function that is not ``async def`` raises ``TypeError``.  The same
+    text, naming the service and the field), an argument of the wrong type,
+    or a function that is not ``async def`` or cannot be called as
+    ``fn(ctx)``, raises ``TypeError``.  The same
     definition (same owner, module and function name) registered again - a
     module reload - replaces the old registration if that service is not
     active.
