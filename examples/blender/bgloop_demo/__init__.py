@@ -1,8 +1,9 @@
 """bgloop demo add-on: an HTTP/JSON service inside Blender on the bgloop loop.
 
-GET  /scene    scene information (objects, frame, file)
-GET  /status   bgloop services and loop statistics
-POST /objects  add an object (needs ``Authorization: Bearer <token>``)
+GET  /, /health  ``{"ok": true}`` while the service is up
+GET  /scene      scene information (objects, frame, file)
+GET  /status     bgloop services and loop statistics
+POST /objects    add an object (needs ``Authorization: Bearer <token>``)
 
 Works as a Blender 4.2+ extension (``blender_manifest.toml``, bgloop comes
 from the bundled wheel) and as a legacy add-on (``bl_info``; bgloop comes
