@@ -6,13 +6,15 @@
 produces in DIR (default build-blender-demo/):
 
 * ``bgloop_demo-VERSION-extension.zip``: a Blender 4.2+ extension, the
-  bgloop abi3 wheel under ``wheels/`` and listed in ``blender_manifest.toml``
-  (install: Edit > Preferences > Get Extensions > Install from Disk);
+  bgloop abi3 wheel and h11's wheel under ``wheels/`` and listed in
+  ``blender_manifest.toml`` (install: Edit > Preferences > Get Extensions >
+  Install from Disk);
 * ``bgloop_demo-VERSION-legacy.zip``: the same add-on for older Blenders,
-  with bgloop unpacked into ``bgloop_demo/vendor/`` (install: Preferences >
-  Add-ons > Install);
-* ``wheels/``: the wheel itself, built with ``pip wheel`` from the repo
-  unless ``--wheel`` names one.
+  with bgloop and h11 unpacked into ``bgloop_demo/vendor/`` (install:
+  Preferences > Add-ons > Install);
+* ``wheels/``: the wheels themselves: bgloop's built with ``pip wheel`` from
+  the repo unless ``--wheel`` names one; h11's (the add-on's HTTP parser,
+  pure Python) fetched once with ``pip download`` and reused after that.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ HERE = pathlib.Path(__file__).resolve().parent
 REPO = HERE.parent.parent
 ADDON = HERE / "bgloop_demo"
 SOURCES = sorted(p for p in ADDON.glob("*.py"))
+H11_SPEC = "h11>=0.14,<1"
 
 
 def build_wheel(out: pathlib.Path, isolation: bool) -> pathlib.Path:
@@ -80,9 +83,25 @@ def retag_cp310(wheel: pathlib.Path) -> pathlib.Path:
     return target
 
 
-def manifest_with_wheel(wheel_name: str) -> str:
+def h11_wheel(out: pathlib.Path) -> pathlib.Path:
+    """h11's pure-Python wheel in OUT, downloaded only if none is there."""
+    out.mkdir(parents=True, exist_ok=True)
+    wheels = sorted(out.glob("h11-*-py3-none-any.whl"))
+    if not wheels:
+        cmd = [sys.executable, "-m", "pip", "download", "-q", "--disable-pip-version-check",
+               "--no-deps", "--only-binary=:all:", "-d", str(out), H11_SPEC]
+        print("build.py:", " ".join(cmd), flush=True)
+        subprocess.run(cmd, check=True)
+        wheels = sorted(out.glob("h11-*-py3-none-any.whl"))
+    if len(wheels) != 1:
+        raise SystemExit(f"build.py: expected one h11 wheel in {out}, found {wheels}")
+    return wheels[0]
+
+
+def manifest_with_wheels(wheels: list[pathlib.Path]) -> str:
     text = (ADDON / "blender_manifest.toml").read_text()
-    text, n = re.subn(r"(?m)^wheels = \[.*\]$", f'wheels = ["./wheels/{wheel_name}"]', text)
+    listed = ", ".join(f'"./wheels/{w.name}"' for w in wheels)
+    text, n = re.subn(r"(?m)^wheels = \[.*\]$", f"wheels = [{listed}]", text)
     if n != 1:
         raise SystemExit("build.py: blender_manifest.toml has no single 'wheels = [...]' line")
     return text
@@ -93,25 +112,37 @@ def addon_version() -> str:
     return match.group(1)
 
 
-def build_extension(out: pathlib.Path, wheel: pathlib.Path) -> pathlib.Path:
+def build_extension(out: pathlib.Path, wheels: list[pathlib.Path]) -> pathlib.Path:
     target = out / f"bgloop_demo-{addon_version()}-extension.zip"
     with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as z:
-        z.writestr("blender_manifest.toml", manifest_with_wheel(wheel.name))
+        z.writestr("blender_manifest.toml", manifest_with_wheels(wheels))
         for src in SOURCES:
             z.write(src, src.name)
-        z.write(wheel, f"wheels/{wheel.name}")
+        for wheel in wheels:
+            z.write(wheel, f"wheels/{wheel.name}")
     return target
 
 
-def build_legacy(out: pathlib.Path, wheel: pathlib.Path) -> pathlib.Path:
+def build_legacy(out: pathlib.Path, wheels: list[pathlib.Path]) -> pathlib.Path:
     target = out / f"bgloop_demo-{addon_version()}-legacy.zip"
-    with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as z, zipfile.ZipFile(wheel) as w:
+    with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as z:
         for src in SOURCES:
             z.write(src, f"bgloop_demo/{src.name}")
-        # Only the package itself; the .dist-info is pip's business.
-        for info in w.infolist():
-            if info.filename.startswith("bgloop/") and not info.is_dir():
-                z.writestr(f"bgloop_demo/vendor/{info.filename}", w.read(info))
+        for wheel in wheels:
+            package = wheel.name.split("-")[0]
+            with zipfile.ZipFile(wheel) as w:
+                # The package itself, and a third-party one's license inside
+                # it; the rest of .dist-info is pip's business.
+                for info in w.infolist():
+                    name = info.filename
+                    if info.is_dir():
+                        continue
+                    if name.startswith(f"{package}/"):
+                        z.writestr(f"bgloop_demo/vendor/{name}", w.read(info))
+                    elif (package != "bgloop" and ".dist-info/" in name
+                          and "LICENSE" in name.rsplit("/", 1)[-1].upper()):
+                        dest = f"{package}/{name.rsplit('/', 1)[-1]}"
+                        z.writestr(f"bgloop_demo/vendor/{dest}", w.read(info))
     return target
 
 
@@ -131,7 +162,8 @@ def main(argv=None) -> int:
             raise SystemExit(f"build.py: no such wheel {wheel}")
     else:
         wheel = build_wheel(out / "wheels", args.build_isolation)
-    for made in (build_extension(out, wheel), build_legacy(out, wheel)):
+    wheels = [wheel, h11_wheel(out / "wheels")]
+    for made in (build_extension(out, wheels), build_legacy(out, wheels)):
         print(f"build.py: wrote {made}")
     return 0
 

@@ -4,28 +4,47 @@
 * ``ticker`` - a periodic job (depends on store) counting seconds;
 * ``http``   - an HTTP/1.1 keep-alive JSON server on 127.0.0.1 (depends on
   store), answering ``GET /`` (the state), ``GET /status`` (bgloop.status())
-  and ``GET /hello?name=...``.
+  and ``GET /hello?name=...``.  HTTP comes from h11 (``pip install h11``)
+  through examples/blender/bgloop_demo/httpd.py, which also documents the
+  limits: malformed requests get 400, oversized ones 413/431, slow ones 408.
 
 Run it with either of::
 
     python examples/python/demo_service.py
     python -m bgloop serve examples.python.demo_service
 
-``BGLOOP_DEMO_PORT`` picks the port (default 8765; 0 = any free port).  The
-address is printed on stdout as soon as the server listens; Ctrl+C or SIGTERM
-stops everything cleanly (exit status 0).
+``BGLOOP_DEMO_PORT`` picks the port (default 8765; 0 = any free port),
+``BGLOOP_DEMO_HEADER_TIMEOUT`` the seconds a client gets to send a request's
+headers (default 10).  The address is printed on stdout as soon as the server
+listens; Ctrl+C or SIGTERM stops everything cleanly (exit status 0).
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
+import importlib.util
 import os
+import pathlib
 import sys
 import time
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs
 
 import bgloop
+
+
+def _load_httpd():
+    """The Blender demo add-on's HTTP layer (h11 over asyncio streams): it
+    imports no bpy, so both demos share one copy."""
+    path = (pathlib.Path(__file__).resolve().parent.parent
+            / "blender" / "bgloop_demo" / "httpd.py")
+    spec = importlib.util.spec_from_file_location("bgloop_demo_httpd", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module     # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+httpd = _load_httpd()
 
 OWNER = "demo"
 state: dict = {}
@@ -50,61 +69,41 @@ async def ticker(ctx):
             state["ticks"] = state.get("ticks", 0) + 1
 
 
-def _route(target: str) -> tuple[int, dict]:
-    url = urlsplit(target)
-    if url.path == "/":
+def _route(req) -> httpd.Response:
+    state["requests"] = state.get("requests", 0) + 1
+    if req.method not in ("GET", "HEAD"):
+        return httpd.Response(405, {"error": req.method}, {"Allow": "GET, HEAD"})
+    if req.path == "/":
         uptime = time.time() - state.get("started", time.time())
-        return 200, {"service": "bgloop demo", "ticks": state.get("ticks", 0),
-                     "requests": state.get("requests", 0), "uptime": round(uptime, 3)}
-    if url.path == "/status":
-        return 200, bgloop.status()
-    if url.path == "/hello":
-        name = parse_qs(url.query).get("name", ["world"])[0]
-        return 200, {"hello": name}
-    return 404, {"error": f"no route {url.path}"}
+        return httpd.Response(200, {"service": "bgloop demo", "ticks": state.get("ticks", 0),
+                                    "requests": state["requests"], "uptime": round(uptime, 3)})
+    if req.path == "/status":
+        return httpd.Response(200, bgloop.status())
+    if req.path == "/hello":
+        name = parse_qs(req.query).get("name", ["world"])[0]
+        return httpd.Response(200, {"hello": name})
+    return httpd.Response(404, {"error": f"no route {req.path}"})
 
 
-async def _handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    try:
-        while True:
-            head = await reader.readuntil(b"\r\n\r\n")
-            lines = head.decode("latin-1").split("\r\n")
-            method, target, version = (lines[0].split(" ", 2) + ["", ""])[:3]
-            headers = {}
-            for line in lines[1:]:
-                key, sep, value = line.partition(":")
-                if sep:
-                    headers[key.strip().lower()] = value.strip()
-            length = int(headers.get("content-length", "0") or 0)
-            if length:
-                await reader.readexactly(length)
-            state["requests"] = state.get("requests", 0) + 1
-            code, body = _route(target) if method in ("GET", "HEAD") else (405, {"error": method})
-            payload = json.dumps(body, default=str).encode() + b"\n"
-            keep = version == "HTTP/1.1" and headers.get("connection", "").lower() != "close"
-            writer.write(
-                f"HTTP/1.1 {code} {'OK' if code == 200 else 'Error'}\r\n"
-                f"Content-Type: application/json\r\nContent-Length: {len(payload)}\r\n"
-                f"Connection: {'keep-alive' if keep else 'close'}\r\n\r\n".encode()
-                + (payload if method != "HEAD" else b""))
-            await writer.drain()
-            if not keep:
-                break
-    except (asyncio.IncompleteReadError, ConnectionError, asyncio.LimitOverrunError):
-        pass  # the client went away or sent garbage: just hang up
-    except asyncio.CancelledError:
-        # The http service is stopping and cancels its connections.  End
-        # quietly: Python 3.11/3.12's start_server would log a cancelled
-        # handler as an error.
-        pass
-    finally:
-        writer.close()
+def _limits() -> httpd.Limits:
+    """BGLOOP_DEMO_HEADER_TIMEOUT (seconds) shortens the 408 wait for tests."""
+    text = os.environ.get("BGLOOP_DEMO_HEADER_TIMEOUT", "").strip()
+    if not text:
+        return httpd.Limits()
+    timeout = float(text)
+    if not timeout > 0:
+        raise ValueError(f"BGLOOP_DEMO_HEADER_TIMEOUT={text!r}: expected seconds > 0")
+    return httpd.Limits(header_timeout=timeout)
 
 
 @bgloop.service("http", owner=OWNER, depends_on=("store",), stop_timeout=2.0)
 async def http(ctx):
     port = int(os.environ.get("BGLOOP_DEMO_PORT", "8765"))
-    server = ctx.resources.push(await asyncio.start_server(_handle, "127.0.0.1", port))
+    web = httpd.Server(_route, stopping=ctx.stopping, limits=_limits())
+    # LIFO: the listening socket closes first, then open connections.
+    ctx.resources.push(web.close_connections)
+    server = ctx.resources.push(await asyncio.start_server(web.handle, "127.0.0.1", port,
+                                                           reuse_address=True))
     host, port = server.sockets[0].getsockname()[:2]
     print(f"demo: serving on http://{host}:{port}/  (Ctrl+C to stop)", flush=True)
     print(f"demo: try   curl -s http://{host}:{port}/   or   curl -s http://{host}:{port}/status",

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Python binding: build ONE cp310-abi3 wheel, then install it into a fresh
 # venv of every pyenv CPython 3.10-3.13 and run tests/python there (CPython's
-# own asyncio conformance suites + bgloop's tests).  Then a second wheel on
+# own asyncio conformance suites + bgloop's tests) and tests/examples (the
+# demo service against hostile HTTP clients).  Then a second wheel on
 # libbgloop's poll backend runs the backend-dependent tests on one Python.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -46,7 +47,8 @@ for v in 3.10 3.11 3.12 3.13; do
   # Run from outside the source tree so `import bgloop` is the installed wheel.
   rc=0
   (cd "$out" && BGLOOP_EXPECT_BACKEND=epoll \
-     "$root/$venv/bin/python" -m pytest -q -rs -p no:cacheprovider "$root/tests/python") || rc=$?
+     "$root/$venv/bin/python" -m pytest -q -rs -p no:cacheprovider "$root/tests/python" \
+       "$root/tests/examples") || rc=$?
   # Exit code 5 = no tests collected: a broken step, not a pass.
   if [ $rc -ne 0 ]; then echo "20-python: pytest on $v failed (exit $rc)"; failed+=("$v"); fi
 done

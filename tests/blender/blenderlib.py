@@ -216,26 +216,6 @@ def request(port: int, method: str, path: str, body=None, *, token=None, headers
         conn.close()
 
 
-def raw_exchange(port: int, payload: bytes, *, timeout: float = 10.0) -> bytes:
-    """Send raw bytes, half-close, read the whole answer."""
-    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
-        s.sendall(payload)
-        s.shutdown(socket.SHUT_WR)
-        chunks = []
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def status_code(answer: bytes) -> int:
-    m = re.match(rb"HTTP/1\.1 (\d{3}) ", answer)
-    assert m, f"not an HTTP answer: {answer[:200]!r}"
-    return int(m.group(1))
-
-
 def free_port() -> int:
     """A port nobody listens on right now (the kernel's pick)."""
     with socket.socket() as s:

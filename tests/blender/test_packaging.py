@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import signal
+import subprocess
 import tomllib
 import zipfile
 
@@ -16,8 +17,10 @@ def test_extension_zip_layout(artifacts):
         manifest = tomllib.loads(z.read("blender_manifest.toml").decode())
     assert manifest["id"] == "bgloop_demo" and manifest["type"] == "add-on"
     assert manifest["blender_version_min"] >= "4.2.0"
-    assert manifest["wheels"] == [f"./wheels/{artifacts['wheel'].name}"]
-    assert f"wheels/{artifacts['wheel'].name}" in names
+    bgloop_wheel, h11_wheel = manifest["wheels"]
+    assert bgloop_wheel == f"./wheels/{artifacts['wheel'].name}"
+    assert re.fullmatch(r"\./wheels/h11-[0-9.]+-py3-none-any\.whl", h11_wheel), h11_wheel
+    assert {bgloop_wheel[2:], h11_wheel[2:]} <= names
     # One wheel for every Blender from 3.6 LTS (Python 3.10) on.
     assert "-cp310-abi3-" in artifacts["wheel"].name
     with zipfile.ZipFile(artifacts["wheel"]) as w:
@@ -25,6 +28,9 @@ def test_extension_zip_layout(artifacts):
     assert "Tag: cp310-abi3-" in meta
     assert {"__init__.py", "httpd.py", "api.py", "service.py", "ui.py", "settings.py"} <= names
     assert "network" in manifest["permissions"]
+    # Rules Blender 4.2+ enforces (see test_extension_passes_blenders_validator).
+    for text in [manifest["tagline"], *manifest["permissions"].values()]:
+        assert len(text) <= 64 and (text[-1].isalnum() or text[-1] in ")]}"), text
 
 
 def test_legacy_zip_layout(artifacts):
@@ -34,6 +40,19 @@ def test_legacy_zip_layout(artifacts):
     assert "bl_info" in init
     assert "bgloop_demo/vendor/bgloop/__init__.py" in names
     assert any(re.match(r"bgloop_demo/vendor/bgloop/_bgloop\..*abi3.*\.so$", n) for n in names)
+    # h11, the add-on's HTTP parser, travels with its license.
+    assert {"bgloop_demo/vendor/h11/__init__.py", "bgloop_demo/vendor/h11/LICENSE.txt"} <= names
+    assert not [n for n in names if ".dist-info" in n]
+
+
+def test_extension_passes_blenders_validator(bpy_python, artifacts):
+    """bpy 4.5's own `extension validate` (the check Blender runs when it
+    installs or publishes an extension) accepts the zip."""
+    cli = next(bpy_python.parent.parent.glob(
+        "lib/python3*/site-packages/bpy/*/scripts/addons_core/bl_pkg/cli/blender_ext.py"))
+    res = subprocess.run([str(bpy_python), str(cli), "validate", str(artifacts["extension"])],
+                         capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stdout + res.stderr
 
 
 def test_extension_installs_and_serves_in_bpy_45(bpy_python, tmp_path, artifacts):

@@ -21,17 +21,23 @@ bl_info = {
     "category": "System",
 }
 
+import importlib
 import os
 import sys
 
-try:
-    import bgloop  # noqa: F401  (extension wheel, or installed on sys.path)
-except ImportError:
-    _vendor = os.path.join(os.path.dirname(__file__), "vendor")
-    if not os.path.isdir(_vendor):
-        raise
-    sys.path.append(_vendor)
-    import bgloop  # noqa: F401
+# bgloop and h11 come from the extension's wheels, from anywhere on sys.path,
+# or else from the legacy zip's vendor/ folder (h11 imports itself by its
+# top-level name, so vendor/ goes on sys.path rather than being a package).
+_vendor = os.path.join(os.path.dirname(__file__), "vendor")
+for _name in ("bgloop", "h11"):
+    try:
+        importlib.import_module(_name)
+    except ImportError:
+        if not os.path.isdir(_vendor):
+            raise
+        if _vendor not in sys.path:
+            sys.path.append(_vendor)
+        importlib.import_module(_name)
 
 # "Reload Scripts" re-executes this file in the same module dict; reload
 # the submodules too (dependencies first) so edited code takes effect.
@@ -39,8 +45,6 @@ _reloading = "ui" in globals()
 from . import httpd, api, settings, service, ui  # noqa: E402
 
 if _reloading:
-    import importlib
-
     for _module in (httpd, api, settings, service, ui):
         importlib.reload(_module)
 

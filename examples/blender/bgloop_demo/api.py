@@ -102,10 +102,12 @@ class Api:
         route = ROUTES.get(req.path)
         if route is None:
             raise HTTPError(404, f"no such resource {req.path!r}")
-        name = route.get(req.method)
+        # HEAD is GET without the body, which httpd leaves out.
+        name = route.get("GET" if req.method == "HEAD" else req.method)
         if name is None:
+            allowed = [*route, "HEAD"] if "GET" in route else list(route)
             raise HTTPError(405, f"{req.method} not allowed on {req.path}",
-                            headers={"Allow": ", ".join(route)})
+                            headers={"Allow": ", ".join(allowed)})
         return await getattr(self, name)(req)
 
     async def get_health(self, req):

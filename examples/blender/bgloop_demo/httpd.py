@@ -1,53 +1,74 @@
-"""A deliberately small HTTP/1.1 server on asyncio streams.
+"""HTTP/1.1 for a small JSON API: h11 parses, asyncio streams carry the bytes.
 
-Blender ships no aiohttp, and an add-on should not need it for a JSON API, so
-this module parses just enough HTTP/1.1: request line, headers, a body with
-Content-Length, keep-alive.  Everything it does not understand gets a 4xx/5xx
-answer and the connection is closed; a handler that raises gets a plain 500
-(the traceback goes to the log, never to the client).  Slow or silent clients
-are dropped after a timeout, so nobody can keep the service stuck.
+h11 (pure Python) does all the parsing and framing - request line, headers,
+Content-Length, chunked bodies, keep-alive, pipelining.  This module only
+moves bytes between h11 and a connection, enforces the limits below and turns
+every client mistake into an answer instead of a traceback.  It imports no
+bpy: examples/python/demo_service.py serves its routes with it too.
+
+Limits (``Limits``, per server; each error answer closes the connection):
+
+==================  ========  ===============================================
+``max_header_bytes``  64 KiB  request line + headers still incomplete past
+                              this: 431
+``max_body``           1 MiB  a larger Content-Length or chunked body: 413
+``header_timeout``      10 s  first byte of a request to the end of its
+                              headers: 408
+``body_timeout``        10 s  end of the headers to the end of the body: 408
+``idle_timeout``        15 s  keep-alive wait for the next request: closed
+                              without an answer
+``send_timeout``        30 s  for the client to take an answer: closed
+``max_connections``       64  more at once: 503
+==================  ========  ===============================================
+
+Malformed requests (request line, header lines, Content-Length, a missing
+Host in HTTP/1.1) get 400, an HTTP version other than 1.0/1.1 505, a POST,
+PUT or PATCH without Content-Length or Transfer-Encoding 411.  Handlers raise
+``HTTPError`` for their own 4xx answers; anything else they raise becomes a
+500 with the traceback in the log, since that is a bug in the handler.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import http
 import json
 import logging
 
+import h11
+
 log = logging.getLogger("bgloop_demo.http")
 
-MAX_LINE = 8 * 1024          # request line or one header line
-MAX_HEADERS = 64
-MAX_BODY = 64 * 1024
-READ_TIMEOUT = 10.0          # seconds a client gets for one request
-IDLE_TIMEOUT = 15.0          # keep-alive wait for the next request
+READ_CHUNK = 16 * 1024
+LINGER = 1.0                # seconds to drain input before closing after an error
 
-REASONS = {
-    200: "OK", 201: "Created", 204: "No Content", 400: "Bad Request",
-    401: "Unauthorized", 404: "Not Found", 405: "Method Not Allowed",
-    408: "Request Timeout", 411: "Length Required", 413: "Content Too Large",
-    415: "Unsupported Media Type", 422: "Unprocessable Content",
-    431: "Request Header Fields Too Large", 500: "Internal Server Error",
-    501: "Not Implemented", 503: "Service Unavailable",
-    505: "HTTP Version Not Supported",
-}
+
+@dataclasses.dataclass(frozen=True)
+class Limits:
+    max_header_bytes: int = 64 * 1024
+    max_body: int = 1024 * 1024
+    header_timeout: float = 10.0
+    body_timeout: float = 10.0
+    idle_timeout: float = 15.0
+    send_timeout: float = 30.0
+    max_connections: int = 64
 
 
 class HTTPError(Exception):
-    """Raised by the parser or a handler: becomes a JSON error answer."""
+    """Raised by a handler (or here): becomes a JSON error answer."""
 
-    def __init__(self, status: int, message: str, *, close: bool = False, headers=None):
+    def __init__(self, status: int, message: str, *, headers=None):
         super().__init__(message)
         self.status = status
         self.message = message
-        self.close = close
         self.headers = dict(headers or {})
 
 
 class Request:
     __slots__ = ("method", "path", "query", "version", "headers", "body")
 
-    def __init__(self, method, path, query, version, headers, body):
+    def __init__(self, method, path, query, version, headers, body=b""):
         self.method = method
         self.path = path
         self.query = query
@@ -71,118 +92,154 @@ class Response:
 
     def __init__(self, status: int, payload, headers=None):
         self.status = status
-        self.body = json.dumps(payload, separators=(",", ":")).encode() + b"\n"
+        self.body = json.dumps(payload, separators=(",", ":"), default=str).encode() + b"\n"
         self.headers = dict(headers or {})
 
 
-async def _read_line(reader: asyncio.StreamReader, timeout: float) -> bytes:
-    try:
-        line = await asyncio.wait_for(reader.readuntil(b"\n"), timeout)
-    except asyncio.LimitOverrunError:
-        raise HTTPError(431, "request line or header too long", close=True) from None
-    except asyncio.IncompleteReadError as exc:
-        if exc.partial:
-            raise HTTPError(400, "connection closed in the middle of a request",
-                            close=True) from None
-        raise EOFError from None
-    if len(line) > MAX_LINE:
-        raise HTTPError(431, "request line or header too long", close=True)
-    return line.rstrip(b"\r\n")
+class _Timeout(Exception):
+    """The client took longer than a limit allows."""
 
 
-async def read_request(reader: asyncio.StreamReader, idle_timeout: float) -> Request:
-    """Parse one request.  EOFError: the client closed between requests."""
-    line = await _read_line(reader, idle_timeout)
-    while line == b"":                       # tolerate stray CRLF between requests
-        line = await _read_line(reader, READ_TIMEOUT)
+def _reason(status: int) -> bytes:
     try:
-        method, target, version = line.decode("ascii").split(" ")
-    except (UnicodeDecodeError, ValueError):
-        raise HTTPError(400, "malformed request line", close=True) from None
-    if not version.startswith("HTTP/1."):
-        raise HTTPError(505, f"unsupported protocol {version!r}", close=True)
-    if not method.isalpha() or not method.isupper():
-        raise HTTPError(400, f"malformed method {method!r}", close=True)
+        return http.HTTPStatus(status).phrase.encode()
+    except ValueError:
+        return b""
+
+
+def _to_request(event: h11.Request) -> Request:
+    """h11 has checked the syntax; refuse what the handlers cannot serve."""
+    version = event.http_version.decode()
+    if version not in ("1.0", "1.1"):
+        raise HTTPError(505, f"HTTP/{version} is not supported")
+    try:
+        target = event.target.decode("ascii")
+    except UnicodeDecodeError:
+        raise HTTPError(400, "request target is not ASCII") from None
     if not target.startswith("/"):
-        raise HTTPError(400, "request target must be an absolute path", close=True)
-    path, _, query = target.partition("?")
-
+        raise HTTPError(400, "request target must be an absolute path")
     headers: dict[str, str] = {}
-    for _ in range(MAX_HEADERS + 1):
-        raw = await _read_line(reader, READ_TIMEOUT)
-        if raw == b"":
-            break
-        name, sep, value = raw.partition(b":")
-        if not sep or not name or name != name.strip():
-            raise HTTPError(400, "malformed header line", close=True)
-        try:
-            key = name.decode("ascii").lower()
-            text = value.decode("latin-1").strip()
-        except UnicodeDecodeError:
-            raise HTTPError(400, "non-ASCII header name", close=True) from None
+    for name, value in event.headers:           # names come lower-cased
+        key, text = name.decode("ascii"), value.decode("latin-1")
         headers[key] = f"{headers[key]}, {text}" if key in headers else text
-    else:
-        raise HTTPError(431, f"more than {MAX_HEADERS} headers", close=True)
+    method = event.method.decode("ascii")
+    if (method in ("POST", "PUT", "PATCH") and "content-length" not in headers
+            and "transfer-encoding" not in headers):
+        raise HTTPError(411, "Content-Length required")
+    path, _, query = target.partition("?")
+    return Request(method, path, query, version, headers)
 
-    if "transfer-encoding" in headers:
-        raise HTTPError(501, "Transfer-Encoding is not supported; send Content-Length",
-                        close=True)
-    body = b""
-    length_text = headers.get("content-length")
-    if length_text is not None:
-        if not length_text.isdigit():
-            raise HTTPError(400, f"bad Content-Length {length_text!r}", close=True)
-        length = int(length_text)
-        if length > MAX_BODY:
-            raise HTTPError(413, f"body larger than {MAX_BODY} bytes", close=True)
+
+class _Connection:
+    """One client: an h11 state machine over a reader/writer pair."""
+
+    def __init__(self, reader, writer, limits: Limits):
+        self.reader = reader
+        self.writer = writer
+        self.limits = limits
+        self.h11 = h11.Connection(h11.SERVER, max_incomplete_event_size=limits.max_header_bytes)
+        self.loop = asyncio.get_running_loop()
+        self.method = b""       # of the request being answered: no body for HEAD
+
+    async def _read(self, timeout: float) -> bytes:
+        if timeout <= 0:
+            raise _Timeout
         try:
-            body = await asyncio.wait_for(reader.readexactly(length), READ_TIMEOUT)
-        except asyncio.IncompleteReadError:
-            raise HTTPError(400, "connection closed before the body was complete",
-                            close=True) from None
-    elif method in ("POST", "PUT", "PATCH"):
-        raise HTTPError(411, "Content-Length required", close=True)
-    return Request(method, path, query, version, headers, body)
+            return await asyncio.wait_for(self.reader.read(READ_CHUNK), timeout)
+        except asyncio.TimeoutError:
+            raise _Timeout from None
 
+    async def send(self, event) -> None:
+        data = self.h11.send(event)
+        if data:
+            self.writer.write(data)
+            await asyncio.wait_for(self.writer.drain(), self.limits.send_timeout)
 
-async def _linger(reader: asyncio.StreamReader) -> None:
-    """Read and drop what the client still sends before we close: closing a
-    socket with unread input sends a RST, which can destroy our error answer
-    before the client reads it."""
-    async def drop_input():
-        total = 0
-        while total < 16 * MAX_BODY:
-            chunk = await reader.read(MAX_BODY)
+    async def next_request(self) -> h11.Request | None:
+        """The next request's head; None if the client closed or idled out."""
+        deadline = None         # set once the request's first byte is here
+        first = True
+        while True:
+            event = self.h11.next_event()
+            if isinstance(event, h11.Request):
+                self.method = event.method
+                return event
+            if event is not h11.NEED_DATA:
+                return None         # ConnectionClosed
+            if first and self.h11.trailing_data[0]:     # pipelined leftovers
+                deadline = self.loop.time() + self.limits.header_timeout
+            first = False
+            if deadline is None:
+                try:
+                    data = await self._read(self.limits.idle_timeout)
+                except _Timeout:
+                    return None
+                if data:
+                    deadline = self.loop.time() + self.limits.header_timeout
+            else:
+                data = await self._read(deadline - self.loop.time())
+            self.h11.receive_data(data)     # b"": EOF, h11 decides if that is an error
+
+    async def read_body(self) -> bytes:
+        deadline = self.loop.time() + self.limits.body_timeout
+        body = bytearray()
+        while True:
+            event = self.h11.next_event()
+            if event is h11.NEED_DATA:
+                if self.h11.they_are_waiting_for_100_continue:
+                    await self.send(h11.InformationalResponse(status_code=100, headers=[]))
+                self.h11.receive_data(await self._read(deadline - self.loop.time()))
+            elif isinstance(event, h11.Data):
+                body += event.data
+                if len(body) > self.limits.max_body:
+                    raise HTTPError(413, f"body larger than {self.limits.max_body} bytes")
+            elif isinstance(event, h11.EndOfMessage):
+                return bytes(body)
+
+    async def respond(self, resp: Response, *, close: bool = False) -> None:
+        headers = [("Content-Type", "application/json"),
+                   ("Content-Length", str(len(resp.body)))]
+        headers += list(resp.headers.items())
+        if close:
+            headers.append(("Connection", "close"))
+        await self.send(h11.Response(status_code=resp.status, headers=headers,
+                                     reason=_reason(resp.status)))
+        if self.method != b"HEAD":
+            await self.send(h11.Data(data=resp.body))
+        await self.send(h11.EndOfMessage())
+
+    async def fail(self, status: int, message: str, headers=None) -> None:
+        """Answer an error if h11 still allows an answer, then hang up
+        gracefully: unread input at close() makes the kernel send a RST,
+        which can destroy the answer before the client reads it."""
+        if self.h11.our_state in (h11.IDLE, h11.SEND_RESPONSE):
+            await self.respond(Response(status, {"error": message}, headers), close=True)
+        if self.writer.can_write_eof():
+            self.writer.write_eof()
+        deadline = self.loop.time() + LINGER
+        drained = 0
+        while drained < 4 * self.limits.max_body:
+            try:
+                chunk = await self._read(deadline - self.loop.time())
+            except _Timeout:
+                break
             if not chunk:
-                return
-            total += len(chunk)
-    try:
-        await asyncio.wait_for(drop_input(), 1.0)
-    except (asyncio.TimeoutError, ConnectionError, asyncio.LimitOverrunError):
-        pass
-
-
-def _encode(resp: Response, keep_alive: bool) -> bytes:
-    head = [f"HTTP/1.1 {resp.status} {REASONS.get(resp.status, 'Unknown')}",
-            "Content-Type: application/json",
-            f"Content-Length: {len(resp.body)}",
-            "Connection: " + ("keep-alive" if keep_alive else "close")]
-    head += [f"{k}: {v}" for k, v in resp.headers.items()]
-    return ("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + resp.body
+                break
+            drained += len(chunk)
 
 
 class Server:
-    """Serves ``handler(request) -> Response`` (sync or async) on streams.
+    """Serves ``handler(request) -> Response`` (sync or async) on streams:
+    pass ``handle`` to ``asyncio.start_server``.
 
-    ``handler`` raises HTTPError for client mistakes.  ``stopping`` (an
-    asyncio.Event) makes every open connection finish its current answer and
-    close, so a stop never waits for an idle keep-alive client.
+    ``stopping`` (an asyncio.Event) makes every open connection close after
+    its current answer; ``close_connections`` aborts them all at once.
     """
 
-    def __init__(self, handler, *, stopping: asyncio.Event, max_connections: int = 64):
+    def __init__(self, handler, *, stopping: asyncio.Event, limits: Limits | None = None):
         self._handler = handler
         self._stopping = stopping
-        self._max = max_connections
+        self.limits = limits or Limits()
         self._writers: set[asyncio.StreamWriter] = set()
         self.requests = 0
 
@@ -196,44 +253,53 @@ class Server:
             writer.close()
 
     async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter):
-        if len(self._writers) >= self._max or self._stopping.is_set():
-            writer.write(_encode(Response(503, {"error": "server busy or stopping"}), False))
-            writer.close()
-            return
         self._writers.add(writer)
+        conn = _Connection(reader, writer, self.limits)
         try:
-            await self._serve_connection(reader, writer)
-        except (ConnectionError, asyncio.TimeoutError, EOFError):
-            pass
+            if len(self._writers) > self.limits.max_connections or self._stopping.is_set():
+                await conn.fail(503, "server busy or stopping")
+            else:
+                await self._serve(conn)
+        except (ConnectionError, asyncio.TimeoutError):
+            pass            # the client went away or would not read our answer
         except asyncio.CancelledError:
             # The service is ending and cancels its tasks.  Python 3.11's
             # StreamReaderProtocol logs "Exception in callback" for a
             # cancelled connection task (fixed in 3.12), so end normally:
             # this is the outermost frame of the task, nothing else waits.
             pass
+        except Exception:
+            # A bug here must not escape into asyncio's client_connected_cb
+            # logging or affect other clients.
+            log.exception("HTTP connection failed")
         finally:
             self._writers.discard(writer)
             writer.close()
 
-    async def _serve_connection(self, reader, writer):
-        idle = IDLE_TIMEOUT
-        while not self._stopping.is_set():
+    async def _serve(self, conn: _Connection) -> None:
+        while True:
             try:
-                req = await read_request(reader, idle)
+                event = await conn.next_request()
+                if event is None:
+                    return
+                req = _to_request(event)
+                length = req.headers.get("content-length")
+                if length is not None and int(length) > self.limits.max_body:
+                    raise HTTPError(413, f"body larger than {self.limits.max_body} bytes")
+                req.body = await conn.read_body()
+            except h11.RemoteProtocolError as exc:
+                return await conn.fail(exc.error_status_hint, str(exc))
+            except _Timeout:
+                return await conn.fail(408, "request not complete in time")
             except HTTPError as exc:
-                writer.write(_encode(Response(exc.status, {"error": exc.message}), False))
-                await writer.drain()
-                await _linger(reader)
-                return
+                return await conn.fail(exc.status, exc.message, exc.headers)
             resp = await self._answer(req)
             self.requests += 1
-            keep = (req.version == "HTTP/1.1"
-                    and req.headers.get("connection", "").lower() != "close"
-                    and not self._stopping.is_set())
-            writer.write(_encode(resp, keep))
-            await writer.drain()
-            if not keep:
-                return
+            await conn.respond(resp, close=self._stopping.is_set())
+            if conn.h11.our_state is not h11.DONE or conn.h11.their_state is not h11.DONE:
+                return      # HTTP/1.0, "Connection: close" or stopping
+            conn.h11.start_next_cycle()
+            conn.method = b""
 
     async def _answer(self, req: Request) -> Response:
         try:
@@ -247,4 +313,4 @@ class Server:
             raise
         except Exception:
             log.exception("handler failed for %s %s", req.method, req.path)
-            return Response(500, {"error": "internal error (see the Blender console)"})
+            return Response(500, {"error": "internal error (see the log)"})

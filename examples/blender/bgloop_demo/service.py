@@ -38,7 +38,7 @@ async def http_service(ctx):
     global address
     host, port, token = settings.resolve(ctx.owner)
     routes = api.Api(token, _status_snapshot)
-    server_state = httpd.Server(routes, stopping=ctx.stopping)
+    server_state = httpd.Server(routes, stopping=ctx.stopping, limits=settings.limits())
 
     # Old-file references must go on load: here only a counter, but a real
     # service would drop cached bpy data in this callback.
@@ -50,8 +50,7 @@ async def http_service(ctx):
 
     # LIFO: the listening socket closes first, then open connections.
     ctx.resources.push(server_state.close_connections)
-    server = await asyncio.start_server(server_state.handle, host, port,
-                                        limit=httpd.MAX_LINE, reuse_address=True)
+    server = await asyncio.start_server(server_state.handle, host, port, reuse_address=True)
     ctx.resources.push(server)
     address = server.sockets[0].getsockname()[:2]
 

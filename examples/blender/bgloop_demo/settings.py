@@ -8,6 +8,8 @@ preferences (the GUI user), then defaults.  Loopback only unless asked.
 ``BGLOOP_DEMO_HOST``       bind address; default 127.0.0.1
 ``BGLOOP_DEMO_TOKEN``      token for POST commands; default: generated and
                            kept in the preferences
+``BGLOOP_DEMO_HEADER_TIMEOUT``  seconds a client gets to send a request's
+                           headers before a 408; default 10 (httpd.Limits)
 =========================  ==========================================
 """
 
@@ -28,6 +30,23 @@ _fallback_token = secrets.token_urlsafe(18)
 
 class SettingsError(ValueError):
     pass
+
+
+def limits():
+    """The HTTP server's limits: httpd.Limits' defaults, the header timeout
+    shortened by BGLOOP_DEMO_HEADER_TIMEOUT (tests use it)."""
+    from .httpd import Limits
+
+    text = os.environ.get("BGLOOP_DEMO_HEADER_TIMEOUT", "").strip()
+    if not text:
+        return Limits()
+    try:
+        timeout = float(text)
+    except ValueError:
+        timeout = 0.0
+    if not 0 < timeout < 3600:
+        raise SettingsError(f"BGLOOP_DEMO_HEADER_TIMEOUT={text!r}: expected seconds in (0, 3600)")
+    return Limits(header_timeout=timeout)
 
 
 def addon_prefs(package: str):
