@@ -55,7 +55,11 @@ def parse_responses(data: bytes, methods: list[str]) -> list[tuple[int, dict, by
         conn.receive_data(b"")
         status, headers, body = None, {}, b""
         while True:
-            event = conn.next_event()
+            try:
+                event = conn.next_event()
+            except h11.RemoteProtocolError as exc:
+                raise AssertionError(f"not HTTP ({exc}) in answer to {method}: "
+                                     f"{data[:300]!r}") from None
             if isinstance(event, h11.Response):
                 status = event.status_code
                 headers = {k.decode(): v.decode("latin-1") for k, v in event.headers}
