@@ -343,7 +343,8 @@ def test_stats(bgl, caplog):
     assert st["callbacks"] >= before["callbacks"] + 3
     assert st["longest_callback"] >= 0.02
     assert st["loop_lag"] >= 0.0 and st["loop_lag_max"] >= st["loop_lag"]
-    assert any("slow callback" in r.getMessage() for r in caplog.records if r.name == "bgloop")
+    # Reported only with BGLOOP_SLOW_CALLBACK set (test_fidelity.py).
+    assert not any("slow callback" in r.getMessage() for r in caplog.records if r.name == "bgloop")
     assert isinstance(bgloop.stats(), dict)
 
 

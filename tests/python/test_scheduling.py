@@ -82,6 +82,62 @@ def test_call_at_equal_deadlines_keep_order(bgl):
     assert out == list(range(20))
 
 
+def test_cancel_disarms_only_its_own_timer(loop):
+    # TimerHandles with equal deadlines, callbacks and args compare equal;
+    # cancelling one must still leave the others armed.
+    out = []
+    when = loop.time() + 0.01
+    handles = [loop.call_at(when, out.append, "x") for _ in range(3)]
+    assert handles[0] == handles[1]
+    handles[1].cancel()
+    run(loop, asyncio.sleep(0.03))
+    assert out == ["x", "x"]
+    assert handles[1].cancelled() and not handles[0].cancelled()
+
+
+def test_cancel_after_fire_and_after_close(loop):
+    h = loop.call_later(0, print)
+    run(loop, asyncio.sleep(0.01))
+    h.cancel()
+    assert h.cancelled()
+    late = loop.call_later(60, print)
+    loop.close()
+    late.cancel()
+    assert late.cancelled()
+
+
+def test_cancelled_timers_are_released(bgl):
+    import gc
+    import tracemalloc
+    import weakref
+
+    def cb():
+        pass
+
+    probe = bgl.call_later(3600, cb)
+    ref = weakref.ref(probe)
+    probe.cancel()
+    del probe
+    assert ref() is None  # nothing keeps a cancelled handle
+    tracemalloc.start()
+    try:
+        gc.collect()
+        before = tracemalloc.get_traced_memory()[0]
+        for _ in range(100_000):
+            bgl.call_later(3600, cb).cancel()
+        handles = [bgl.call_later(3600, cb) for _ in range(100_000)]
+        assert len(bgl._scheduled) == 100_000
+        for h in handles:
+            h.cancel()
+        del handles, h
+        assert len(bgl._scheduled) == 0 and bgl.stats()["timers"] == 0
+        gc.collect()
+        grown = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert grown < 64 * 1024, grown
+
+
 def test_call_later_not_early(loop):
     fired = []
     start = loop.time()

@@ -22,13 +22,18 @@ Variable                           Default  Meaning
                                             before a service stays ``failed``
                                             (0 = no limit)
 ``BGLOOP_START_LIMIT_INTERVAL``    10.0     that interval (seconds)
+``BGLOOP_SLOW_CALLBACK``           (off)    seconds: log callbacks that run
+                                            this long on the ``bgloop``
+                                            logger (debug mode off; in debug
+                                            mode asyncio reports them)
 =================================  =======  ==================================
 
 ``BGLOOP_LOG_LEVEL``, when set, is applied to the ``bgloop`` logger when the
 first service is registered, and by ``python -m bgloop`` (which also logs to
 stderr at that level).  The service settings are the defaults of
 :func:`bgloop.service`'s keyword arguments, read when a service is
-registered.
+registered.  ``BGLOOP_SLOW_CALLBACK`` is read when a :class:`bgloop.Loop`
+is created.
 """
 
 from __future__ import annotations
@@ -46,6 +51,7 @@ __all__ = [
     "restart_max_delay",
     "start_limit_burst",
     "start_limit_interval",
+    "slow_callback",
     "apply_log_level",
     "ENV_VARS",
 ]
@@ -151,6 +157,13 @@ def start_limit_interval() -> float:
     return _seconds("BGLOOP_START_LIMIT_INTERVAL", 10.0, positive=True)
 
 
+def slow_callback() -> float | None:
+    """``BGLOOP_SLOW_CALLBACK``: threshold of bgloop's own slow-callback
+    report; None (unset or empty) = no report, as in asyncio outside debug
+    mode."""
+    return _seconds("BGLOOP_SLOW_CALLBACK", None, positive=False)
+
+
 def apply_log_level(logger: logging.Logger | None = None) -> None:
     """Set the ``bgloop`` logger's level from ``BGLOOP_LOG_LEVEL`` - only
     when the variable is set, so a host's own logging setup is left alone."""
@@ -167,4 +180,5 @@ ENV_VARS = {
     "BGLOOP_RESTART_MAX_DELAY": (restart_max_delay, "maximum restart delay in seconds"),
     "BGLOOP_START_LIMIT_BURST": (start_limit_burst, "starts allowed per start-limit interval"),
     "BGLOOP_START_LIMIT_INTERVAL": (start_limit_interval, "start-limit interval in seconds"),
+    "BGLOOP_SLOW_CALLBACK": (slow_callback, "log callbacks slower than this (seconds; unset = off)"),
 }

@@ -6,7 +6,9 @@ sits underneath it: the ready queue, the timer heap, I/O polling and the
 iteration step live in the C loop (bgloop._bgloop.Core).
 
 - call_soon() queues the asyncio Handle in C; the C loop calls Handle._run().
-- call_at()/call_later() arm one C timer per TimerHandle; cancel() disarms it.
+- call_at()/call_later() arm one C timer per TimerHandle; cancel() disarms it
+  (the core finds the timer by handle).  Every handle is an instance of
+  asyncio's own classes, so repr() and debug messages read as asyncio's.
 - The selector asyncio talks to (_Selector) is a registry of C fd watchers
   whose callbacks run the reader/writer Handles directly.
 - call_soon_threadsafe() goes through libbgloop's thread-safe queue, which
@@ -27,7 +29,7 @@ from asyncio import base_events, events
 from collections.abc import Mapping
 from typing import Callable, Optional
 
-from . import _bgloop
+from . import _bgloop, config
 
 __all__ = ["Loop", "new_event_loop", "add_busy_check"]
 
@@ -47,11 +49,6 @@ def add_busy_check(check: Callable[["Loop"], bool]) -> None:
         raise TypeError("add_busy_check() needs a callable")
     if check not in _busy_checks:
         _busy_checks.append(check)
-
-
-class _TimerHandle(events.TimerHandle):
-    # The C timer, so cancel() can disarm it.
-    __slots__ = ("_bgl",)
 
 
 class _Ready:
@@ -231,6 +228,11 @@ class Loop(asyncio.SelectorEventLoop):
         self._scheduled = _Scheduled(self._core)
         self._bgl_left: Optional[bool] = None
         self._bgl_left_at = -1
+        try:
+            self._core.slow_callback_duration = config.slow_callback()
+        except BaseException:
+            self.close()  # a bad BGLOOP_* value: leave nothing open behind
+            raise
 
     # ---- scheduling -------------------------------------------------------
 
@@ -258,18 +260,16 @@ class Loop(asyncio.SelectorEventLoop):
         if self._debug:
             self._check_thread()
             self._check_callback(callback, "call_at")
-        timer = _TimerHandle(when, callback, args, self, context)
+        timer = events.TimerHandle(when, callback, args, self, context)
         if timer._source_traceback:
             del timer._source_traceback[-1]
-        timer._bgl = self._core.call_at(when, timer)
+        self._core.call_at(when, timer)
         timer._scheduled = True
         return timer
 
     def _timer_handle_cancelled(self, handle):
-        timer = getattr(handle, "_bgl", None)
-        if timer is not None:
-            timer.cancel()
-            handle._scheduled = False
+        self._core.cancel_timer(handle)
+        handle._scheduled = False
 
     def _run_once(self):
         self._core.run_once(not self._stopping)
@@ -293,14 +293,6 @@ class Loop(asyncio.SelectorEventLoop):
         super().set_debug(enabled)
         self._core.debug = bool(enabled)
 
-    @property
-    def slow_callback_duration(self) -> float:
-        return self._core.slow_callback_duration
-
-    @slow_callback_duration.setter
-    def slow_callback_duration(self, seconds: float) -> None:
-        self._core.slow_callback_duration = seconds
-
     def _bgl_run_debug(self, handle):
         # Debug mode: what asyncio's _run_once does around each callback.
         self._current_handle = handle
@@ -316,6 +308,7 @@ class Loop(asyncio.SelectorEventLoop):
             self._current_handle = None
 
     def _bgl_slow(self, handle, seconds):
+        # BGLOOP_SLOW_CALLBACK's report (debug mode off only).
         logger.warning(
             "slow callback: %s took %.3f seconds", base_events._format_handle(handle), seconds
         )

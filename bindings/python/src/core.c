@@ -6,6 +6,7 @@
  *   call_soon(handle)               queue an asyncio Handle
  *   call_threadsafe(handle)         same, from any thread, waking the loop
  *   call_at(when, handle) -> Timer  arm a timer for a TimerHandle (timer.c)
+ *   cancel_timer(handle) -> bool    disarm it (False: none armed for it)
  *   watch(fd, events, data)         an fd watcher (watcher.c)
  *   run_once(block)                 one iteration (asyncio's _run_once)
  *   kick(timeout, budget) -> int    bounded step, see bgloop.Loop.kick
@@ -291,6 +292,7 @@ static PyMethodDef core_methods[] = {
     {"call_soon", (PyCFunction)core_call_soon, METH_O, NULL},
     {"call_threadsafe", (PyCFunction)core_call_threadsafe, METH_O, NULL},
     {"call_at", (PyCFunction)(void (*)(void))bglpy_core_call_at, METH_FASTCALL, NULL},
+    {"cancel_timer", (PyCFunction)bglpy_core_cancel_timer, METH_O, NULL},
     {"watch", (PyCFunction)(void (*)(void))bglpy_core_watch, METH_FASTCALL, NULL},
     {"run_once", (PyCFunction)core_run_once, METH_O, NULL},
     {"kick", (PyCFunction)(void (*)(void))core_kick, METH_FASTCALL, NULL},
@@ -325,6 +327,8 @@ static int set_debug(bglpy_core *self, PyObject *v, void *c)
 static PyObject *get_slow(bglpy_core *self, void *c)
 {
     (void)c;
+    if (self->slow_ns == UINT64_MAX)
+        Py_RETURN_NONE;
     return PyFloat_FromDouble((double)self->slow_ns / 1e9);
 }
 
@@ -383,7 +387,9 @@ static PyObject *get_closed(bglpy_core *self, void *c)
 
 static PyGetSetDef core_getset[] = {
     {"debug", (getter)get_debug, (setter)set_debug, NULL, NULL},
-    {"slow_callback_duration", (getter)get_slow, (setter)set_slow, NULL, NULL},
+    {"slow_callback_duration", (getter)get_slow, (setter)set_slow,
+     "threshold of bgloop's own slow-callback report (debug mode off); None: no report",
+     NULL},
     {"queued", (getter)get_queued, NULL, "Handles queued and not yet run", NULL},
     {"armed", (getter)get_armed, NULL, "armed timers", NULL},
     {"callbacks", (getter)get_callbacks, NULL, "Python callbacks run so far", NULL},
@@ -411,7 +417,7 @@ static PyObject *core_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     bglpy_list_init(&self->timers);
     bglpy_list_init(&self->watchers);
     bglpy_list_init(&self->pending);
-    self->slow_ns = 100000000; /* asyncio's default slow_callback_duration */
+    self->slow_ns = UINT64_MAX; /* asyncio reports slow callbacks only in debug mode */
     int r = bgl_loop_new(&self->loop);
     if (r < 0) {
         self->loop = NULL;
@@ -445,6 +451,7 @@ static void core_dealloc(bglpy_core *self)
     PyObject_GC_UnTrack(self);
     core_clear(self);
     core_release(self);
+    bglpy_timers_free_index(self);
     if (self->closing && bgl_loop_free(self->closing) == 0)
         self->closing = NULL;
     Py_CLEAR(self->exc_type);

@@ -24,6 +24,11 @@ typedef struct bglpy_core {
                                  * manager's) still on it: freed later */
     PyObject *owner;            /* the bgloop.Loop (strong; GC-visible) */
     bglpy_link timers;          /* armed bglpy_timer; the core owns a reference to each */
+    /* The armed timers by TimerHandle (identity, chained hashing): asyncio's
+     * TimerHandle has __slots__ and no room for the C timer, and cancel()
+     * only passes the handle to the loop. */
+    struct bglpy_timer **by_handle;
+    size_t by_handle_size;      /* buckets: 0 or a power of two */
     bglpy_link watchers;        /* live bglpy_watcher (borrowed; they keep the core alive) */
     bglpy_link pending;         /* queued Handles (for the garbage collector) */
     int debug;                  /* run handles through owner._bgl_run_debug() */
@@ -39,7 +44,8 @@ typedef struct bglpy_core {
      * is re-raised when the iteration ends; meanwhile callbacks are re-queued
      * rather than run, so nothing is lost. */
     PyObject *exc_type, *exc_value, *exc_tb;
-    uint64_t slow_ns;           /* slow-callback threshold */
+    uint64_t slow_ns;           /* threshold of bgloop's own slow-callback report
+                                 * (BGLOOP_SLOW_CALLBACK); UINT64_MAX: off */
     uint64_t queued;            /* Handles queued (call_soon/threadsafe) not yet run */
     uint64_t ts_queued;         /* of which in libbgloop's thread-safe queue */
     uint64_t armed;             /* armed timers */
@@ -60,6 +66,7 @@ typedef struct bglpy_timer {
     PyObject *handle;           /* the TimerHandle while armed */
     uint64_t deadline_ns;
     bglpy_link link;            /* core->timers while armed */
+    struct bglpy_timer *hnext;  /* next in its core->by_handle bucket */
 } bglpy_timer;
 
 typedef struct bglpy_watcher {
@@ -102,6 +109,12 @@ void bglpy_request_stop(bglpy_core *core);
 /* After a kick or run_once: take the binding's own stop request back and
  * leave any other one pending. */
 void bglpy_settle_stop(bglpy_core *core);
+
+/* Core.cancel_timer(handle): disarm the timer armed for that TimerHandle.
+ * True if there was one. */
+PyObject *bglpy_core_cancel_timer(bglpy_core *core, PyObject *handle);
+/* Free the table of core->by_handle (empty by then). */
+void bglpy_timers_free_index(bglpy_core *core);
 
 /* Free the C side of every timer / watcher of a closing core. */
 void bglpy_timers_release_all(bglpy_core *core);

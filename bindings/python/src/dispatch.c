@@ -233,7 +233,8 @@ void bglpy_call_handle(bglpy_core *core, PyObject *handle)
     }
     Py_DECREF(r);
     if (dt >= core->slow_ns && !core->debug && core->owner) {
-        /* Debug mode logs slow callbacks through asyncio's logger already. */
+        /* bgloop's own report (BGLOOP_SLOW_CALLBACK; off by default): in
+         * debug mode asyncio's report, through its logger, is the only one. */
         PyObject *secs = PyFloat_FromDouble((double)dt / 1e9);
         PyObject *lr = secs ? PyObject_CallMethodObjArgs(core->owner, st->str_bgl_slow, handle,
                                                          secs, NULL)

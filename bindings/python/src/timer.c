@@ -2,7 +2,10 @@
  *
  * Core.call_at(when, handle) arms a one-shot timer at `when` (seconds on
  * time.monotonic(), which is CLOCK_MONOTONIC like libbgloop's clock) and
- * returns the Timer; TimerHandle.cancel() reaches Timer.cancel() through
+ * returns the Timer.  The loop hands out asyncio's own TimerHandle, which
+ * cannot carry the Timer, so the core indexes its armed timers by handle
+ * (identity: TimerHandle's __eq__ and __hash__ compare values);
+ * TimerHandle.cancel() reaches Core.cancel_timer(handle) through
  * Loop._timer_handle_cancelled(), which really disarms the C timer.  While
  * armed, the core owns one reference to the Timer and the Timer owns the
  * TimerHandle; both are dropped when it fires or is cancelled.
@@ -11,8 +14,63 @@
 
 #include <math.h>
 
-/* Disarm: free the C timer, unlink, drop the handle and the core's
- * reference (which may free the Timer: callers must not touch it after). */
+#define INDEX_MIN 64
+/* Shrinking stops here (32 KiB of buckets), so that a burst of timers armed
+ * and fired again and again does not rehash every time. */
+#define INDEX_KEEP 4096
+
+static size_t index_slot(size_t size, PyObject *handle)
+{
+    /* Object addresses are aligned: mix the bits (murmur3's finalizer). */
+    uint64_t x = (uint64_t)(uintptr_t)handle;
+    x ^= x >> 33;
+    x *= 0xff51afd7ed558ccdULL;
+    x ^= x >> 33;
+    return (size_t)x & (size - 1);
+}
+
+/* Rehash into `size` buckets.  0, or -1 (out of memory; table unchanged). */
+static int index_resize(bglpy_core *core, size_t size)
+{
+    bglpy_timer **b = PyMem_Calloc(size, sizeof *b);
+    if (!b)
+        return -1;
+    for (size_t i = 0; i < core->by_handle_size; i++) {
+        bglpy_timer *t = core->by_handle[i], *next;
+        for (; t; t = next) {
+            next = t->hnext;
+            size_t j = index_slot(size, t->handle);
+            t->hnext = b[j];
+            b[j] = t;
+        }
+    }
+    PyMem_Free(core->by_handle);
+    core->by_handle = b;
+    core->by_handle_size = size;
+    return 0;
+}
+
+static bglpy_timer **index_find(bglpy_core *core, PyObject *handle)
+{
+    if (!core->by_handle_size)
+        return NULL;
+    bglpy_timer **pp = &core->by_handle[index_slot(core->by_handle_size, handle)];
+    for (; *pp; pp = &(*pp)->hnext)
+        if ((*pp)->handle == handle)
+            return pp;
+    return NULL;
+}
+
+void bglpy_timers_free_index(bglpy_core *core)
+{
+    PyMem_Free(core->by_handle);
+    core->by_handle = NULL;
+    core->by_handle_size = 0;
+}
+
+/* Disarm: free the C timer, unlink and unindex, drop the handle and the
+ * core's reference (which may free the Timer: callers must not touch it
+ * after). */
 static void timer_disarm(bglpy_timer *t)
 {
     if (!t->timer)
@@ -21,7 +79,14 @@ static void timer_disarm(bglpy_timer *t)
     bgl_timer_free(t->timer);
     t->timer = NULL;
     bglpy_list_unlink(&t->link);
+    bglpy_timer **pp = index_find(core, t->handle);
+    if (pp)
+        *pp = t->hnext;
+    t->hnext = NULL;
     core->armed--;
+    /* Shrink after a burst (a failed shrink just keeps the larger table). */
+    if (core->by_handle_size > INDEX_KEEP && core->armed < core->by_handle_size / 8)
+        (void)index_resize(core, core->by_handle_size / 2);
     Py_CLEAR(t->handle);
     Py_DECREF(t);
 }
@@ -40,7 +105,7 @@ static void timer_fire(bgl_timer *timer, void *userdata)
     /* Keep the core and handle alive past the disarm. */
     Py_INCREF(core);
     PyObject *handle = t->handle;
-    t->handle = NULL;
+    Py_XINCREF(handle);
     timer_disarm(t);
     if (handle) {
         bglpy_run_handle(core, handle);
@@ -70,6 +135,13 @@ PyObject *bglpy_core_call_at(bglpy_core *core, PyObject *const *args, Py_ssize_t
         deadline = UINT64_MAX;
     else
         deadline = (uint64_t)ceil(when * 1e9);
+    if (index_find(core, handle)) {
+        PyErr_SetString(PyExc_RuntimeError, "call_at(): this handle is already scheduled");
+        return NULL;
+    }
+    if (core->armed >= core->by_handle_size &&
+        index_resize(core, core->by_handle_size ? core->by_handle_size * 2 : INDEX_MIN) < 0)
+        return PyErr_NoMemory();
 
     PyTypeObject *type = core->st->Timer;
     allocfunc alloc = (allocfunc)PyType_GetSlot(type, Py_tp_alloc);
@@ -94,6 +166,9 @@ PyObject *bglpy_core_call_at(bglpy_core *core, PyObject *const *args, Py_ssize_t
     t->deadline_ns = deadline;
     Py_INCREF(handle);
     t->handle = handle;
+    size_t slot = index_slot(core->by_handle_size, handle);
+    t->hnext = core->by_handle[slot];
+    core->by_handle[slot] = t;
     bglpy_list_push(&core->timers, &t->link);
     core->armed++;
     Py_INCREF(t); /* the core's reference while armed */
@@ -113,6 +188,15 @@ int bglpy_timers_traverse(bglpy_core *core, visitproc visit, void *arg)
     bglpy_list_each(l, &core->timers)
         Py_VISIT((PyObject *)bglpy_entry(l, bglpy_timer, link));
     return 0;
+}
+
+PyObject *bglpy_core_cancel_timer(bglpy_core *core, PyObject *handle)
+{
+    bglpy_timer **pp = index_find(core, handle);
+    if (!pp)
+        Py_RETURN_FALSE;
+    timer_disarm(*pp);
+    Py_RETURN_TRUE;
 }
 
 static PyObject *timer_cancel(bglpy_timer *self, PyObject *unused)
@@ -156,7 +240,9 @@ static int timer_traverse(bglpy_timer *self, visitproc visit, void *arg)
 static int timer_clear(bglpy_timer *self)
 {
     /* Breaks TimerHandle <-> Timer cycles; an armed timer is owned by its
-     * core, so it is only collected after the core released it. */
+     * core, so it is only collected after the core released it (disarm
+     * anyway: the index must never keep a handle it no longer owns). */
+    timer_disarm(self);
     Py_CLEAR(self->handle);
     return 0;
 }
