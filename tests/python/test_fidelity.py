@@ -122,6 +122,7 @@ def test_debug_slow_callback_message_matches_asyncio(name, caplog, monkeypatch):
 
 def test_no_slow_report_by_default(loop, caplog, monkeypatch):
     monkeypatch.delenv("BGLOOP_SLOW_CALLBACK", raising=False)
+    loop.set_debug(False)  # python -X dev turns it on by default
     loop.slow_callback_duration = 0.01
     loop.call_soon(slow)
     with caplog.at_level(logging.DEBUG):
@@ -134,6 +135,7 @@ def test_empty_option_means_no_report(value, caplog, monkeypatch):
     monkeypatch.setenv("BGLOOP_SLOW_CALLBACK", value)
     assert config.slow_callback() is None
     lp = bgloop.Loop()
+    lp.set_debug(False)
     try:
         lp.call_soon(slow)
         with caplog.at_level(logging.DEBUG):
@@ -147,6 +149,7 @@ def test_slow_report_with_option(caplog, monkeypatch):
     monkeypatch.setenv("BGLOOP_SLOW_CALLBACK", "0.01")
     assert config.slow_callback() == 0.01
     lp = bgloop.Loop()
+    lp.set_debug(False)
     try:
         lp.call_soon(slow)
         lp.call_soon(cb)  # fast: not reported
