@@ -5,14 +5,15 @@ def backend() -> str:
     """libbgloop's I/O backend in this build: "epoll" or "poll"."""
 def strerror(err: int) -> str: ...
 
-# ---- loop (core.c, timer.c, watcher.c) ----
+# The loop (core.c, timer.c, watcher.c).
 from asyncio import Handle, TimerHandle
 from typing import Any as _Any
 
 class Core:
     """The C loop (libbgloop) behind a bgloop.Loop."""
     debug: bool
-    slow_callback_duration: float
+    slow_callback_duration: float | None
+    """BGLOOP_SLOW_CALLBACK's threshold in seconds; None: no report."""
     @property
     def queued(self) -> int: ...
     @property
@@ -30,6 +31,7 @@ class Core:
     def call_soon(self, handle: Handle) -> None: ...
     def call_threadsafe(self, handle: Handle) -> None: ...
     def call_at(self, when: float, handle: TimerHandle) -> Timer: ...
+    def cancel_timer(self, handle: TimerHandle) -> None: ...
     def watch(self, fd: int, events: int, data: _Any) -> Watcher: ...
     def run_once(self, block: bool) -> int:
         """bgl_loop_wait(-1 if block else 0), then bgl_loop_dispatch(): the
@@ -62,7 +64,7 @@ class Watcher:
     def modify(self, events: int, data: _Any) -> None: ...
     def close(self) -> None: ...
 
-# ---- services (services.c, service_*.c, resources.c, tasks.c, sigaction.c) ----
+# Services (services.c, service_*.c, resources.c, tasks.c, sigaction.c).
 from typing import Any, Callable
 
 RESTART_NO: int

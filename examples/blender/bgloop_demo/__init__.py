@@ -7,8 +7,8 @@ POST /objects    add an object (needs ``Authorization: Bearer <token>``)
 
 Works as a Blender 4.2+ extension (``blender_manifest.toml``, bgloop comes
 from the bundled wheel) and as a legacy add-on (``bl_info``; bgloop comes
-from the ``vendor`` folder that ``examples/blender/build.sh`` fills, or from
-anywhere on ``sys.path``).
+from the ``vendor`` folder that ``python3 examples/blender/build.py`` fills,
+or from anywhere on ``sys.path``).
 """
 
 bl_info = {
