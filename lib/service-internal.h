@@ -41,6 +41,7 @@ struct bgl_service {
     int stop_timed_out;           /* ... and did not end in time */
     int cancelled;                /* the cancel hook was called */
     int cancel_is_stop;           /* ... as the stop itself (timeout 0) */
+    int abandoned;                /* the last stop gave up on it */
     int force_cancel;             /* an owner stop's deadline passed before
                                      its own stop began */
     uint64_t force_ns;            /* ... that stop's timeout */

@@ -36,6 +36,7 @@ static void stop_expired(bgl_service *s, uint64_t after_ns)
         bgl_timer_start(s->stop_timer, bgli_svc_grace(s), 0);
         s->hooks.cancel(s, s->userdata);
     } else {
+        s->abandoned = 1;
         bgli_svc_end(s, BGL_SERVICE_FAILED,
                      bgli_strdupf("stop timed out after %g s, no cancel hook; abandoned", t));
     }
@@ -46,6 +47,7 @@ void bgli_svc_begin_stop(bgl_service *s)
 {
     s->stop_requested = 1;
     s->stop_timed_out = 0;
+    s->abandoned = 0;
     s->cancelled = 0;
     s->cancel_is_stop = 0;
     bgli_svc_set_state(s, BGL_SERVICE_STOPPING);
@@ -89,6 +91,7 @@ void bgli_svc_stop_timeout(bgl_timer *timer, void *userdata)
     if (s->cancel_is_stop) {
         s->stop_timed_out = 1;
         s->expired_ns = bgli_svc_grace(s);
+        s->abandoned = 1;
         mgr->depth++;
         bgli_svc_end(s, BGL_SERVICE_FAILED,
                      bgli_strdupf("cancelled at once (stop timeout 0); did not exit within "
@@ -97,6 +100,7 @@ void bgli_svc_stop_timeout(bgl_timer *timer, void *userdata)
     } else if (!s->stop_timed_out) {
         stop_expired(s, bgli_svc_grace(s));
     } else {
+        s->abandoned = 1;
         mgr->depth++;
         bgli_svc_end(s, BGL_SERVICE_FAILED,
                      bgli_strdupf("stop timed out after %g s, cancelled; did not exit, "
@@ -259,6 +263,61 @@ static uint64_t owner_close_timeout(const bgl_services *mgr, const char *owner)
         }
     }
     return any ? t : BGLI_DEFAULT_TIMEOUT_NS;
+}
+
+static uint64_t add_sat(uint64_t a, uint64_t b)
+{
+    return a > UINT64_MAX - b ? UINT64_MAX : a + b;
+}
+
+/* The services a stop of `owner` may have to wait for: every one that is up
+ * or winding down (a dependent of another owner stops first).  Services
+ * already down cost nothing. */
+static int may_stop(const bgl_service *s)
+{
+    return bgli_svc_is_busy(s) || s->restart_pending;
+}
+
+int bgl_services_stop_bound(const bgl_services *mgr, const char *owner, int64_t timeout_ns,
+                            uint64_t *bound_ns)
+{
+    if (!mgr || !bound_ns || (owner && !*owner))
+        return -EINVAL;
+    uint64_t timeouts = 0, after = 0;
+    for (size_t i = 0; i < mgr->n; i++) {
+        const bgl_service *s = mgr->svcs[i];
+        if (!may_stop(s))
+            continue;
+        timeouts = add_sat(timeouts, s->cfg.stop_timeout_ns);
+        /* the cancel grace, then the grace of its own registry entries */
+        after = add_sat(after, add_sat(bgli_svc_grace(s), bgli_svc_grace(s)));
+        after = add_sat(after, bgli_svc_close_timeout(s));
+    }
+    uint64_t tasks = owner_task_wait(mgr, owner);
+    if (timeout_ns >= 0) {
+        if (timeouts > (uint64_t)timeout_ns)
+            timeouts = (uint64_t)timeout_ns;
+        tasks = (uint64_t)timeout_ns;
+    }
+    /* Owner stacks close side by side; for everything, the manager's after. */
+    uint64_t close = owner_close_timeout(mgr, owner);
+    if (!owner)
+        close = add_sat(close, close);
+    *bound_ns = add_sat(add_sat(timeouts, after), add_sat(tasks, close));
+    return 0;
+}
+
+int bgl_services_abandoned(const bgl_services *mgr, const char *owner)
+{
+    if (!mgr || (owner && !*owner))
+        return -EINVAL;
+    int n = 0;
+    for (size_t i = 0; i < mgr->n; i++)
+        n += bgli_owner_matches(mgr->svcs[i], owner) && mgr->svcs[i]->abandoned;
+    bgl_task_counts c;
+    if (mgr->tasks && bgl_tasks_count(mgr->tasks, owner, &c) == 0)
+        n += (int)c.abandoned;
+    return n;
 }
 
 /* A stop covering `owner` (NULL: any) has not got past its tasks yet. */

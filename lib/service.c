@@ -577,6 +577,7 @@ int bgl_service_get_info(const bgl_service *svc, bgl_service_info *info)
     bgli_walk_begin(svc->mgr);
     info->failed_for_good = bgli_svc_failed_for_good(svc);
     info->tasks_abandoned = svc->tasks_abandoned;
+    info->abandoned = svc->abandoned;
     return 0;
 }
 

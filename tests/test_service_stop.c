@@ -470,3 +470,112 @@ Test(service_stop, service_add_refusals_name_the_service_and_field)
     cr_assert_str_eq(bgl_services_last_error(w.mgr), "");
     world_free(&w);
 }
+
+/* ---- how long a stop can take, what it gave up on ------------------------- */
+
+/* A stop completes within bgl_services_stop_bound() whatever the services
+ * do: here a dependent of another owner and the owner's service ignore both
+ * the stop and the cancel, and a task of each ignores its cancellation. */
+static void check_bound(int64_t timeout_ns)
+{
+    world w;
+    world_init(&w);
+    bgl_tasks *reg = NULL;
+    OK(bgl_tasks_new(&reg));
+    OK(bgl_services_set_tasks(w.mgr, reg));
+    fake_svc *a = add_full(&w, "a", "addon", NULL, NULL);
+    fake_svc *b = add_full(&w, "b", "other", DEPS("a"), NULL);
+    a->ready_on_start = b->ready_on_start = 1;
+    OK(bgl_services_start(w.mgr, NULL));
+    settle(&w);
+    a->exit_on_stop = a->exit_on_cancel = b->exit_on_stop = b->exit_on_cancel = 0;
+    int asked = 0;
+    bgl_task *ta = NULL, *tb = NULL, *left = NULL;
+    OK(bgl_task_new(reg, "addon", "a", ignore_cancel, &asked, &ta));
+    OK(bgl_task_new(reg, "other", "b", ignore_cancel, &asked, &tb));
+    OK(bgl_task_new(reg, "addon", "left", ignore_cancel, &asked, &left));
+    uint64_t bound = 0;
+    OK(bgl_services_stop_bound(w.mgr, "addon", timeout_ns, &bound));
+    cr_assert_geq(bound, 10 * SEC, "%llu", (unsigned long long)bound);
+    done_log d = {0};
+    OK(bgl_services_stop_full(w.mgr, "addon", timeout_ns, on_done, &d));
+    uint64_t spent = 0;
+    while (d.calls == 0 && spent < bound) {
+        advance(&w, 100 * MS);
+        spent += 100 * MS;
+    }
+    cr_assert_eq(d.calls, 1, "not done within the bound of %g s", (double)bound / 1e9);
+    EXPECT_STATE(a, BGL_SERVICE_FAILED);
+    EXPECT_STATE(b, BGL_SERVICE_FAILED);
+    /* Each service and each ignored task was given up on. */
+    EXPECT_RC(bgl_services_abandoned(w.mgr, "addon"), 3);
+    EXPECT_RC(bgl_services_abandoned(w.mgr, "other"), 2);
+    EXPECT_RC(bgl_services_abandoned(w.mgr, NULL), 5);
+    bgl_service_info info;
+    OK(bgl_service_get_info(a->svc, &info));
+    cr_assert_eq(info.abandoned, 1);
+    OK(bgl_task_finish(left, BGL_TASK_CANCELLED, NULL));   /* no longer out there */
+    EXPECT_RC(bgl_services_abandoned(w.mgr, "addon"), 2);
+    world_free(&w);
+    OK(bgl_tasks_free(reg));
+}
+
+Test(service_stop, stop_bound_holds_when_nothing_cooperates)
+{
+    check_bound(-1);
+}
+
+Test(service_stop, stop_bound_holds_with_a_deadline)
+{
+    check_bound(0);
+    check_bound(2 * SEC);
+}
+
+Test(service_stop, stop_bound_counts_timeouts_of_services_up_only)
+{
+    world w;
+    world_init(&w);
+    uint64_t idle = 0, up = 0, deadline = 0;
+    fake_svc *a = add_full(&w, "a", "addon", NULL, NULL);
+    a->ready_on_start = 1;
+    /* Nothing up: the wait for leftover tasks and the close (5 s each). */
+    OK(bgl_services_stop_bound(w.mgr, "addon", -1, &idle));
+    cr_assert_eq(idle, 10 * SEC);
+    OK(bgl_service_start(a->svc));
+    settle(&w);
+    /* + stop timeout, cancel grace, task grace and close of a (5 s each) */
+    OK(bgl_services_stop_bound(w.mgr, "addon", -1, &up));
+    cr_assert_eq(up, idle + 20 * SEC);
+    OK(bgl_services_stop_bound(w.mgr, "addon", 1 * SEC, &deadline));
+    cr_assert_eq(deadline, 1 * SEC + 15 * SEC + 1 * SEC + 5 * SEC);
+    EXPECT_RC(bgl_services_stop_bound(NULL, "addon", -1, &up), -EINVAL);
+    EXPECT_RC(bgl_services_stop_bound(w.mgr, "", -1, &up), -EINVAL);
+    EXPECT_RC(bgl_services_stop_bound(w.mgr, NULL, -1, NULL), -EINVAL);
+    world_free(&w);
+}
+
+Test(service_stop, abandoned_is_reset_by_a_stop_that_ends_well)
+{
+    world w;
+    world_init(&w);
+    fake_svc *a = running(&w, "a", "addon");
+    a->exit_on_stop = a->exit_on_cancel = 0;
+    OK(bgl_services_stop(w.mgr, "addon"));
+    settle(&w);
+    advance(&w, 5 * SEC);   /* stop timeout: cancelled */
+    advance(&w, 5 * SEC);   /* one more: abandoned */
+    EXPECT_STATE(a, BGL_SERVICE_FAILED);
+    EXPECT_RC(bgl_services_abandoned(w.mgr, "addon"), 1);
+    EXPECT_RC(bgl_services_abandoned(w.mgr, "other"), 0);
+    a->exit_on_stop = 1;
+    OK(bgl_service_start(a->svc));
+    settle(&w);
+    EXPECT_RC(bgl_services_abandoned(w.mgr, "addon"), 1);   /* its last stop's */
+    OK(bgl_services_stop(w.mgr, "addon"));
+    settle(&w);
+    EXPECT_STATE(a, BGL_SERVICE_STOPPED);
+    EXPECT_RC(bgl_services_abandoned(w.mgr, "addon"), 0);
+    EXPECT_RC(bgl_services_abandoned(NULL, NULL), -EINVAL);
+    EXPECT_RC(bgl_services_abandoned(w.mgr, ""), -EINVAL);
+    world_free(&w);
+}

@@ -273,6 +273,9 @@ typedef struct bgl_service_info {
                                  LEFT"): what bgl_services_exit_code() counts */
     unsigned tasks_abandoned; /* registry entries abandoned when its last
                                  run ended (see TASKS) */
+    int abandoned;            /* 1 if its last stop gave up on it: the stop
+                                 timed out and the cancel did not end it
+                                 either (or there was no cancel hook) */
 } bgl_service_info;
 
 typedef void (*bgl_service_state_cb)(bgl_service *svc, bgl_service_state old_state,
@@ -347,6 +350,24 @@ BGL_EXPORT int bgl_services_stop(bgl_services *mgr, const char *owner);
  * plus the registry entries of `owner` a stop is awaiting (OWNER STOPS,
  * step 2).  >= 0 or -EINVAL. */
 BGL_EXPORT int bgl_services_active(const bgl_services *mgr, const char *owner);
+
+/* The longest a stop of `owner` (NULL: all) started now with `timeout_ns`
+ * (as for bgl_services_stop_full()) can take until its done callback,
+ * whatever the services do, as long as the loop keeps dispatching: for every
+ * service that may have to stop, one after the other, its stop timeout (at
+ * most the deadline, counted once), its cancel grace, the wait for its
+ * registry entries and its resource close; then the wait for the owner's
+ * leftover entries and the close of its resource stacks.  Callbacks that
+ * block delay the timers by as long as they block.  0 and *bound_ns;
+ * -EINVAL. */
+BGL_EXPORT int bgl_services_stop_bound(const bgl_services *mgr, const char *owner,
+                                       int64_t timeout_ns, uint64_t *bound_ns);
+
+/* What stops gave up on, for `owner` (NULL: all): the services whose last
+ * stop abandoned them (bgl_service_info.abandoned) plus the attached
+ * registry's entries of `owner` that were abandoned and are still active
+ * (an abandoned service's own entry counts in both).  >= 0 or -EINVAL. */
+BGL_EXPORT int bgl_services_abandoned(const bgl_services *mgr, const char *owner);
 
 /* 1 if a service failed for good, 0 if not, -EINVAL. */
 BGL_EXPORT int bgl_services_exit_code(const bgl_services *mgr);
