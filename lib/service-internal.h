@@ -78,6 +78,15 @@ typedef struct owner_scope {
 
 enum { OP_SERVICES = 0, OP_TASKS, OP_CLOSE, OP_DONE };
 
+/* An observer inside the library (notify.c's notifier): told that a state
+ * changed, that a stop begins and that the manager is being freed.  It
+ * only reads the manager. */
+typedef struct bgli_svc_observer {
+    void (*changed)(void *ud);
+    void (*stopping)(const char *owner, int64_t timeout_ns, void *ud);
+    void (*gone)(void *ud);
+} bgli_svc_observer;
+
 /* One bgl_services_stop_full() in progress. */
 typedef struct stop_op {
     char *owner;                  /* NULL: everything */
@@ -116,6 +125,8 @@ struct bgl_services {
     int keepalive_fresh;          /* enabled since the last check */
     int holding;
     bgl_tasks *tasks;
+    const bgli_svc_observer *observer;
+    void *observer_ud;
 };
 
 /* service-run.c */

@@ -51,6 +51,8 @@ void bgli_svc_notify(bgl_service *s, bgl_service_state old_state)
         mgr->state_cb(s, old_state, s->state, mgr->state_ud);
         mgr->depth--;
     }
+    if (mgr->observer)
+        mgr->observer->changed(mgr->observer_ud);
 }
 
 void bgli_svc_set_state(bgl_service *s, bgl_service_state st)

@@ -228,6 +228,8 @@ int bgl_services_stop_full(bgl_services *mgr, const char *owner, int64_t timeout
             mgr->owners[i]->close_pending = 1;
         mgr->close_pending = 1;
     }
+    if (mgr->observer)
+        mgr->observer->stopping(owner, timeout_ns, mgr->observer_ud);
     bgli_svc_schedule(mgr);
     return 0;
 }

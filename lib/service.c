@@ -90,6 +90,9 @@ int bgl_services_free(bgl_services *mgr)
             return -EBUSY;
     if (mgr->holding)
         bgl_loop_release(mgr->loop);
+    if (mgr->observer)
+        mgr->observer->gone(mgr->observer_ud);
+    mgr->observer = NULL;
     if (mgr->tasks)
         bgli_tasks_unwatch(mgr->tasks, on_tasks_changed, mgr);
     mgr->tasks = NULL;

@@ -7,5 +7,6 @@
 #include "bgloop/task.h"
 #include "bgloop/resource.h"
 #include "bgloop/service.h"
+#include "bgloop/notify.h"
 
 #endif /* BGLOOP_BGLOOP_H */
