@@ -137,9 +137,12 @@ static void on_resources_closed(bgl_resources *rs, void *ud)
 {
     (void)rs;
     bgl_service *s = ud;
-    /* Only the close that ends a run settles it. */
-    if (!s->ending || s->awaiting_tasks)
+    /* Only the close that ends a run settles it; any other (what was
+     * pushed while it was down) may be what a stop is waiting for. */
+    if (!s->ending || s->awaiting_tasks) {
+        bgli_svc_schedule(s->mgr);
         return;
+    }
     s->ending = 0;
     if (s->end_error) {
         bgli_svc_set_error(s, s->end_error);

@@ -41,6 +41,17 @@
               bgl_strerror(rc_), (int)(want));                                 \
     } while (0)
 
+/* BGL_FUZZ_TRACE=1 in the environment: print the steps of an input (to
+ * read what a saved crash input does). */
+static int fuzz_trace_on = -1;
+#define TRACE(...)                                                             \
+    do {                                                                       \
+        if (fuzz_trace_on < 0)                                                 \
+            fuzz_trace_on = getenv("BGL_FUZZ_TRACE") != NULL;                  \
+        if (fuzz_trace_on)                                                     \
+            fprintf(stderr, __VA_ARGS__);                                      \
+    } while (0)
+
 /* The input, consumed front to back; an exhausted input reads as zeros. */
 typedef struct fuzz_in {
     const uint8_t *p;
