@@ -153,40 +153,6 @@ static uint64_t add_sat(uint64_t a, uint64_t b)
     return a > UINT64_MAX - b ? UINT64_MAX : a + b;
 }
 
-/* The longest a stop of `s` may take before the manager abandons it and its
- * tasks and resources are wound up: its stop timeout (or the stop's
- * deadline), then one more for the cancel hook, its task grace and its
- * close timeout. */
-static uint64_t stop_bound(const bgl_service *s, int64_t timeout_ns)
-{
-    uint64_t first = s->cfg.stop_timeout_ns;
-    if (timeout_ns >= 0 && (uint64_t)timeout_ns < first)
-        first = (uint64_t)timeout_ns;
-    uint64_t t = add_sat(first, s->hooks.cancel ? bgli_svc_grace(s) : 0);
-    t = add_sat(t, bgli_svc_grace(s));
-    return add_sat(t, bgli_svc_close_timeout(s));
-}
-
-/* Services stop dependents first, so the bound adds theirs up; then the
- * leftover tasks of the owners and their resource stacks get their own
- * waits. */
-static uint64_t stop_everything_bound(const bgl_services *mgr, int64_t timeout_ns)
-{
-    uint64_t sum = 0, tail_tasks = BGLI_MIN_GRACE_NS, tail_close = 0;
-    for (size_t i = 0; i < mgr->n; i++) {
-        const bgl_service *s = mgr->svcs[i];
-        if (s->cfg.stop_timeout_ns > tail_tasks)
-            tail_tasks = s->cfg.stop_timeout_ns;
-        if (bgli_svc_close_timeout(s) > tail_close)
-            tail_close = bgli_svc_close_timeout(s);
-        if (bgli_svc_is_busy(s))
-            sum = add_sat(sum, stop_bound(s, timeout_ns));
-    }
-    if (timeout_ns >= 0 && (uint64_t)timeout_ns < tail_tasks)
-        tail_tasks = (uint64_t)timeout_ns;
-    return add_sat(add_sat(sum, tail_tasks), tail_close);
-}
-
 static void send_extend(bgl_notify *n)
 {
     uint64_t now = 0;
@@ -294,7 +260,10 @@ static void observed_stopping(const char *owner, int64_t timeout_ns, void *ud)
         bgl_notify_send(n, "STOPPING=1");
     uint64_t now = 0;
     bgl_loop_now(n->loop, &now);
-    uint64_t until = add_sat(now, stop_everything_bound(n->mgr, timeout_ns));
+    /* The manager's own bound of that stop: beyond it the stop is stuck. */
+    uint64_t bound = 0;
+    bgl_services_stop_bound(n->mgr, NULL, timeout_ns, &bound);
+    uint64_t until = add_sat(now, bound);
     /* A second stop (a cancel-at-once deadline) may only shorten it. */
     if (!again || until < n->extend_until_ns)
         n->extend_until_ns = until;

@@ -18,10 +18,9 @@
  *   STOPPING=1          when a stop of every service begins
  *                       (bgl_services_stop_full() with owner NULL);
  *   EXTEND_TIMEOUT_USEC= with STOPPING=1 and then every second while that
- *                       stop is still in progress and within the bound its
- *                       stop timeouts give (stop timeout, cancel wait, task
- *                       grace, close timeout of each service stopping, plus
- *                       the wait for leftover tasks); never beyond it.
+ *                       stop is still in progress and within the manager's
+ *                       bound of it (bgl_services_stop_bound()): the time
+ *                       left until that bound; never beyond it.
  *
  * The summary is computed from the loop shortly after each change (a
  * zero-delay timer), never from inside the manager's own pass.
