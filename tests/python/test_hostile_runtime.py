@@ -243,16 +243,20 @@ def test_stop_from_a_thread_between_two_kicks_of_the_driver(private):
     assert mgr.c.info("w")["state"] == "stopped"
 
 
-def test_stop_handed_over_to_a_driver_that_left_is_driven_by_the_caller(private):
+def test_stop_handed_over_waits_for_the_thread_the_loop_belongs_to(private):
+    # The loop belongs to this thread (it kicked it first): a worker never
+    # drives it itself, even while nobody else does; the stop happens when
+    # this thread runs the loop again.
     mgr = private
     mgr.register("w", _idle, owner="o")
     mgr.start()
     _kick_until(mgr, lambda: mgr.c.info("w")["state"] == "running")
-    mgr.driver = threading.get_ident()
     t, result = _stop_in_thread(mgr)
-    mgr.driver = None  # serve() returned without kicking again
+    t.join(0.3)
+    assert t.is_alive()
+    assert mgr.c.info("w")["state"] == "running"
+    _kick_until(mgr, lambda: not t.is_alive())
     t.join(HANG_GUARD)
-    assert not t.is_alive()
     assert result == {"value": None}
     assert mgr.c.info("w")["state"] == "stopped"
 

@@ -361,15 +361,68 @@ def test_busy_check_keeps_kick_false(bgl):
     def check(loop):
         return loop is bgl and busy[0]
 
-    bgloop.add_busy_check(check)
+    bgl.add_busy_check(check)
+    bgl.call_soon(int)
+    assert bgl.kick() is False
+    busy[0] = False
+    bgl.call_soon(int)
+    assert bgl.kick() is True
+    busy[0] = True
+    assert bgl.remove_busy_check(check) is True
+    assert bgl.remove_busy_check(check) is False
+    bgl.call_soon(int)
+    assert bgl.kick() is True
+
+
+def test_busy_checks_belong_to_their_loop(bgl):
+    other = bgloop.Loop()
     try:
-        bgl.call_soon(int)
-        assert bgl.kick() is False
-        busy[0] = False
+        other.add_busy_check(lambda loop: True)
         bgl.call_soon(int)
         assert bgl.kick() is True
+        other.call_soon(int)
+        assert other.kick() is False
     finally:
-        bgloop.loop._busy_checks.remove(check)
+        other.close()
+    with pytest.raises(TypeError, match="callable"):
+        bgl.add_busy_check(42)
+
+
+def test_a_busy_check_that_raises_is_reported_and_removed(bgl):
+    reports = []
+    bgl.set_exception_handler(lambda loop, context: reports.append(context))
+    calls = []
+
+    def broken(loop):
+        calls.append(1)
+        raise ZeroDivisionError("broken check")
+
+    bgl.add_busy_check(broken)
+    for _ in range(3):
+        bgl.call_soon(int)
+        assert bgl.kick() is True     # every later kick still works
+    assert len(calls) == 1
+    assert len(reports) == 1
+    assert isinstance(reports[0]["exception"], ZeroDivisionError)
+    assert "busy check" in reports[0]["message"] and "removed" in reports[0]["message"]
+    assert bgl.remove_busy_check(broken) is False
+
+
+def test_module_busy_check_functions_use_the_shared_loop(shared):
+    loop = shared
+    assert bgloop.ensure_loop() is loop
+
+    def check(lp):
+        return lp is loop
+
+    bgloop.add_busy_check(check)
+    try:
+        loop.call_soon(int)
+        assert bgloop.kick() is False
+    finally:
+        assert bgloop.remove_busy_check(check) is True
+    loop.call_soon(int)
+    assert bgloop.kick() is True
 
 
 def test_close_or_kick_from_other_thread_during_blocked_kick(bgl):
@@ -391,7 +444,9 @@ def test_close_or_kick_from_other_thread_during_blocked_kick(bgl):
     bgl.kick(timeout=None)
     th.join()
     assert len(errors) == 3 and errors[2] == "woken", errors
-    assert "running" in errors[0] and "running" in errors[1]
+    assert "running" in errors[0]
+    # The loop belongs to the thread that ran it first: the message names it.
+    assert "belongs to thread 'MainThread'" in errors[1], errors[1]
     assert not bgl.is_closed()
 
 

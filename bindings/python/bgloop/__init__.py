@@ -10,7 +10,7 @@ See the README for the service API (bgloop.service, start_services, serve).
 import sys as _sys
 
 from ._bgloop import version as _version
-from .loop import Loop, add_busy_check, new_event_loop
+from .loop import Loop, add_busy_check, new_event_loop, remove_busy_check
 from .mainthread import run_on_main
 from .runner import run
 from .serve import serve
@@ -37,6 +37,7 @@ __all__ = [
     "kick",
     "stats",
     "add_busy_check",
+    "remove_busy_check",
     "service",
     "start_services",
     "stop_services",

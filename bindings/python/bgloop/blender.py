@@ -29,6 +29,10 @@ What it does, and why:
   add-ons share one loop, one service registry and one driver.  A copy
   speaking another protocol refuses loudly (:class:`ClashError`, naming
   both copies) instead of starting a second driver.
+* **Quitting.**  When Blender quits (GUI or ``--background``) services
+  still up are stopped as ``bgloop.stop_services()`` stops them - bounded
+  by the service manager's bound on the stop, whatever they do - from an
+  ``atexit`` handler, which logs what it had to abandon.
 * **File loads.**  Persistent ``load_pre``/``load_post`` handlers call
   :func:`subscribe`'d callbacks, so services can drop references to data of
   the old file.  ``ctx.resources.push(bgloop.blender.subscribe(...))``
@@ -40,6 +44,7 @@ hand work to the main thread with :func:`bgloop.run_on_main`.
 
 from __future__ import annotations
 
+import atexit
 import atexit
 import dataclasses
 import logging
@@ -260,6 +265,9 @@ def _maybe_install_driver(loop: Loop) -> None:
             reg.loop = loop
             reg.loop_origin = _origin()
         _install_handlers(reg)
+        # Once per process: the same function is registered again at most.
+        atexit.unregister(_on_exit)
+        atexit.register(_on_exit)
         if not _timers_usable():
             return
         if not reg.budget_decided:
@@ -271,6 +279,25 @@ def _maybe_install_driver(loop: Loop) -> None:
         bpy.app.timers.register(_driver, first_interval=0.0, persistent=True)
         log.debug("bgloop driver installed by %s (budget %s s, interval %s s)",
                   _origin(), reg.budget, reg.interval)
+
+
+def _on_exit() -> None:
+    """Blender quits: stop what is still up, bounded, on the main thread
+    (the one the loop belongs to), unless serve() was cut short by a second
+    signal already."""
+    from . import services
+
+    mgr = services.manager(create=False)
+    if mgr is None or mgr.loop.is_closed() or mgr.forced or mgr.c.nothing_left():
+        return
+    if mgr.loop.is_running() or mgr._other_thread():
+        log.warning("bgloop: Blender quits while the loop runs elsewhere; services not stopped")
+        return
+    try:
+        log.info("bgloop: Blender quits, stopping services")
+        mgr.stop()
+    except Exception:                       # noqa: BLE001 - Blender is on its way out
+        log.exception("bgloop: stopping services at exit failed")
 
 
 def driver_installed() -> bool:

@@ -31,24 +31,25 @@ from typing import Callable, Optional
 
 from . import _bgloop, config
 
-__all__ = ["Loop", "new_event_loop", "add_busy_check"]
+__all__ = ["Loop", "new_event_loop", "add_busy_check", "remove_busy_check"]
 
 logger = logging.getLogger("bgloop")
 
 _ThreadSafeHandle = getattr(events, "_ThreadSafeHandle", events.Handle)
 
-# Callables f(loop) -> bool telling kick() that something other than tasks
-# still needs the loop (the services layer registers one).
-_busy_checks: list = []
-
 
 def add_busy_check(check: Callable[["Loop"], bool]) -> None:
-    """Register `check(loop) -> bool`; kick() reports work left while any
-    registered check returns True (e.g. a service starting or stopping)."""
-    if not callable(check):
-        raise TypeError("add_busy_check() needs a callable")
-    if check not in _busy_checks:
-        _busy_checks.append(check)
+    """Loop.add_busy_check() on the shared loop (``bgloop.ensure_loop()``)."""
+    from .shared import ensure_loop
+
+    ensure_loop().add_busy_check(check)
+
+
+def remove_busy_check(check: Callable[["Loop"], bool]) -> bool:
+    """Loop.remove_busy_check() on the shared loop."""
+    from .shared import ensure_loop
+
+    return ensure_loop().remove_busy_check(check)
 
 
 class _Ready:
@@ -228,6 +229,9 @@ class Loop(asyncio.SelectorEventLoop):
         self._scheduled = _Scheduled(self._core)
         self._bgl_left: Optional[bool] = None
         self._bgl_left_at = -1
+        # Callables f(loop) -> bool telling kick() that something other than
+        # tasks still needs the loop (the service manager registers one).
+        self._bgl_busy_checks: list = []
         try:
             self._core.slow_callback_duration = config.slow_callback()
         except BaseException:
@@ -358,7 +362,40 @@ class Loop(asyncio.SelectorEventLoop):
     def _nothing_left(self) -> bool:
         if self._core.queued or asyncio.all_tasks(self):
             return False
-        return not any(check(self) for check in _busy_checks)
+        for check in list(self._bgl_busy_checks):
+            try:
+                if check(self):
+                    return False
+            except Exception as exc:  # noqa: BLE001 - reported, then dropped
+                # A check that fails once would fail every later kick: it is
+                # reported to the exception handler and removed.
+                self.remove_busy_check(check)
+                self.call_exception_handler({
+                    "message": f"busy check {check!r} raised; it was removed",
+                    "exception": exc,
+                    "loop": self,
+                })
+        return True
+
+    def add_busy_check(self, check: Callable[["Loop"], bool]) -> None:
+        """Register ``check(loop) -> bool``: kick() reports work left while
+        any registered check returns True (e.g. a service starting or
+        stopping).  A check that raises is reported to the loop's exception
+        handler and removed.  Adding the same check twice is harmless."""
+        if not callable(check):
+            raise TypeError(f"add_busy_check() needs a callable, not {type(check).__name__}")
+        if check not in self._bgl_busy_checks:
+            self._bgl_busy_checks.append(check)
+            self._bgl_left_at = -1  # the last answer did not ask it
+
+    def remove_busy_check(self, check: Callable[["Loop"], bool]) -> bool:
+        """Unregister a check; False if it was not registered."""
+        try:
+            self._bgl_busy_checks.remove(check)
+        except ValueError:
+            return False
+        self._bgl_left_at = -1
+        return True
 
     def _bgl_kick_enter(self):
         if _HAS_RUN_FOREVER_SETUP:

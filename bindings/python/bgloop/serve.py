@@ -4,13 +4,20 @@ Starts every registered service, then lets the shared loop wait in the
 kernel - one blocking ``kick(timeout=None)`` after another, so there is no
 polling sleep and no wakeup at all while nothing happens - until
 
-* SIGINT or SIGTERM arrives: services are stopped gracefully (a second
-  signal cancels whatever is still stopping) and ``serve()`` returns 0;
+* SIGINT or SIGTERM arrives: services are stopped gracefully and
+  ``serve()`` returns 0 - or 1 if the stop had to abandon a service or a
+  task that ignored cancellation, or did not finish within the service
+  manager's bound on it (plus a margin): a stop never keeps the process up
+  longer than that, whatever the services do.  A second signal during the
+  stop gives up at once and returns 128 + the signal number (130 for
+  SIGINT, 143 for SIGTERM);
 * nothing is left (every service ended on its own and no task a service
   created is pending): returns 0, or 1 if a service failed for good.
 
 Telling when nothing is left, and the exit code, is the service manager's
 keep-alive: it stops the loop with that code, which ends the last kick.
+Each kick runs at most ``STOP_SLICE`` seconds of callbacks, so a descriptor
+that stays readable cannot hold one forever.
 
 Signal handlers are installed even when the host already has its own
 (Blender sets a SIGINT handler in C before Python starts): the previous
@@ -23,14 +30,19 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import time
 
 from . import services as _services
 
-__all__ = ["serve"]
+__all__ = ["serve", "EXIT_OK", "EXIT_FAILED", "EXIT_FORCED_BASE"]
 
 log = logging.getLogger("bgloop")
 
 _SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+EXIT_OK = 0            # every service ended well, or a signal stopped them cleanly
+EXIT_FAILED = 1        # failed for good, or the stop abandoned something
+EXIT_FORCED_BASE = 128  # + the signal number: a second signal cut the stop short
 
 _claim = threading.Lock()  # one serve() drives the shared loop at a time
 
@@ -79,13 +91,51 @@ class _SignalGuard:
         return False
 
 
+class _Stop:
+    """What the signals asked for, seen from the kicks of serve()."""
+
+    __slots__ = ("mgr", "signals", "deadline", "forced")
+
+    def __init__(self, mgr):
+        self.mgr = mgr
+        self.signals = 0
+        self.deadline: float | None = None  # time.monotonic() the stop must end by
+        self.forced = 0                     # the signal that cut the stop short
+
+    def on_signal(self, signo: int) -> None:
+        self.signals += 1
+        name = signal.Signals(signo).name
+        if self.signals == 1:
+            log.info("serve: %s received, stopping services", name)
+            self.deadline = self.mgr.stop_deadline(None, None)
+            self.mgr.request_stop()
+        else:
+            log.warning("serve: %s received again, giving up on the stop", name)
+            self.forced = signo
+
+    def wait_for(self) -> float | None:
+        """Timeout of the next kick: until something happens, or the stop's
+        deadline."""
+        if self.deadline is None:
+            return None
+        return max(0.0, self.deadline - time.monotonic())
+
+    def over(self) -> bool:
+        return bool(self.forced) or (self.deadline is not None
+                                     and time.monotonic() >= self.deadline)
+
+
 def serve(*, signals: bool = True) -> int:
     """Run all registered services on the shared loop until they are done or
-    SIGINT/SIGTERM asks them to stop.  Returns the process exit code: 0 after
-    a signal or when every service ended well, 1 if a service failed for
-    good.  With ``signals=False`` no handler is installed (stop it with
-    ``bgloop.stop_services()`` from a thread-safe call instead; a
-    KeyboardInterrupt stops the services, then propagates)."""
+    SIGINT/SIGTERM asks them to stop.  Returns the process exit code: 0
+    after a signal or when every service ended well; 1 if a service failed
+    for good, or the stop had to abandon something (it is logged) or did not
+    finish within its bound; 128 + the signal number when a second signal
+    cut the stop short.  With ``signals=False`` no handler is installed
+    (stop it with ``bgloop.stop_services()`` from another thread instead; a
+    KeyboardInterrupt stops the services, bounded as any stop, then
+    propagates).  Must run on the thread the shared loop belongs to (the
+    first that ran it)."""
     mgr = _services.manager()
     loop = mgr.loop
     if loop.is_running():
@@ -96,18 +146,7 @@ def serve(*, signals: bool = True) -> int:
                            "(signal handlers can only be installed there); "
                            "pass signals=False elsewhere")
 
-    state = {"signalled": 0}
-
-    def on_signal(signo: int) -> None:
-        state["signalled"] += 1
-        if state["signalled"] == 1:
-            log.info("serve: %s received, stopping services", signal.Signals(signo).name)
-            mgr.request_stop()
-        else:
-            log.warning("serve: %s received again, cancelling what is still stopping",
-                        signal.Signals(signo).name)
-            mgr.request_stop(timeout=0.0)
-
+    stop = _Stop(mgr)
     with _claim:
         # A second serve() would clear the first one's keep-alive on its way
         # out, and the first would then never return.
@@ -116,12 +155,13 @@ def serve(*, signals: bool = True) -> int:
                                "stop it with bgloop.stop_services() from here instead")
         mgr.driver = threading.get_ident()
     try:
-        guard = _SignalGuard(loop, on_signal) if signals else None
+        guard = _SignalGuard(loop, stop.on_signal) if signals else None
         if guard is not None:
             guard.__enter__()
     except BaseException:
         mgr.driver = None
         raise
+    code = None
     try:
         # The manager stops the loop with its exit code once nothing is left:
         # no service active and no task a service created pending.
@@ -131,8 +171,8 @@ def serve(*, signals: bool = True) -> int:
         log.info("serve: %d service(s): %s; waiting for SIGINT/SIGTERM or their end",
                  len(names), ", ".join(names))
         try:
-            while (code := loop._core.take_stop()) is None:
-                loop.kick(None)
+            while (code := loop._core.take_stop()) is None and not stop.over():
+                loop.kick(stop.wait_for(), _services.STOP_SLICE)
         except BaseException:
             # KeyboardInterrupt (signals=False) or SystemExit escaping a
             # callback: do not leave services running behind the caller.
@@ -147,8 +187,22 @@ def serve(*, signals: bool = True) -> int:
         loop._core.take_stop()
         if guard is not None:
             guard.__exit__(None, None, None)
-    if state["signalled"]:
-        return 0
+    return _exit_code(mgr, stop, code)
+
+
+def _exit_code(mgr, stop: _Stop, code: int | None) -> int:
+    if stop.forced:
+        left = [n for n in mgr.c.names() if mgr.c.info(n)["state"] == "stopping"]
+        log.error("serve: stop cut short by %s; still stopping: %s",
+                  signal.Signals(stop.forced).name, ", ".join(left) or "(resources, tasks)")
+        mgr.forced = True
+        return EXIT_FORCED_BASE + stop.forced
+    if code is None:
+        mgr.report_unfinished("serve", None)
+        mgr.report_abandoned("serve", None)
+        return EXIT_FAILED
+    if stop.signals:
+        return EXIT_FAILED if mgr.report_abandoned("serve", None) else EXIT_OK
     if code:
         log.error("serve: service(s) failed for good: %s", ", ".join(mgr.failed()))
     return code

@@ -34,6 +34,7 @@ import concurrent.futures
 import inspect
 import logging
 import threading
+import time
 from typing import Any, Awaitable, Callable, Iterable, TypeVar
 
 from . import _bgloop
@@ -50,6 +51,13 @@ log = logging.getLogger("bgloop")
 
 F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
 
+#: Seconds allowed beyond the service manager's own bound on a stop
+#: (``Services.stop_bound()``) before a blocking stop gives up waiting.
+STOP_MARGIN = 1.0
+#: Seconds of callbacks per kick while a stop is driven from plain code, so
+#: that a descriptor that stays readable cannot hold a kick forever.
+STOP_SLICE = 0.05
+
 ServiceError = _bgloop.ServiceError
 
 
@@ -61,7 +69,13 @@ def _running_loop() -> asyncio.AbstractEventLoop | None:
 
 
 def _describe_error(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    # Never raises: the text is how the end of a run reaches the manager.
+    try:
+        text = str(exc)
+    except Exception:
+        text = "<str() of the exception failed>"
+    name = type(exc).__name__
+    return f"{name}: {text}" if text else name
 
 
 def _identity(fn: Callable) -> str:
@@ -143,7 +157,12 @@ class _Host:
         if run != self.run or self.ended:
             return
         self.ended = True
-        self.mgr.c.exited(self.name, failed, error)
+        try:
+            self.mgr.c.exited(self.name, failed, error)
+        except BaseException:
+            if run == self.run:  # not recorded: a later report may still end the run
+                self.ended = False
+            raise
 
     def _finished(self, run: int, ctx: ServiceContext, task: asyncio.Task) -> None:
         if task.cancelled():
@@ -193,6 +212,9 @@ class Manager:
         self.tasks = _tasks.Registry()
         # The thread of a serve() driving the loop, kick after kick.
         self.driver: int | None = None
+        # A second signal cut serve()'s stop short: exit handlers do not
+        # wait for it again.
+        self.forced = False
         self.c = _bgloop.Services(loop._core, self.tasks.c)
         self.c.set_hooks(start=_Host.start, stop=_Host.stop, cancel=_Host.cancel,
                          close=self._close, on_state=self._on_state)
@@ -265,7 +287,38 @@ class Manager:
 
     # start and stop
 
-    def start(self, owner: str | None = None) -> None:
+    def loop_thread(self) -> int | None:
+        """Ident of the thread the loop belongs to (the first that ran
+        it), or None while no thread has run it yet."""
+        return self.loop._core.thread
+
+    def _other_thread(self) -> bool:
+        thread = self.loop_thread()
+        return thread is not None and thread != threading.get_ident()
+
+    def start(self, owner: str | None = None) -> "concurrent.futures.Future | None":
+        if self._other_thread() and not self.loop.is_closed():
+            return self._start_through_loop(owner)
+        self._start_here(owner)
+        return None
+
+    def _start_through_loop(self, owner: str | None) -> concurrent.futures.Future:
+        accepted: concurrent.futures.Future = concurrent.futures.Future()
+
+        def begin() -> None:
+            if not accepted.set_running_or_notify_cancel():
+                return
+            try:
+                self._start_here(owner)
+            except BaseException as exc:  # noqa: BLE001 - delivered to the caller
+                accepted.set_exception(exc)
+            else:
+                accepted.set_result(None)
+
+        self.loop.call_soon_threadsafe(begin)  # wakes a blocked kick at once
+        return accepted
+
+    def _start_here(self, owner: str | None = None) -> None:
         running = _running_loop()
         if running is not None and running is not self.loop:
             # They would never run: nothing drives the shared loop meanwhile.
@@ -325,50 +378,80 @@ class Manager:
         self._warn_if_unknown("stop_services", owner)
         if self.loop.is_closed():
             return None
-        if self._driven_elsewhere():
-            return self._stop_through_loop(owner, timeout)
-        self._stop_here(owner, timeout)
+        if self._other_thread():
+            self._stop_through_loop(owner, timeout)
+        else:
+            self._stop_here(owner, timeout)
         return None
 
-    def _driven_elsewhere(self) -> bool:
-        # Running or waiting in the kernel in another thread, or between two
-        # kicks of serve() there: only a thread-safe call may touch it then.
-        driver = self.driver
-        return (self.loop.is_running() or self.loop._core.busy
-                or (driver is not None and driver != threading.get_ident()))
+    def stop_deadline(self, owner: str | None, timeout: float | None) -> float:
+        """time.monotonic() by which a stop started now is over, whatever
+        the services do: the service manager's bound plus STOP_MARGIN."""
+        return time.monotonic() + self.c.stop_bound(owner, timeout) + STOP_MARGIN
+
+    def drive(self, until: Callable[[], bool], deadline: float) -> bool:
+        """Kick the loop from plain code until ``until()`` or the deadline
+        (time.monotonic()); each kick is bounded (STOP_SLICE of callbacks),
+        so a descriptor that stays readable cannot hold it.  True if
+        ``until()`` became true."""
+        while not until():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            self.loop.kick(left, STOP_SLICE)
+        return True
 
     def _stop_here(self, owner: str | None, timeout: float | None) -> None:
         done: list[bool] = []
+        deadline = self.stop_deadline(owner, timeout)
         self.c.stop(owner, timeout, lambda: done.append(True))
-        while not done:
-            self.loop.kick(None)
+        if not self.drive(lambda: bool(done), deadline):
+            self.report_unfinished("stop_services", owner)
+        self.report_abandoned("stop_services", owner)
 
     def _stop_through_loop(self, owner: str | None, timeout: float | None) -> None:
+        # Another thread runs the loop: the stop is handed over and this
+        # thread waits for it, as long as the stop can take.
         stopped: concurrent.futures.Future = concurrent.futures.Future()
-        claim = threading.Lock()  # the stop starts once: in the loop, or here
+        begun = threading.Event()
 
         def begin() -> None:
-            if not claim.acquire(blocking=False):
-                return
+            begun.set()
             try:
                 self.c.stop(owner, timeout, lambda: stopped.set_result(None))
             except BaseException as exc:  # noqa: BLE001 - raised in the caller
                 stopped.set_exception(exc)
 
-        self.loop.call_soon_threadsafe(begin)
-        while True:
-            try:
-                stopped.result(timeout=0.1)
-                return
-            except concurrent.futures.TimeoutError:
-                pass
-            # The driver may have returned before running begin(): then
-            # nobody else will, and this thread drives the stop itself.
-            if self.loop.is_closed():
-                return
-            if not self._driven_elsewhere() and claim.acquire(blocking=False):
-                self._stop_here(owner, timeout)
-                return
+        deadline = self.stop_deadline(owner, timeout)
+        self.loop.call_soon_threadsafe(begin)  # wakes a blocked kick at once
+        try:
+            stopped.result(timeout=max(0.0, deadline - time.monotonic()))
+        except concurrent.futures.TimeoutError:
+            if not begun.is_set():
+                raise TimeoutError(
+                    f"stop_services(): the loop belongs to thread {self.loop_thread()}, which "
+                    f"did not run it for {STOP_MARGIN + self.c.stop_bound(owner, timeout):.1f} s; "
+                    f"the stop was handed over and happens when that thread runs the loop"
+                ) from None
+            self.report_unfinished("stop_services", owner)
+
+    def report_unfinished(self, what: str, owner: str | None) -> None:
+        left = [n for n in self.c.names(owner) if self.c.info(n)["state"] == "stopping"]
+        log.error("%s(%s): the stop did not finish within its bound; still stopping: %s",
+                  what, "" if owner is None else repr(owner), ", ".join(left) or "(resources)")
+
+    def report_abandoned(self, what: str, owner: str | None) -> int:
+        """Log what stops gave up on (see Services.abandoned()); returns
+        that count."""
+        n = self.c.abandoned(owner)
+        if n:
+            names = [name for name in self.c.names(owner) if self.c.info(name)["abandoned"]]
+            tasks = n - len(names)
+            log.warning("%s(%s): abandoned %s%s%d task(s) that ignored cancellation",
+                        what, "" if owner is None else repr(owner),
+                        ", ".join(f"service {name!r}" for name in names),
+                        "; " if names else "", tasks)
+        return n
 
     # queries
 
@@ -406,17 +489,12 @@ def manager(create: bool = True) -> Manager | None:
         return mgr
     if not create:
         return None
-    from . import ensure_loop, loop as _loopmod
+    from . import ensure_loop
 
     _config.apply_log_level()  # a bad BGLOOP_LOG_LEVEL fails here, loudly
     mgr = _default = Manager(ensure_loop())
-    _loopmod.add_busy_check(_busy)
+    mgr.loop.add_busy_check(mgr.busy)
     return mgr
-
-
-def _busy(loop: asyncio.AbstractEventLoop) -> bool:
-    mgr = _default
-    return mgr is not None and mgr.busy(loop)
 
 
 # ---- registration -------------------------------------------------------------
@@ -509,13 +587,19 @@ def forget_services(owner: str | None = None) -> list[str]:
 
 # ---- start and stop -----------------------------------------------------------
 
-def start_services(owner: str | None = None) -> None:
+def start_services(owner: str | None = None) -> "concurrent.futures.Future | None":
     """Start the registered services of ``owner`` (None: all) and their
     dependencies, in dependency order.  Returns at once: the loop (a kick,
     ``serve()``, ``run_until_complete``...) does the starting.  Unknown
     dependencies and cycles raise :class:`ServiceError` naming the services,
-    and then nothing is started.  Starting running services is harmless."""
-    manager().start(owner)
+    and then nothing is started.  Starting running services is harmless.
+
+    Called from a thread other than the one the loop belongs to (the first
+    that ran it), it hands the request over thread-safely - waking the loop
+    at once - and returns a :class:`concurrent.futures.Future`, done once
+    the loop has taken the request (its exception is the ServiceError, if
+    any)."""
+    return manager().start(owner)
 
 
 async def stop_services_async(owner: str | None = None, timeout: float | None = None) -> None:
@@ -539,12 +623,17 @@ def stop_services(owner: str | None = None,
     :func:`stop_services_async`.
 
     Called from plain code (not inside the loop), it drives the shared loop
-    itself and returns when everything is down.  Called from inside the
-    running loop (a callback, a service, a kick) it cannot block: it starts
-    the stop and returns an ``asyncio.Future`` at once, done when the stop
-    is (await it if you need to know).  Called from another thread while the loop is
-    running in its own thread (``serve()``, ``run_forever()``), it hands the
-    stop over thread-safely and waits for it.  Repeated calls are harmless."""
+    itself and returns when everything is down - at the latest after the
+    service manager's bound on the stop (stop timeouts, cancel graces,
+    resource closes) plus ``STOP_MARGIN``, whatever the services do; what it
+    had to abandon is logged.  Called from inside the running loop (a
+    callback, a service, a kick) it cannot block: it starts the stop and
+    returns an ``asyncio.Future`` at once, done when the stop is (await it
+    if you need to know).  Called from a thread other than the one the loop
+    belongs to (``serve()``, ``run_forever()`` or Blender's main thread), it
+    hands the stop over thread-safely, waking the loop at once, and waits
+    for it just as long; ``TimeoutError`` if that thread did not run the
+    loop meanwhile.  Repeated calls are harmless."""
     mgr = manager(create=False)
     if mgr is None:
         if owner is not None:

@@ -11,6 +11,8 @@
  *   run_once(block)                 one iteration (asyncio's _run_once)
  *   kick(timeout, budget) -> int    bounded step, see bgloop.Loop.kick
  *   take_stop() -> int | None       a pending stop of other code, cleared
+ *   thread                          ident of the thread it belongs to
+ *                                   (the first to run it), or None
  *   stop(), close(), clear_timers(), stats()
  *
  * Both run_once() and kick() are the C steps (loop.h) and nothing more:
@@ -22,9 +24,48 @@
 
 #include <errno.h>
 
+/* The name of the calling thread (threading.current_thread().name), or
+ * None. */
+static PyObject *current_thread_name(void)
+{
+    PyObject *mod = PyImport_ImportModule("threading");
+    PyObject *t = mod ? PyObject_CallMethod(mod, "current_thread", NULL) : NULL;
+    PyObject *name = t ? PyObject_GetAttrString(t, "name") : NULL;
+    Py_XDECREF(t);
+    Py_XDECREF(mod);
+    if (!name) {
+        PyErr_Clear();
+        Py_INCREF(Py_None);
+        name = Py_None;
+    }
+    return name;
+}
+
+/* The loop belongs to the first thread that runs it: every driver (kick,
+ * run_forever, run_until_complete, serve, Blender's timer) goes through
+ * here, so callbacks never run on another thread. */
+static int check_thread(bglpy_core *self, const char *what)
+{
+    unsigned long me = PyThread_get_thread_ident();
+    if (self->thread == me)
+        return 0;
+    if (self->thread == 0) {
+        self->thread = me;
+        Py_XDECREF(self->thread_name);
+        self->thread_name = current_thread_name();
+        return 0;
+    }
+    PyErr_Format(PyExc_RuntimeError,
+                 "%s: this loop belongs to thread %R (ident %lu), the first to run it; "
+                 "drive it only there, and hand work to it from other threads with "
+                 "loop.call_soon_threadsafe() or bgloop.run_on_main()",
+                 what, self->thread_name ? self->thread_name : Py_None, self->thread);
+    return -1;
+}
+
 static int check_idle(bglpy_core *self, const char *what)
 {
-    if (bglpy_check_open(self) < 0)
+    if (bglpy_check_open(self) < 0 || check_thread(self, what) < 0)
         return -1;
     if (self->busy) {
         PyErr_Format(PyExc_RuntimeError,
@@ -379,6 +420,14 @@ static PyObject *get_busy(bglpy_core *self, void *c)
     return PyBool_FromLong(self->busy);
 }
 
+static PyObject *get_thread(bglpy_core *self, void *c)
+{
+    (void)c;
+    if (!self->thread)
+        Py_RETURN_NONE;
+    return PyLong_FromUnsignedLong(self->thread);
+}
+
 static PyObject *get_closed(bglpy_core *self, void *c)
 {
     (void)c;
@@ -396,6 +445,8 @@ static PyGetSetDef core_getset[] = {
     {"dispatched", (getter)get_dispatched, NULL,
      "grows whenever any callback ran (Python or C: service manager, ...)", NULL},
     {"closed", (getter)get_closed, NULL, NULL, NULL},
+    {"thread", (getter)get_thread, NULL,
+     "ident of the thread the loop belongs to (the first to run it), or None", NULL},
     {"busy", (getter)get_busy, NULL, "inside run_once() or kick(), waiting included", NULL},
     {NULL, NULL, NULL, NULL, NULL},
 };
@@ -454,6 +505,7 @@ static void core_dealloc(bglpy_core *self)
     bglpy_timers_free_index(self);
     if (self->closing && bgl_loop_free(self->closing) == 0)
         self->closing = NULL;
+    Py_CLEAR(self->thread_name);
     Py_CLEAR(self->exc_type);
     Py_CLEAR(self->exc_value);
     Py_CLEAR(self->exc_tb);

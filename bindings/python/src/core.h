@@ -33,6 +33,10 @@ typedef struct bglpy_core {
     bglpy_link pending;         /* queued Handles (for the garbage collector) */
     int debug;                  /* run handles through owner._bgl_run_debug() */
     int busy;                   /* inside run_once()/kick(), waiting included */
+    /* The thread the loop belongs to: the first to run or kick it.  Its
+     * callbacks (service code, bpy calls) run on that thread only. */
+    unsigned long thread;       /* 0: not claimed yet */
+    PyObject *thread_name;      /* for messages */
     /* Stop requests: the binding's own (Python's loop.stop(), a
      * BaseException) end the current kick through bgl_loop_stop() and are
      * taken back right after it; a request of other code (the service

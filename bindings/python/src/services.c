@@ -583,6 +583,7 @@ static PyObject *svcs_info(bglpy_services *self, PyObject *name)
         set_item(d, "waiting_for", str_or_none(info.waiting_for)) ||
         set_item(d, "failed_for_good", PyBool_FromLong(info.failed_for_good)) ||
         set_item(d, "tasks_abandoned", PyLong_FromUnsignedLong(info.tasks_abandoned)) ||
+        set_item(d, "abandoned", PyBool_FromLong(info.abandoned)) ||
         set_item(d, "resources", PyLong_FromLong(res > 0 ? res : 0))) {
         Py_XDECREF(d);
         return NULL;
@@ -630,6 +631,38 @@ static PyObject *svcs_active(bglpy_services *self, PyObject *const *args, Py_ssi
     int n = bgl_services_active(self->mgr, owner);
     if (n < 0)
         return bglpy_raise_errno(n, "bgl_services_active");
+    return PyLong_FromLong(n);
+}
+
+/* stop_bound(owner=None, timeout=None) -> float: the longest a stop started
+ * now can take, in seconds (bgl_services_stop_bound()). */
+static PyObject *svcs_stop_bound(bglpy_services *self, PyObject *args, PyObject *kwargs)
+{
+    PyObject *owner_obj = Py_None, *timeout = Py_None;
+    static char *kwlist[] = {"owner", "timeout", NULL};
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "|OO:stop_bound", kwlist, &owner_obj,
+                                     &timeout))
+        return NULL;
+    const char *owner;
+    int64_t timeout_ns;
+    uint64_t bound;
+    if (bglpy_str_arg(owner_obj, "owner", 1, &owner) < 0 ||
+        bglpy_seconds(timeout, "timeout", 1, &timeout_ns) < 0 || check_open(self) < 0)
+        return NULL;
+    int r = bgl_services_stop_bound(self->mgr, owner, timeout_ns, &bound);
+    if (r < 0)
+        return bglpy_raise_errno(r, "bgl_services_stop_bound");
+    return PyFloat_FromDouble((double)bound / 1e9);
+}
+
+static PyObject *svcs_abandoned(bglpy_services *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    const char *owner;
+    if (owner_args(args, nargs, "abandoned", &owner) < 0 || check_open(self) < 0)
+        return NULL;
+    int n = bgl_services_abandoned(self->mgr, owner);
+    if (n < 0)
+        return bglpy_raise_errno(n, "bgl_services_abandoned");
     return PyLong_FromLong(n);
 }
 
@@ -725,6 +758,11 @@ static PyMethodDef svcs_methods[] = {
     {"names", METH(svcs_names, METH_FASTCALL), "names(owner=None) -> list, registration order."},
     {"failed", METH(svcs_failed, METH_NOARGS), "failed() -> names of services failed for good."},
     {"active", METH(svcs_active, METH_FASTCALL), "active(owner=None) -> int"},
+    {"stop_bound", METH(svcs_stop_bound, METH_VARARGS | METH_KEYWORDS),
+     "stop_bound(owner=None, timeout=None) -> float: the longest a stop started now can take "
+     "(seconds)."},
+    {"abandoned", METH(svcs_abandoned, METH_FASTCALL),
+     "abandoned(owner=None) -> int: services and tasks that stops gave up on."},
     {"exit_code", METH(svcs_exit_code, METH_NOARGS),
      "exit_code() -> 1 if a service failed for good, else 0."},
     {"nothing_left", METH(svcs_nothing_left, METH_NOARGS),
