@@ -33,7 +33,7 @@ from . import _bgloop, config
 
 __all__ = ["Loop", "new_event_loop", "add_busy_check", "remove_busy_check"]
 
-logger = logging.getLogger("bgloop")
+logger = logging.getLogger("bgloop.loop")
 
 _ThreadSafeHandle = getattr(events, "_ThreadSafeHandle", events.Handle)
 

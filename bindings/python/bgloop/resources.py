@@ -24,7 +24,7 @@ import inspect
 import logging
 from typing import Any, Callable
 
-log = logging.getLogger("bgloop")
+log = logging.getLogger("bgloop.resources")
 
 __all__ = ["check_closable", "describe", "begin_close"]
 

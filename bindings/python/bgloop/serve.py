@@ -36,7 +36,7 @@ from . import services as _services
 
 __all__ = ["serve", "EXIT_OK", "EXIT_FAILED", "EXIT_FORCED_BASE"]
 
-log = logging.getLogger("bgloop")
+log = logging.getLogger("bgloop.serve")
 
 _SIGNALS = (signal.SIGINT, signal.SIGTERM)
 

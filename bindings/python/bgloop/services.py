@@ -47,7 +47,7 @@ __all__ = ["ServiceError", "Manager", "manager", "service", "start_services", "s
            "stop_services_async", "status", "forget_services", "failed_for_good",
            "request_stop"]
 
-log = logging.getLogger("bgloop")
+log = logging.getLogger("bgloop.services")
 
 F = TypeVar("F", bound=Callable[..., Awaitable[Any]])
 
