@@ -81,6 +81,90 @@ def make_echo_addon(name: str, scripts: pathlib.Path, vendor_from: pathlib.Path 
     return dst
 
 
+
+# ---- bpy from PyPI -----------------------------------------------------------
+
+# Blender as a Python module, by Blender series: (CPython, pinned release).
+# Each bpy wheel supports exactly one CPython minor version.
+BPY_RELEASES = {
+    "4.2": ("3.11", "4.2.23"),
+    "4.5": ("3.11", "4.5.15"),
+    "5.0": ("3.11", "5.0.1"),
+    "5.3": ("3.13", "5.3.0"),
+}
+# Downloads and bpy-only venvs live outside the work tree so a fresh clone
+# (CI) reuses them: each wheel is about 350 MB, a venv about 1 GB.
+BPY_CACHE = pathlib.Path(os.environ.get("BGLOOP_BPY_CACHE")
+                         or pathlib.Path.home() / ".cache" / "bgloop" / "bpy")
+PYENV_VERSIONS = pathlib.Path(os.environ.get("PYENV_ROOT", pathlib.Path.home() / ".pyenv")) / "versions"
+
+
+class BpyInstallError(RuntimeError):
+    """A bpy release could not be installed; the message says why."""
+
+
+def find_python(minor: str) -> pathlib.Path:
+    """The newest pyenv CPython MINOR (e.g. "3.11")."""
+    found = sorted(PYENV_VERSIONS.glob(f"{minor}.*/bin/python"),
+                   key=lambda p: tuple(int(x) for x in p.parent.parent.name.split(".")
+                                       if x.isdigit()))
+    if not found:
+        raise BpyInstallError(f"no CPython {minor} under {PYENV_VERSIONS} (pyenv install {minor})")
+    return found[-1]
+
+
+def _pip(python, *args, timeout=900) -> None:
+    cmd = [str(python), "-m", "pip", "--disable-pip-version-check", "-q", *map(str, args)]
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    if res.returncode != 0:
+        raise BpyInstallError(f"{' '.join(cmd)} failed (exit {res.returncode}):\n"
+                              f"{res.stdout[-2000:]}{res.stderr[-3000:]}")
+
+
+def bpy_venv(series: str) -> pathlib.Path:
+    """The python of a venv with bpy SERIES (a key of BPY_RELEASES) and
+    nothing else, made once: the wheels are downloaded into BPY_CACHE/wheels
+    and installed from there without an index.  Raises BpyInstallError
+    naming the reason if it cannot be made."""
+    minor, version = BPY_RELEASES[series]
+    spec = f"bpy=={version}"
+    venv = BPY_CACHE / "venvs" / f"{version}-py{minor}"
+    py = venv / "bin" / "python"
+    stamp = venv / "bgloop-bpy-spec"
+    if stamp.is_file() and stamp.read_text().strip() == spec and py.exists():
+        return py
+    base = find_python(minor)
+    wheels = BPY_CACHE / "wheels"
+    wheels.mkdir(parents=True, exist_ok=True)
+    t0 = time.monotonic()
+    if not list(wheels.glob(f"bpy-{version}-*.whl")):
+        # bpy's dependencies come along (numpy, requests, ...).
+        _pip(base, "download", "--only-binary=:all:", "-d", wheels, spec)
+    tmp = venv.with_name(venv.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    shutil.rmtree(venv, ignore_errors=True)
+    subprocess.run([str(base), "-m", "venv", str(tmp)], check=True, timeout=120)
+    _pip(tmp / "bin" / "python", "install", "--no-index", "--find-links", wheels, spec)
+    tmp.rename(venv)
+    res = subprocess.run([str(py), "-c", "import bpy; print(bpy.app.version_string)"],
+                         capture_output=True, text=True, timeout=120)
+    if res.returncode != 0 or not res.stdout.startswith(version):
+        raise BpyInstallError(f"{spec} installed in {venv} but does not import as {version} "
+                              f"(exit {res.returncode}):\n{res.stdout[-500:]}{res.stderr[-2000:]}")
+    stamp.write_text(spec + "\n")
+    print(f"\n{spec} ready in {venv} ({time.monotonic() - t0:.0f}s)", flush=True)
+    return py
+
+
+def bpy_cli(python: pathlib.Path) -> pathlib.Path:
+    """Blender's extension command line (``blender_ext.py``) in a bpy venv."""
+    found = sorted(python.parent.parent.glob(
+        "lib/python3*/site-packages/bpy/*/scripts/addons_core/bl_pkg/cli/blender_ext.py"))
+    if len(found) != 1:
+        raise BpyInstallError(f"expected one blender_ext.py in the venv of {python}, found {found}")
+    return found[0]
+
+
 # ---- processes ---------------------------------------------------------------
 
 def blender_env(tmp: pathlib.Path, *, pythonpath=None, **extra) -> dict:
