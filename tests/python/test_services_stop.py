@@ -160,3 +160,103 @@ def test_stop_services_async_on_another_loop_is_refused():
             await bgloop.stop_services_async()
 
     asyncio.run(main())
+
+
+# ---- a stop from plain code is bounded, whatever the services do -------------------
+
+def test_stop_reports_what_it_abandoned(caplog):
+    release = asyncio.Event()
+
+    @bgloop.service("zombie2", owner="t", stop_timeout=0.02)
+    async def zombie(ctx):
+        ctx.ready()
+        while not release.is_set():
+            try:
+                await release.wait()
+            except asyncio.CancelledError:
+                continue  # refuses to be cancelled
+
+    bgloop.start_services()
+    drive(lambda: state("zombie2") == "running")
+    mgr = bgloop.services.manager()
+    bound = mgr.c.stop_bound("t")
+    assert bound > 0.04          # at least its stop timeout and cancel grace
+    with caplog.at_level("WARNING", logger="bgloop"):
+        bgloop.stop_services(owner="t")
+    assert bgloop.status()["zombie2"]["abandoned"] is True
+    assert mgr.c.abandoned("t") >= 1
+    assert "abandoned service 'zombie2'" in caplog.text
+    release.set()
+    drive(mgr.host("zombie2").task.done)
+
+
+def _in_child(body: str) -> "subprocess.CompletedProcess":
+    # A stop that never returns cannot be interrupted in-process.
+    import subprocess
+    import sys
+    import textwrap
+
+    return subprocess.run([sys.executable, "-c", textwrap.dedent(body)], capture_output=True,
+                          text=True, timeout=60)
+
+
+def test_stop_returns_although_a_descriptor_stays_readable():
+    # A reader that never drains its pipe: every kick finds it ready.  The
+    # stop used to kick without a budget and never came back.
+    proc = _in_child("""
+        import asyncio, os, bgloop
+        r, w = os.pipe()
+        os.write(w, b"x")
+
+        @bgloop.service("reader", owner="t", stop_timeout=0.2)
+        async def reader(ctx):
+            asyncio.get_running_loop().add_reader(r, lambda: None)
+            ctx.ready()
+            await ctx.stopping.wait()
+
+        bgloop.start_services("t")
+        while bgloop.status()["reader"]["state"] != "running":
+            bgloop.kick(0.05, 0.01)
+        bgloop.stop_services("t")
+        print("stopped", bgloop.status()["reader"]["state"], flush=True)
+    """)
+    assert proc.returncode == 0, proc.stderr
+    assert "stopped stopped" in proc.stdout, (proc.stdout, proc.stderr)
+
+
+def test_stop_returns_within_its_bound_when_a_callback_blocks_and_nothing_cooperates():
+    # A service that ignores its stop and its cancellation, keeps a pipe
+    # readable and blocks the loop for a while at each wakeup: the stop is
+    # still over within the manager's bound plus the margin.
+    proc = _in_child("""
+        import asyncio, os, time, bgloop
+        from bgloop import services
+        r, w = os.pipe()
+        os.write(w, b"x")
+
+        @bgloop.service("worst", owner="t", stop_timeout=0.3)
+        async def worst(ctx):
+            loop = asyncio.get_running_loop()
+            loop.add_reader(r, lambda: time.sleep(0.05))
+            ctx.ready()
+            while True:
+                try:
+                    await asyncio.sleep(3600)
+                except asyncio.CancelledError:
+                    pass
+
+        bgloop.start_services("t")
+        while bgloop.status()["worst"]["state"] != "running":
+            bgloop.kick(0.05, 0.01)
+        mgr = services.manager()
+        allowed = mgr.c.stop_bound("t") + services.STOP_MARGIN
+        t0 = time.monotonic()
+        bgloop.stop_services("t")
+        took = time.monotonic() - t0
+        print("within bound", took <= allowed, round(took, 2), round(allowed, 2), flush=True)
+        print("state", bgloop.status()["worst"]["state"], flush=True)
+    """)
+    assert proc.returncode == 0, proc.stderr
+    assert "within bound True" in proc.stdout, (proc.stdout, proc.stderr)
+    assert "state failed" in proc.stdout
+    assert "abandoned service 'worst'" in proc.stderr, proc.stderr
