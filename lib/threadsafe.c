@@ -1,10 +1,11 @@
 /* threadsafe.c - calls from other threads and the wakeup descriptor.
  *
- * Callers append to a mutex-protected list; the loop takes the whole list
- * in one swap per iteration.  Only the caller that finds no wakeup pending
- * writes to the descriptor, so a storm of calls costs one syscall per
- * iteration, not one per call.  eventfd on Linux, a pipe elsewhere (or if
- * eventfd is unavailable).
+ * Callers append to a mutex-protected list; each iteration takes at most
+ * BGL_THREADSAFE_BATCH calls from its head, so a flood of calls cannot
+ * starve timers and I/O (see loop.h).  Only the caller that finds no wakeup
+ * pending writes to the descriptor, so a storm of calls costs one syscall
+ * per iteration, not one per call.  eventfd on Linux, a pipe elsewhere (or
+ * if eventfd is unavailable).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -172,8 +173,20 @@ void bgli_threadsafe_collect(bgl_loop *loop)
 
     pthread_mutex_lock(&loop->ts_lock);
     bgl_call *c = loop->ts_head;
-    loop->ts_head = loop->ts_tail = NULL;
-    loop->ts_signaled = 0;
+    /* Cut the batch off the head; what follows stays shared, in order. */
+    bgl_call *end = c;
+    for (size_t n = 1; end && n < BGL_THREADSAFE_BATCH; n++)
+        end = end->next_free;
+    if (end && end->next_free) {
+        loop->ts_head = end->next_free;
+        end->next_free = NULL;
+        /* ts_signaled stays set: the loop owes itself the next collect,
+         * and callers need not write the descriptor for it. */
+        loop->wake_ready = 1;
+    } else {
+        loop->ts_head = loop->ts_tail = NULL;
+        loop->ts_signaled = 0;
+    }
     if (give && loop->ts_free_n < TS_FREE_MAX) {
         /* Splice the recycled nodes in front of the shared freelist. */
         last->next_free = loop->ts_free;

@@ -27,8 +27,9 @@
  *   3. dispatch (bgl_loop_dispatch()): refresh the cached time
  *      (bgl_loop_now()), append to the queue the expired timers (by
  *      deadline, ties in the order they were armed), then the thread-safe
- *      calls (in the order they were made), then the signals; then run the
- *      queue in FIFO order.  Deferred calls made with bgl_loop_call_soon()
+ *      calls (in the order they were made; at most BGL_THREADSAFE_BATCH,
+ *      see THE THREAD-SAFE QUEUE), then the signals; then run the queue in
+ *      FIFO order.  Deferred calls made with bgl_loop_call_soon()
  *      are part of the same queue, after whatever was queued before them.
  *      Anything scheduled *while* dispatching - a call soon, a timer that
  *      is already due, ... - runs in the next iteration, never in this one
@@ -45,6 +46,17 @@
  * wait will not block.  Nothing that became ready is lost: an I/O watcher
  * that is queued but not yet dispatched is not queued twice; its pending
  * events are merged, and filtered by its interest at dispatch time.
+ *
+ * THE THREAD-SAFE QUEUE.  Calls made with bgl_loop_call_threadsafe() wait
+ * in a queue of their own until a dispatch collects them.  One dispatch
+ * collects only calls already queued when it began, and at most
+ * BGL_THREADSAFE_BATCH of them, oldest first; the rest stay queued, in
+ * order, for the next iteration, whose wait will not block.  So threads
+ * that flood the loop with calls delay a timer that is due, ready I/O or a
+ * signal by at most one iteration, that iteration runs at most
+ * BGL_THREADSAFE_BATCH thread-safe calls, and the calls still run in the
+ * order they were made.  The queue itself is not bounded: callers are never
+ * refused or blocked for its length (only -ENOMEM stops them).
  *
  * DRIVING THE LOOP FROM A HOST
  *
@@ -358,10 +370,14 @@ BGL_EXPORT int bgl_loop_call_soon(bgl_loop *loop, bgl_callback cb, void *userdat
 BGL_EXPORT int bgl_loop_call_soon_full(bgl_loop *loop, bgl_callback cb, void *userdata,
                                        bgl_callback discard);
 
+/* The most thread-safe calls one dispatch collects (THE THREAD-SAFE QUEUE). */
+#define BGL_THREADSAFE_BATCH 1024
+
 /* From any thread: queue cb(userdata) to run on the loop's thread and wake
  * the loop at once if it is blocked in the kernel.  Calls are never lost and
  * run in the order they were made (per calling thread, and globally in the
- * order they took the queue's lock).  discard may be NULL; see
+ * order they took the queue's lock), at most BGL_THREADSAFE_BATCH per
+ * iteration (THE THREAD-SAFE QUEUE).  discard may be NULL; see
  * bgl_loop_call_soon_full().  0, -EINVAL, -EBUSY (the loop is being freed)
  * or -ENOMEM. */
 BGL_EXPORT int bgl_loop_call_threadsafe(bgl_loop *loop, bgl_callback cb, void *userdata,
