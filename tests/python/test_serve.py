@@ -450,3 +450,53 @@ def test_serve_blocked_in_the_kernel_stops_services_on_keyboardinterrupt(tmp_pat
     assert code == 0, (out, err)
     assert "svc stopped" in out and "interrupted stopped" in out, (out, err)
     assert "KeyboardInterrupt" not in err, err
+
+
+STUBBORN = """
+    import asyncio, os, sys, time
+    import bgloop
+
+    r, w = os.pipe()
+    os.write(w, b"x")             # stays readable: every kick finds it ready
+
+    @bgloop.service("stubborn", owner="child", stop_timeout=STOP_TIMEOUT)
+    async def stubborn(ctx):
+        asyncio.get_running_loop().add_reader(r, lambda: None)
+        ctx.ready()
+        print("ready", flush=True)
+        while True:
+            try:
+                await asyncio.sleep(3600)
+            except asyncio.CancelledError:
+                pass               # refuses to die
+
+    t0 = time.monotonic()
+    code = bgloop.serve()
+    print("serve returned", code, flush=True)
+    sys.exit(code)
+"""
+
+
+def test_serve_exits_1_after_abandoning_a_task_that_refuses_to_die(tmp_path):
+    proc = spawn_script(tmp_path, STUBBORN.replace("STOP_TIMEOUT", "0.3"))
+    read_line(proc, "ready")
+    proc.send_signal(signal.SIGTERM)
+    code, out, err = finish(proc)
+    assert code == 1, (out, err)
+    assert "serve returned 1" in out
+    assert "abandoned service 'stubborn'" in err, err
+
+
+@pytest.mark.parametrize("signo", [signal.SIGTERM, signal.SIGINT])
+def test_a_second_signal_cuts_the_stop_short(tmp_path, signo):
+    # A stop timeout far beyond the test's guard: only the second signal can
+    # end this stop in time.
+    proc = spawn_script(tmp_path, STUBBORN.replace("STOP_TIMEOUT", "600"))
+    read_line(proc, "ready")
+    proc.send_signal(signo)
+    time.sleep(0.3)
+    assert proc.poll() is None       # still stopping, as it should
+    proc.send_signal(signo)
+    code, out, err = finish(proc)
+    assert code == 128 + signo, (out, err)
+    assert "cut short" in err and "stubborn" in err, err
