@@ -7,7 +7,8 @@ register more services - and serves them all until SIGINT/SIGTERM.  The exit
 status is serve()'s: 0 on a signal or when every service ended well, 1 when a
 service failed for good, 2 for a usage or import error.
 
-``env`` prints every ``BGLOOP_*`` setting with its current value.
+``env`` prints every ``BGLOOP_*`` setting with its current value; ``--version``
+prints the version.
 """
 
 from __future__ import annotations
@@ -92,12 +93,18 @@ def _cmd_env(args: argparse.Namespace) -> int:
     return status
 
 
+def _bgloop_version() -> str:
+    from . import _bgloop
+    return _bgloop.version()
+
+
 def main(argv: list[str] | None = None) -> int:
     from . import config
     from .services import ServiceError
 
     parser = argparse.ArgumentParser(prog="python -m bgloop",
                                      description="bgloop command line")
+    parser.add_argument("--version", action="version", version=f"bgloop {_bgloop_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
     p_serve = sub.add_parser("serve", help="import MODULE and serve its services")
     p_serve.add_argument("target", metavar="MODULE[:ATTR]",
@@ -115,7 +122,9 @@ def main(argv: list[str] | None = None) -> int:
     except config.ConfigError as exc:
         print(f"bgloop: {exc}", file=sys.stderr)
         return 2
-    logging.basicConfig(level=level, format="%(asctime)s %(name)s %(levelname)s: %(message)s")
+    # stderr at that level, journald-aware (priority prefixes, no timestamps).
+    from . import log
+    log.setup_process(level)
     try:
         return args.func(args)
     except (_UsageError, config.ConfigError, ServiceError) as exc:

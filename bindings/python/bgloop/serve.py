@@ -32,6 +32,8 @@ import signal
 import threading
 import time
 
+from . import log as _log
+from . import notify as _notify
 from . import services as _services
 
 __all__ = ["serve", "EXIT_OK", "EXIT_FAILED", "EXIT_FORCED_BASE"]
@@ -146,6 +148,7 @@ def serve(*, signals: bool = True) -> int:
                            "(signal handlers can only be installed there); "
                            "pass signals=False elsewhere")
 
+    _log.setup()
     stop = _Stop(mgr)
     with _claim:
         # A second serve() would clear the first one's keep-alive on its way
@@ -162,10 +165,13 @@ def serve(*, signals: bool = True) -> int:
         mgr.driver = None
         raise
     code = None
+    notifier = None
     try:
         # The manager stops the loop with its exit code once nothing is left:
         # no service active and no task a service created pending.
         mgr.set_keepalive(True)
+        # Under systemd (Type=notify): readiness, status, stop and watchdog.
+        notifier = _notify.attach(mgr.c)
         mgr.start()
         names = mgr.c.names()
         log.info("serve: %d service(s): %s; waiting for SIGINT/SIGTERM or their end",
@@ -187,6 +193,8 @@ def serve(*, signals: bool = True) -> int:
         loop._core.take_stop()
         if guard is not None:
             guard.__exit__(None, None, None)
+        if notifier is not None:
+            notifier.close()
     return _exit_code(mgr, stop, code)
 
 

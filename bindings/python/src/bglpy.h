@@ -51,7 +51,8 @@
     X(Services)     /* services.c */                                            \
     X(ResourceDone) /* services.c */                                            \
     X(Tasks)        /* services_tasks.c */                                      \
-    X(TaskFinish)   /* services_tasks.c */
+    X(TaskFinish)   /* services_tasks.c */                                      \
+    X(Notifier)     /* notify.c */
 
 /* Interned attribute names: `st->str_<name>` is the str "<name>". */
 #define BGLPY_NAMES(X)                                                          \
@@ -120,5 +121,6 @@ int bglpy_core_init(PyObject *module, bglpy_state *st);            /* core.c, ti
 int bglpy_services_init(PyObject *module, bglpy_state *st);        /* services.c, resources.c */
 int bglpy_services_signal_init(PyObject *module, bglpy_state *st); /* sigaction.c */
 int bglpy_services_tasks_init(PyObject *module, bglpy_state *st);  /* tasks.c */
+int bglpy_notify_init(PyObject *module, bglpy_state *st);          /* notify.c */
 
 #endif /* BGLPY_H */

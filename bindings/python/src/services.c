@@ -187,6 +187,14 @@ static bgl_service **list_services(bglpy_services *self, const char *owner, int 
 
 /* ---- the Services type ---------------------------------------------------- */
 
+bgl_services *bglpy_services_manager(bglpy_state *st, PyObject *obj, bgl_loop **loop)
+{
+    if (!obj || Py_TYPE(obj) != st->Services || !((bglpy_services *)obj)->mgr)
+        return NULL;
+    *loop = ((bglpy_core *)((bglpy_services *)obj)->core)->loop;
+    return ((bglpy_services *)obj)->mgr;
+}
+
 static PyObject *svcs_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
 {
     bglpy_state *st = bglpy_type_state(type);

@@ -15,6 +15,10 @@
  * names `what` and the type it got.  0, or -1 with an exception set. */
 int bglpy_str_arg(PyObject *obj, const char *what, int allow_none, const char **out);
 
+/* The manager behind a Services object, or NULL if obj is not one; *loop
+ * gets its loop (NULL once the loop is closed). */
+bgl_services *bglpy_services_manager(bglpy_state *st, PyObject *obj, bgl_loop **loop);
+
 /* The registry behind a Tasks object, or NULL if obj is not one. */
 bgl_tasks *bglpy_tasks_registry(bglpy_state *st, PyObject *obj);
 
