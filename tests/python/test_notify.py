@@ -13,6 +13,7 @@ import sys
 import textwrap
 import time
 import uuid
+from pathlib import Path
 
 import pytest
 
@@ -268,3 +269,51 @@ def test_notifier_arguments(services, monkeypatch, tmp_path):
         _bgloop.Notifier(services).close()
     finally:
         receiver.close()
+
+
+# ---- the example unit ----------------------------------------------------------------
+
+UNIT = Path(__file__).resolve().parents[2] / "examples" / "blender" / "bgloop-blender.service"
+
+
+def parse_unit(text: str) -> dict[str, dict[str, list[str]]]:
+    """systemd's unit syntax: [Section], Key=Value (repeatable), '#'
+    comments, a trailing backslash continues the line."""
+    sections: dict[str, dict[str, list[str]]] = {}
+    current = None
+    logical = text.replace("\\\n", " ")
+    for raw in logical.splitlines():
+        line = raw.strip()
+        if not line or line.startswith(("#", ";")):
+            continue
+        if line.startswith("[") and line.endswith("]"):
+            current = sections.setdefault(line[1:-1], {})
+            continue
+        assert current is not None and "=" in line, f"not a unit line: {raw!r}"
+        key, _, value = line.partition("=")
+        current.setdefault(key.strip(), []).append(value.strip())
+    return sections
+
+
+def test_example_unit_matches_the_code(monkeypatch):
+    from bgloop import config
+    monkeypatch.delenv("BGLOOP_STOP_TIMEOUT", raising=False)
+    svc = parse_unit(UNIT.read_text())["Service"]
+    one = {key: values[-1] for key, values in svc.items()}
+    assert one["Type"] == "notify"
+    # Blender (ExecStart's process) is the one that sends.
+    assert one["NotifyAccess"] == "main"
+    assert one["ExecStart"].split()[0].endswith("blender")
+    assert "keep_alive.py" in one["ExecStart"]
+    watchdog = float(one["WatchdogSec"])
+    assert watchdog >= 2, "pings every WatchdogSec/2 must leave the loop room"
+    # serve() stops gracefully on SIGTERM (and exits 0): the stop signal.
+    assert one["KillSignal"] == "SIGTERM"
+    # A service's stop timeout and its cancel grace fit in the stop timeout.
+    assert float(one["TimeoutStopSec"]) > 2 * config.stop_timeout()
+    assert one["Restart"] == "on-failure"
+
+
+def test_unit_parser_rejects_garbage():
+    with pytest.raises(AssertionError, match="not a unit line"):
+        parse_unit("[Service]\nType notify\n")

@@ -58,6 +58,7 @@ from typing import TYPE_CHECKING, Any, Callable
 import bpy
 
 from . import config
+from . import log as _log
 
 if TYPE_CHECKING:
     from .loop import Loop
@@ -265,6 +266,8 @@ def _maybe_install_driver(loop: Loop) -> None:
             reg.loop = loop
             reg.loop_origin = _origin()
         _install_handlers(reg)
+        # Blender configures no logging: bgloop's own lines go to stderr.
+        _log.setup()
         # Once per process: the same function is registered again at most.
         atexit.unregister(_on_exit)
         atexit.register(_on_exit)
