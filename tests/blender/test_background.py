@@ -319,3 +319,76 @@ def test_inline_python_expr_keep_alive(blender_home):
         assert proc.wait(STOP_TIMEOUT + EXIT_SLACK) == 0, proc.tail()
     finally:
         proc.stop()
+
+
+# ---- bounded stops: Blender quitting, an add-on disabled ----------------------
+
+STUBBORN_ADDON = '''
+bl_info = {"name": "bgloop stubborn test add-on", "blender": (3, 4, 0), "category": "System"}
+
+import asyncio, os
+import bgloop
+
+
+async def svc(ctx):
+    r, w = os.pipe()
+    os.write(w, b"x")                   # stays readable
+    asyncio.get_running_loop().add_reader(r, lambda: None)
+    ctx.ready()
+    while True:
+        try:
+            await asyncio.sleep(3600)   # ignores ctx.stopping
+        except asyncio.CancelledError:
+            pass                        # and its cancellation
+
+
+def register():
+    bgloop.ensure_loop()
+    bgloop.service(__package__ + ".svc", owner=__package__, stop_timeout=0.5)(svc)
+    bgloop.start_services(owner=__package__)
+
+
+def unregister():
+    bgloop.stop_services(owner=__package__)
+'''
+
+
+def _stubborn(blender_home, artifacts, mode):
+    env = bl.blender_env(blender_home, pythonpath=[artifacts["site"]], BGLOOP_TEST_STOP=mode)
+    if mode == "disable":
+        addon = blender_home / "scripts" / "addons" / "stubborn_addon"
+        addon.mkdir(parents=True)
+        (addon / "__init__.py").write_text(STUBBORN_ADDON)
+    return bl.start_background(blender_home, python=[SCRIPTS / "bg_stubborn.py"], env=env,
+                               name=f"stubborn-{mode}")
+
+
+def test_quit_stops_services_within_their_bound(blender_home, artifacts):
+    proc = _stubborn(blender_home, artifacts, "quit")
+    try:
+        allowed = float(proc.wait_for(r"BOUND ([0-9.]+)", 60).group(1))
+        proc.wait_for("SCRIPT END", 30)
+        t0 = time.monotonic()
+        rc = proc.wait(allowed + EXIT_SLACK)
+        took = time.monotonic() - t0
+        out = proc.output()
+        assert rc == 0, proc.tail()
+        # The exit handler stopped it, gave up on it and said so.
+        assert "abandoned service 'stubborn'" in out, proc.tail()
+        assert "Traceback" not in out, proc.tail()
+        print(f"quit: exit after {took:.2f}s (bound {allowed:.2f}s)")
+    finally:
+        proc.stop()
+
+
+def test_addon_disable_stops_within_the_bound(blender_home, artifacts):
+    proc = _stubborn(blender_home, artifacts, "disable")
+    try:
+        allowed = float(proc.wait_for(r"BOUND ([0-9.]+)", 60).group(1))
+        took = float(proc.wait_for(r"DISABLED ([0-9.]+)", allowed + EXIT_SLACK).group(1))
+        assert took <= allowed, (took, allowed)
+        assert proc.wait_for(r"STATE (\w+)", 10).group(1) == "failed"
+        assert proc.wait(EXIT_SLACK) == 0, proc.tail()
+        assert "abandoned service 'stubborn_addon.svc'" in proc.output(), proc.tail()
+    finally:
+        proc.stop()
