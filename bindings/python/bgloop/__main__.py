@@ -5,7 +5,9 @@
 with ``:ATTR`` it then calls ``MODULE.ATTR()`` - a setup function that may
 register more services - and serves them all until SIGINT/SIGTERM.  The exit
 status is serve()'s: 0 on a signal or when every service ended well, 1 when a
-service failed for good, 2 for a usage or import error.
+service failed for good or the stop abandoned something, 128 + the signal
+number when a second signal cut the stop short, 2 for a usage or import
+error.
 
 ``env`` prints every ``BGLOOP_*`` setting with its current value; ``--version``
 prints the version.

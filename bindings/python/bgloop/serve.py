@@ -149,6 +149,11 @@ def serve(*, signals: bool = True) -> int:
                            "pass signals=False elsewhere")
 
     _log.setup()
+    owner = loop._core.thread
+    if owner is not None and owner != threading.get_ident():
+        raise RuntimeError(f"bgloop.serve(): the shared loop belongs to thread {owner}, the "
+                           f"first to run it; call serve() there")
+
     stop = _Stop(mgr)
     with _claim:
         # A second serve() would clear the first one's keep-alive on its way

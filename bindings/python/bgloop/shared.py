@@ -62,7 +62,8 @@ def kick(timeout: Optional[float] = 0.0, budget: Optional[float] = None) -> bool
     monotonic clock; the wait does not count.  At least one callback runs.
     Returns True when nothing is left: no pending task, no queued callback,
     no service starting, running or stopping.  RuntimeError if the loop is
-    already running; ValueError/TypeError for a negative or non-numeric
+    already running, or belongs to another thread (the first thread that
+    runs a loop owns it); ValueError/TypeError for a negative or non-numeric
     argument; KeyboardInterrupt (or whatever a Python signal handler raises)
     if a signal interrupts the wait.
     """
