@@ -2,6 +2,8 @@
 """Runs examples/echo_server against real TCP clients.
 
 Usage: test_echo_server.py PATH/TO/echo_server
+BGLOOP_RUN_PREFIX, if set, is a command the server runs under (e.g.
+"qemu-aarch64 -L SYSROOT" for a cross-built one).
 
 Prints TAP.  Checks: bad arguments give a usage message and exit status 2;
 concurrent clients (request/response, bulk streaming, a 1 MiB payload to a
@@ -17,6 +19,7 @@ import random
 import re
 import resource
 import select
+import shlex
 import signal
 import socket
 import subprocess
@@ -27,6 +30,7 @@ import time
 TIMEOUT = 60.0  # any single wait; only reached if something hangs
 BUF = 8192      # kernel socket buffer size for the server (-b) and slow client
 FEW_FDS = 32    # RLIMIT_NOFILE of the server in the out-of-descriptors case
+RUN_PREFIX = shlex.split(os.environ.get("BGLOOP_RUN_PREFIX", ""))
 
 results = []
 
@@ -42,7 +46,7 @@ def tap(ok, name, detail=""):
 
 class Server:
     def __init__(self, exe, args, env=None, preexec_fn=None):
-        self.proc = subprocess.Popen([exe] + args, stdout=subprocess.PIPE,
+        self.proc = subprocess.Popen(RUN_PREFIX + [exe] + args, stdout=subprocess.PIPE,
                                      stderr=subprocess.PIPE, env=env,
                                      preexec_fn=preexec_fn)
         line = self._readline(self.proc.stdout)
@@ -219,7 +223,7 @@ def main():
         env.pop("BGLOOP_ECHO_PORT", None)
         if env_port is not None:
             env["BGLOOP_ECHO_PORT"] = env_port
-        p = subprocess.run([exe] + args, env=env, capture_output=True, timeout=TIMEOUT)
+        p = subprocess.run(RUN_PREFIX + [exe] + args, env=env, capture_output=True, timeout=TIMEOUT)
         tap(p.returncode == 2 and b"usage:" in p.stderr,
             "bad arguments %r (BGLOOP_ECHO_PORT=%r) give usage and exit 2" % (args, env_port),
             "status %s, stderr %r" % (p.returncode, p.stderr))

@@ -3,16 +3,20 @@
 then web; SIGINT stops web first, then db, and the exit status is 0.
 
 Usage: test_two_services.py PATH/TO/two_services.  Exit status 0 on success.
+BGLOOP_RUN_PREFIX, if set, is a command the example runs under (e.g.
+"qemu-aarch64 -L SYSROOT" for a cross-built one).
 Waits are bounded only to catch hangs; nothing asserts on durations.
 """
 import os
 import select
+import shlex
 import signal
 import subprocess
 import sys
 import time
 
 TIMEOUT = 60.0
+RUN_PREFIX = shlex.split(os.environ.get("BGLOOP_RUN_PREFIX", ""))
 
 
 def read_lines(proc, count, deadline):
@@ -32,7 +36,7 @@ def read_lines(proc, count, deadline):
 
 
 def main():
-    proc = subprocess.Popen([sys.argv[1]], stdout=subprocess.PIPE)
+    proc = subprocess.Popen(RUN_PREFIX + [sys.argv[1]], stdout=subprocess.PIPE)
     try:
         lines, early = read_lines(proc, 2, time.monotonic() + TIMEOUT)
         want = ["db: up", "web: db is running, serving"]

@@ -2,8 +2,10 @@
 written once and runs against the stock asyncio loop and bgloop.Loop, and a
 test fails on any unexpected call to the loop's exception handler."""
 import asyncio
+import contextlib
 import os
 import selectors
+from asyncio import events, unix_events
 
 import pytest
 
@@ -15,6 +17,33 @@ FACTORIES = {
     "asyncio": lambda: asyncio.SelectorEventLoop(selectors.EpollSelector()),
     "bgloop": bgloop.Loop,
 }
+
+
+class _BgloopPolicy(unix_events._UnixDefaultEventLoopPolicy):
+    def new_event_loop(self):
+        return bgloop.Loop()
+
+
+# Python 3.14 deprecates the public policy functions; its own asyncio suites
+# install policies with these private twins, which 3.10-3.13 do not have.
+_get_policy = getattr(events, "_get_event_loop_policy", None) or events.get_event_loop_policy
+_set_policy = getattr(events, "_set_event_loop_policy", None) or events.set_event_loop_policy
+
+
+@contextlib.contextmanager
+def bgloop_policy():
+    """asyncio.new_event_loop(), asyncio.run() and asyncio.Runner() make
+    bgloop.Loops inside: CPython's asyncio suites make their loops that way.
+    No current loop is set (as after a CPython test's tearDown), so
+    get_event_loop() raises instead of making one."""
+    old = _get_policy()
+    policy = _BgloopPolicy()
+    _set_policy(policy)
+    policy.set_event_loop(None)
+    try:
+        yield policy
+    finally:
+        _set_policy(old)
 
 
 class ExceptionLog:

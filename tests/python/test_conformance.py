@@ -1,38 +1,34 @@
 """CPython's own asyncio conformance suites, run against bgloop.Loop.
 
-Each class below is CPython's epoll-loop test class with the loop factory
-swapped, exactly as Lib/test/test_asyncio defines EPollEventLoopTests etc.
-for the Python version running the tests (the `test` package of the
-interpreter under test).  Skips below state their reason.
+Each class below is CPython's epoll-loop test class (EPollEventLoopTests of
+Lib/test/test_asyncio/test_events.py etc., of the `test` package of the
+interpreter under test) with the loop factory swapped, so every test mixin
+that version runs for its epoll loop runs here too (3.14, for one, folded
+UnixEventLoopTestsMixin into EventLoopTestsMixin).  Skips below state their
+reason.
 """
-import asyncio
 import unittest
 
 import bgloop
 
+from _loop_util import bgloop_policy
 from test.test_asyncio import functional as func_tests  # noqa: F401  (used by test_server)
 from test.test_asyncio import test_events, test_sendfile, test_server, test_sock_lowlevel
 from test.test_asyncio import test_streams
-from test.test_asyncio import utils as test_utils
-
-
-class _BgloopPolicy(asyncio.DefaultEventLoopPolicy):
-    # For suites that make their loops with asyncio.new_event_loop().
-    def new_event_loop(self):
-        return bgloop.Loop()
 
 
 class _PolicyMixin:
+    # For suites that make their loops with asyncio.new_event_loop().
     def setUp(self):
-        self._old_policy = asyncio.get_event_loop_policy()
-        asyncio.set_event_loop_policy(_BgloopPolicy())
+        self._policy = bgloop_policy()
+        self._policy.__enter__()
         super().setUp()
 
     def tearDown(self):
         try:
             super().tearDown()
         finally:
-            asyncio.set_event_loop_policy(self._old_policy)
+            self._policy.__exit__(None, None, None)
 
 
 class _CheckLoopMixin:
@@ -44,24 +40,17 @@ class _CheckLoopMixin:
             assert isinstance(loop, bgloop.Loop), type(loop)
 
 
-class BgloopEventLoopTests(_CheckLoopMixin,
-                           test_events.UnixEventLoopTestsMixin,
-                           test_events.SubprocessTestsMixin,
-                           test_utils.TestCase):
+class BgloopEventLoopTests(_CheckLoopMixin, test_events.EPollEventLoopTests):
     def create_event_loop(self):
         return bgloop.Loop()
 
 
-class BgloopSockTests(_CheckLoopMixin,
-                      test_sock_lowlevel.BaseSockTestsMixin,
-                      test_utils.TestCase):
+class BgloopSockTests(_CheckLoopMixin, test_sock_lowlevel.EPollEventLoopTests):
     def create_event_loop(self):
         return bgloop.Loop()
 
 
-class BgloopSendfileTests(_CheckLoopMixin,
-                          test_sendfile.SendfileTestsBase,
-                          test_utils.TestCase):
+class BgloopSendfileTests(_CheckLoopMixin, test_sendfile.EPollEventLoopTests):
     def create_event_loop(self):
         return bgloop.Loop()
 
@@ -77,4 +66,4 @@ class BgloopStreamTests(_PolicyMixin, _CheckLoopMixin, test_streams.StreamTests)
     pass
 
 
-del test_utils
+del unittest

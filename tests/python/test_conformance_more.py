@@ -3,16 +3,15 @@ timeouts, task groups, futures, subprocesses, SSL protocol, runners...
 
 These suites make their loops with asyncio.new_event_loop() (or
 asyncio.run()), so an event loop policy returning bgloop.Loop is installed
-around each test.  Modules a Python version does not ship (e.g.
-test_timeouts before 3.11) are simply not collected there.
+around each test (_loop_util.bgloop_policy).  Modules a Python version does
+not ship (e.g. test_timeouts before 3.11) are simply not collected there.
 """
-import asyncio
 import importlib
 import unittest
 
 import pytest
 
-import bgloop
+from _loop_util import bgloop_policy
 
 MODULES = [
     "test_tasks", "test_locks", "test_queues", "test_timeouts", "test_taskgroups",
@@ -22,24 +21,13 @@ MODULES = [
 ]
 
 
-class _BgloopPolicy(asyncio.DefaultEventLoopPolicy):
-    def new_event_loop(self):
-        return bgloop.Loop()
-
-
 @pytest.fixture(autouse=True)
 def _bgloop_policy():
-    old = asyncio.get_event_loop_policy()
-    policy = _BgloopPolicy()
-    asyncio.set_event_loop_policy(policy)
     # As in CPython's own run, where earlier tests' tearDown already called
     # set_event_loop(None): get_event_loop() then raises instead of making
     # a loop (test_create_subprocess_with_pidfd checks that on 3.12).
-    policy.set_event_loop(None)
-    try:
+    with bgloop_policy():
         yield
-    finally:
-        asyncio.set_event_loop_policy(old)
 
 
 # Skipped, with the reason: these only exercise Future/Task finalizers (no
