@@ -23,7 +23,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -222,11 +224,42 @@ static inline int count_open_fds(void)
     return n - 1; /* the DIR's own descriptor */
 }
 
+/* For tests about what a wait finds, not about interruptions (see EINTR
+ * storms): bgl_loop_wait() and poll() resumed after EINTR for what is left
+ * of their timeout. */
+static inline int wait_resumed(bgl_loop *loop, int64_t timeout_ns)
+{
+    uint64_t end = timeout_ns > 0 ? bgl_monotonic_ns() + (uint64_t)timeout_ns : 0;
+    for (;;) {
+        int r = bgl_loop_wait(loop, timeout_ns);
+        if (r != -EINTR)
+            return r;
+        if (timeout_ns > 0) {
+            uint64_t now = bgl_monotonic_ns();
+            timeout_ns = now >= end ? 0 : (int64_t)(end - now);
+        }
+    }
+}
+
+static inline int poll_resumed(struct pollfd *fds, nfds_t n, int timeout_ms)
+{
+    uint64_t end = timeout_ms > 0 ? bgl_monotonic_ns() + (uint64_t)timeout_ms * 1000000u : 0;
+    for (;;) {
+        int r = poll(fds, n, timeout_ms);
+        if (r >= 0 || errno != EINTR)
+            return r;
+        if (timeout_ms > 0) {
+            uint64_t now = bgl_monotonic_ns();
+            timeout_ms = now >= end ? 0 : (int)((end - now + 999999u) / 1000000u);
+        }
+    }
+}
+
 /* Is fd readable right now (or within timeout_ms)? */
 static inline int fd_readable(int fd, int timeout_ms)
 {
     struct pollfd p = {.fd = fd, .events = POLLIN};
-    int rc = poll(&p, 1, timeout_ms);
+    int rc = poll_resumed(&p, 1, timeout_ms);
     cr_assert_geq(rc, 0, "poll: %s", strerror(errno));
     return rc > 0 && (p.revents & POLLIN);
 }
@@ -246,6 +279,38 @@ static inline void spin_ns(uint64_t ns)
 {
     uint64_t start = bgl_monotonic_ns();
     while (bgl_monotonic_ns() - start < ns) {
+    }
+}
+
+/* ---- EINTR storms ---------------------------------------------------------------- */
+
+/* With BGL_TEST_EINTR_STORM=<microseconds> in the environment, every
+ * process of a test program (Criterion's runner and its workers) gets
+ * SIGALRM at that interval from an interval timer, caught by a handler that
+ * does nothing and is installed without SA_RESTART: every blocking system
+ * call of the library and of the tests is interrupted again and again
+ * (EINTR), which must change no result.  Children made by fork() get no
+ * timer. */
+static void eintr_storm_handler(int signo)
+{
+    (void)signo;
+}
+
+__attribute__((constructor)) static void eintr_storm_start(void)
+{
+    const char *env = getenv("BGL_TEST_EINTR_STORM");
+    long us = env ? strtol(env, NULL, 10) : 0;
+    if (us <= 0)
+        return;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = eintr_storm_handler;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = 0;   /* no SA_RESTART: interrupted calls fail with EINTR */
+    struct itimerval it = {{us / 1000000, us % 1000000}, {us / 1000000, us % 1000000}};
+    if (sigaction(SIGALRM, &sa, NULL) < 0 || setitimer(ITIMER_REAL, &it, NULL) < 0) {
+        perror("BGL_TEST_EINTR_STORM");
+        exit(2);
     }
 }
 

@@ -310,7 +310,7 @@ Test(embed, host_loop_driven_by_fd_and_timeout_runs_timers_and_io)
         int64_t ns = timeout_of(loop);
         int ms = ns < 0 ? 60000 : (int)((ns + MS - 1) / MS);
         struct pollfd pfd = {.fd = lfd, .events = POLLIN};
-        cr_assert_geq(poll(&pfd, 1, ms), 0);
+        cr_assert_geq(poll_resumed(&pfd, 1, ms), 0);
         cr_assert_geq(bgl_loop_run_once(loop, 0), 0);
     }
     pthread_join(th, NULL);

@@ -139,9 +139,9 @@ Test(steps, wait_queues_a_readable_fd_without_running_its_callback)
     bgl_io *io;
     OK(bgl_io_new(loop, p[0], BGL_IO_READ, drain_io, NULL, &io));
     write_byte(p[1]);
-    EXPECT_RC(bgl_loop_wait(loop, 60 * SEC), 1);
+    EXPECT_RC(wait_resumed(loop, 60 * SEC), 1);
     cr_assert_eq(io_calls, 0, "wait ran a callback");
-    EXPECT_RC(bgl_loop_wait(loop, 60 * SEC), 1); /* ready: no block, queued once */
+    EXPECT_RC(wait_resumed(loop, 60 * SEC), 1); /* ready: no block, queued once */
     bgl_loop_stats st;
     OK(bgl_loop_get_stats(loop, &st));
     cr_assert_eq(st.queued, 1);
@@ -161,7 +161,7 @@ Test(steps, wait_returns_zero_when_its_timeout_passes_with_nothing_ready)
     bgl_io *io;
     OK(bgl_io_new(loop, p[0], BGL_IO_READ, drain_io, NULL, &io));
     uint64_t start = bgl_monotonic_ns();
-    EXPECT_RC(bgl_loop_wait(loop, 5 * MS), 0);
+    EXPECT_RC(wait_resumed(loop, 5 * MS), 0);
     EXPECT_RC(bgl_loop_wait(loop, 0), 0);
     uint64_t took = bgl_monotonic_ns() - start;
     cr_assert_geq(took, (uint64_t)(5 * MS), "returned early (%llu ns)", (unsigned long long)took);
@@ -188,7 +188,7 @@ Test(steps, wait_does_not_sleep_past_the_earliest_timer)
     OK(bgl_timer_new(loop, count_timer, NULL, &t));
     OK(bgl_timer_start(t, 20 * MS, 0));
     uint64_t start = bgl_monotonic_ns();
-    EXPECT_RC(bgl_loop_wait(loop, 60 * SEC), 1);
+    EXPECT_RC(wait_resumed(loop, 60 * SEC), 1);
     uint64_t took = bgl_monotonic_ns() - start;
     cr_assert_lt(took, (uint64_t)(30 * SEC), "slept %llu ns for a 20 ms timer",
                  (unsigned long long)took);
@@ -211,7 +211,7 @@ Test(steps, wait_returns_for_a_threadsafe_call_and_dispatch_runs_it)
     bgl_loop *loop = new_loop();
     pthread_t th;
     cr_assert_eq(pthread_create(&th, NULL, post_count_call, loop), 0);
-    EXPECT_RC(bgl_loop_wait(loop, 60 * SEC), 1);
+    EXPECT_RC(wait_resumed(loop, 60 * SEC), 1);
     pthread_join(th, NULL);
     cr_assert_eq(counted, 0);
     EXPECT_RC(bgl_loop_dispatch(loop, -1), 1);
@@ -488,7 +488,10 @@ Test(steps, wait_returns_eintr_when_a_signal_handler_interrupts_it)
     struct sigaction old = install_usr1();
     bgl_loop *loop = new_loop();
     pthread_t th = start_pester(0, -1);
-    int r = bgl_loop_wait(loop, 10 * SEC);
+    int r;
+    do   /* other signals (an EINTR storm) may come first */
+        r = bgl_loop_wait(loop, 10 * SEC);
+    while (r == -EINTR && !handled);
     stop_pester(th);
     EXPECT_RC(r, -EINTR);
     cr_assert_geq(handled, 1);
@@ -604,7 +607,7 @@ Test(steps, host_polls_the_loop_fd_with_its_own_descriptors)
         int ms = ns < 0 ? 60000 : (int)((ns + MS - 1) / MS);
         struct pollfd pfd[2] = {{.fd = plumbing.host_pipe[0], .events = POLLIN},
                                 {.fd = lfd, .events = POLLIN}};
-        cr_assert_geq(poll(pfd, 2, ms), 0);
+        cr_assert_geq(poll_resumed(pfd, 2, ms), 0);
         if (pfd[0].revents & POLLIN)
             host_seen += drain(plumbing.host_pipe[0]);
         cr_assert_geq(bgl_loop_wait(loop, 0), 0);
