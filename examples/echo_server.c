@@ -25,6 +25,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -113,6 +114,67 @@ static int conn_update_interest(struct conn *c)
     if (c->end > c->start)
         ev |= BGL_IO_WRITE;
     return bgl_io_set_events(c->io, ev);
+}
+
+/* Systems without MSG_NOSIGNAL (macOS) set SO_NOSIGPIPE on the socket
+ * instead (sock_setup()): a peer that went away is an EPIPE, not a signal. */
+#ifndef MSG_NOSIGNAL
+#  define MSG_NOSIGNAL 0
+#endif
+
+#if !defined(HAVE_ACCEPT4) || !defined(SOCK_NONBLOCK) || !defined(SOCK_CLOEXEC)
+#  define SOCK_SETUP_BY_FCNTL 1
+#endif
+
+#ifdef SOCK_SETUP_BY_FCNTL
+/* Close-on-exec, non-blocking and SIGPIPE-free: what accept4() and socket()
+ * do in one call with SOCK_CLOEXEC/SOCK_NONBLOCK where the system has them. */
+static int sock_setup(int fd)
+{
+    int fl = fcntl(fd, F_GETFD);
+    if (fl < 0 || fcntl(fd, F_SETFD, fl | FD_CLOEXEC) < 0)
+        return -1;
+    fl = fcntl(fd, F_GETFL);
+    if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
+        return -1;
+#ifdef SO_NOSIGPIPE
+    int one = 1;
+    if (setsockopt(fd, SOL_SOCKET, SO_NOSIGPIPE, &one, sizeof one) < 0)
+        return -1;
+#endif
+    return 0;
+}
+
+/* A descriptor from socket() or accept() set up by sock_setup(), or -1 with
+ * errno set (the descriptor closed). */
+static int sock_ready(int fd)
+{
+    if (fd >= 0 && sock_setup(fd) < 0) {
+        int e = errno;
+        close(fd);
+        errno = e;
+        return -1;
+    }
+    return fd;
+}
+#endif
+
+static int sock_accept(int lfd)
+{
+#if defined(HAVE_ACCEPT4) && defined(SOCK_NONBLOCK) && defined(SOCK_CLOEXEC)
+    return accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+#else
+    return sock_ready(accept(lfd, NULL, NULL));
+#endif
+}
+
+static int sock_tcp(void)
+{
+#if defined(SOCK_NONBLOCK) && defined(SOCK_CLOEXEC)
+    return socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+#else
+    return sock_ready(socket(AF_INET, SOCK_STREAM, 0));
+#endif
 }
 
 /* Write as much pending output as the socket takes; what it does not take
@@ -205,7 +267,7 @@ static void on_accept(bgl_io *io, int fd, unsigned revents, void *userdata)
     /* Accept a bounded batch: level-triggered, so the rest comes next
      * iteration and a connection flood cannot starve established clients. */
     for (int i = 0; i < 64; i++) {
-        int cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        int cfd = sock_accept(fd);
         if (cfd < 0) {
             if (errno == EINTR || errno == ECONNABORTED)
                 continue;
@@ -289,7 +351,7 @@ static void on_signal(bgl_signal *sig, int signo, void *userdata)
 
 static int listen_on(uint16_t port, int bufsize, uint16_t *bound)
 {
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int fd = sock_tcp();
     if (fd < 0)
         return -errno;
     int one = 1;

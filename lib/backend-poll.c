@@ -102,7 +102,7 @@ static unsigned from_poll(short e)
 
 static int wait_once(bgl_loop *loop, int64_t timeout_ns)
 {
-#ifdef __linux__
+#ifdef BGL_HAVE_PPOLL
     struct timespec ts, *tp = NULL;
     if (timeout_ns >= 0) {
         ts.tv_sec = (time_t)(timeout_ns / 1000000000);

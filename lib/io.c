@@ -16,7 +16,7 @@ int bgli_fd_valid(int fd)
     return fd >= 0 && fcntl(fd, F_GETFD) >= 0;
 }
 
-#ifndef __linux__
+#ifndef BGL_HAVE_PIPE2
 static int cloexec_nonblock(int fd)
 {
     int fl = fcntl(fd, F_GETFD);
@@ -31,7 +31,7 @@ static int cloexec_nonblock(int fd)
 
 int bgli_pipe_cloexec_nonblock(int fds[2])
 {
-#ifdef __linux__
+#ifdef BGL_HAVE_PIPE2
     /* Atomic: no window in which a fork+exec elsewhere inherits the pipe. */
     return pipe2(fds, O_CLOEXEC | O_NONBLOCK) == 0 ? 0 : -errno;
 #else

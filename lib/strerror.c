@@ -1,8 +1,74 @@
-/* strerror.c - error text for the negative errno values the library returns. */
+/* strerror.c - error text for the negative errno values the library returns.
+ *
+ * The C library's own descriptions, untranslated, copied once into a static
+ * table: strerror() is not thread-safe, glibc's strerrordesc_np only exists
+ * from glibc 2.32 on, and the wheels target glibc 2.28 and macOS.  The copy
+ * comes from strerror_l() in the "C" locale where the C library has it
+ * (glibc), else from the XSI strerror_r() (macOS, whose texts are not
+ * translated).
+ */
+#undef _GNU_SOURCE /* the XSI strerror_r(), not the GNU one */
+#define _POSIX_C_SOURCE 200809L
+#ifdef __APPLE__
+#  define _DARWIN_C_SOURCE 1
+#endif
 #include <errno.h>
+#include <locale.h>
+#include <pthread.h>
 #include <string.h>
+#if defined(BGL_HAVE_STRERROR_L) && defined(__APPLE__)
+#  include <xlocale.h>
+#endif
 
 #include "bgloop/common.h"
+
+/* Above every errno of Linux (133) and macOS (106). */
+#define ERRNO_MAX 256
+#define TEXT_POOL 16384
+
+static const char *g_text[ERRNO_MAX];
+static char g_pool[TEXT_POOL];
+static pthread_once_t g_once = PTHREAD_ONCE_INIT;
+
+static const char unknown[] = "Unknown error";
+
+/* The C library's text for err into buf, or 0 if it names no such errno. */
+static int describe(int err, char *buf, size_t size, void *locale)
+{
+#ifdef BGL_HAVE_STRERROR_L
+    const char *s = strerror_l(err, (locale_t)locale);
+    /* glibc formats "Unknown error N" for a number it has no text for. */
+    if (!s || strncmp(s, unknown, sizeof unknown - 1) == 0 || strlen(s) >= size)
+        return 0;
+    memcpy(buf, s, strlen(s) + 1);
+    return 1;
+#else
+    (void)locale;
+    return strerror_r(err, buf, size) == 0 && strncmp(buf, unknown, sizeof unknown - 1) != 0;
+#endif
+}
+
+static void fill_table(void)
+{
+    void *locale = NULL;
+#ifdef BGL_HAVE_STRERROR_L
+    locale_t c = newlocale(LC_ALL_MASK, "C", (locale_t)0);
+    if (!c)
+        return;
+    locale = c;
+#endif
+    size_t used = 0;
+    for (int err = 1; err < ERRNO_MAX && used < TEXT_POOL; err++) {
+        char *buf = g_pool + used;
+        if (describe(err, buf, TEXT_POOL - used, locale)) {
+            g_text[err] = buf;
+            used += strlen(buf) + 1;
+        }
+    }
+#ifdef BGL_HAVE_STRERROR_L
+    freelocale(c);
+#endif
+}
 
 const char *bgl_strerror(int err)
 {
@@ -10,31 +76,11 @@ const char *bgl_strerror(int err)
         return "Success";
     if (err < 0) {
         if (err == -2147483647 - 1)
-            return "Unknown error";
+            return unknown;
         err = -err;
     }
-    /* strerror() is not thread-safe in general; glibc's strerrordesc_np and
-     * the C library tables it reads are, and are static. */
-#if defined(__GLIBC__) && (__GLIBC__ > 2 || (__GLIBC__ == 2 && __GLIBC_MINOR__ >= 32))
-    const char *s = strerrordesc_np(err);
-    return s ? s : "Unknown error";
-#else
-    switch (err) {
-    case EINVAL: return "Invalid argument";
-    case EBADF: return "Bad file descriptor";
-    case EEXIST: return "File exists";
-    case EBUSY: return "Device or resource busy";
-    case ENOMEM: return "Cannot allocate memory";
-    case ECANCELED: return "Operation canceled";
-    case ENOENT: return "No such file or directory";
-    case EPERM: return "Operation not permitted";
-    case EALREADY: return "Operation already in progress";
-    case EOPNOTSUPP: return "Operation not supported";
-    case EMFILE: return "Too many open files";
-    case ENFILE: return "Too many open files in system";
-    case EAGAIN: return "Resource temporarily unavailable";
-    case EINTR: return "Interrupted system call";
-    default: return "Unknown error";
-    }
-#endif
+    if (err >= ERRNO_MAX)
+        return unknown;
+    pthread_once(&g_once, fill_table);
+    return g_text[err] ? g_text[err] : unknown;
 }

@@ -3,6 +3,8 @@
 #include "helpers.h"
 
 #include <limits.h>
+#include <locale.h>
+#include <pthread.h>
 #include <signal.h>
 
 TestSuite(errors, .timeout = BGL_TEST_TIMEOUT);
@@ -189,6 +191,61 @@ Test(errors, strerror_never_returns_null_and_accepts_both_signs)
     }
     cr_assert_str_eq(bgl_strerror(-EINVAL), bgl_strerror(EINVAL));
     cr_assert_str_neq(bgl_strerror(-EINVAL), bgl_strerror(-EBADF));
+}
+
+/* Errors a loop, a service or a socket callback can meet: each has the C
+ * library's own text, not a fallback. */
+static const int named_errnos[] = {
+    EPERM, ENOENT, EINTR, EIO, EBADF, EAGAIN, ENOMEM, EACCES, EBUSY, EEXIST,
+    EINVAL, ENFILE, EMFILE, ENOSPC, EPIPE, ERANGE, EDEADLK, ENOSYS, ELOOP,
+    ENOTSOCK, EADDRINUSE, EADDRNOTAVAIL, ENETUNREACH, ECONNABORTED, ECONNRESET,
+    ENOBUFS, EISCONN, ENOTCONN, ETIMEDOUT, ECONNREFUSED, EHOSTUNREACH, EALREADY,
+    EINPROGRESS, ECANCELED, EOPNOTSUPP, EOVERFLOW, ECHILD, ESRCH,
+};
+
+Test(errors, strerror_names_every_errno_the_c_library_names)
+{
+    locale_t c = newlocale(LC_ALL_MASK, "C", (locale_t)0);
+    cr_assert_not_null(c);
+    int named = 0;
+    for (int e = 1; e < 4096; e++) {
+        const char *want = strerror_l(e, c);
+        if (strncmp(want, "Unknown error", 13) == 0) {
+            cr_expect_str_eq(bgl_strerror(-e), "Unknown error", "errno %d", e);
+            continue;
+        }
+        cr_expect_str_eq(bgl_strerror(-e), want, "errno %d", e);
+        cr_expect_str_eq(bgl_strerror(e), want, "errno %d", e);
+        named++;
+    }
+    freelocale(c);
+    cr_assert_gt(named, 100, "the C library names only %d errno values", named);
+    for (size_t i = 0; i < sizeof named_errnos / sizeof named_errnos[0]; i++)
+        cr_expect_str_neq(bgl_strerror(-named_errnos[i]), "Unknown error", "errno %d",
+                          named_errnos[i]);
+}
+
+static void *strerror_all(void *arg)
+{
+    const char **out = arg;
+    for (int e = 0; e < 256; e++)
+        out[e] = bgl_strerror(-e);
+    return NULL;
+}
+
+Test(errors, strerror_from_many_threads_at_once_gives_one_static_text)
+{
+    enum { N = 8 };
+    static const char *seen[N][256];
+    pthread_t t[N];
+    for (int i = 0; i < N; i++)
+        cr_assert_eq(pthread_create(&t[i], NULL, strerror_all, seen[i]), 0);
+    for (int i = 0; i < N; i++)
+        pthread_join(t[i], NULL);
+    for (int i = 1; i < N; i++)
+        for (int e = 0; e < 256; e++)
+            cr_assert_eq(seen[i][e], seen[0][e], "errno %d: thread %d got another string", e, i);
+    cr_assert_str_eq(seen[0][ETIMEDOUT], strerror(ETIMEDOUT));
 }
 
 Test(errors, version_is_major_minor_patch)
