@@ -8,6 +8,7 @@ own Blender setup.
 from __future__ import annotations
 
 import http.client
+import importlib.util
 import json
 import os
 import pathlib
@@ -25,6 +26,7 @@ REPO = HERE.parent.parent
 OUT = HERE / "_out"
 HARNESS = HERE / "harness" / "gui_harness.py"
 KEEP_ALIVE = REPO / "examples" / "blender" / "keep_alive.py"
+BUILD_PY = REPO / "examples" / "blender" / "build.py"
 TOKEN = "test-token-0123456789"
 BLENDER = shutil.which("blender")
 XVFB_RUN = shutil.which("xvfb-run")
@@ -32,23 +34,41 @@ XVFB_RUN = shutil.which("xvfb-run")
 
 # ---- artifacts ---------------------------------------------------------------
 
+def load_build_py():
+    """examples/blender/build.py as a module (its PLATFORMS and helpers)."""
+    spec = importlib.util.spec_from_file_location("bgloop_demo_build", BUILD_PY)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def prepare() -> dict:
-    """Build the wheel and both add-on zips once; install the wheel into a
-    plain directory for PYTHONPATH.  ``BGLOOP_BLENDER_WHEEL`` reuses a wheel."""
+    """Build the wheels (scripts/wheels, every platform of build.py) and the
+    add-on zips once, Blender's packager from the bpy 4.5 venv making the
+    per-platform extensions; install the x86_64 wheel into a plain
+    directory for PYTHONPATH."""
+    build_py = load_build_py()
     OUT.mkdir(exist_ok=True)
-    cmd = [sys.executable, str(REPO / "examples" / "blender" / "build.py"), "--out", str(OUT)]
-    if os.environ.get("BGLOOP_BLENDER_WHEEL"):
-        cmd += ["--wheel", os.environ["BGLOOP_BLENDER_WHEEL"]]
-    subprocess.run(cmd, check=True)
-    wheel = (pathlib.Path(os.environ["BGLOOP_BLENDER_WHEEL"]) if os.environ.get("BGLOOP_BLENDER_WHEEL")
-             else next((OUT / "wheels").glob("bgloop-*.whl")))
+    for old in OUT.glob("bgloop_demo-*.zip"):
+        old.unlink()
+    cli = bpy_cli(bpy_venv("4.5"))
+    subprocess.run([sys.executable, str(BUILD_PY), "--out", str(OUT), "--all-platforms",
+                    "--blender-ext", str(cli)], check=True)
+    listed = subprocess.run([str(REPO / "scripts" / "wheels"), "--reuse",
+                             *(target for target, _ in build_py.PLATFORMS.values())],
+                            cwd=REPO, check=True, stdout=subprocess.PIPE, text=True).stdout.split()
+    wheels = build_py.by_platform([REPO / line for line in listed])
     site = OUT / "site"
     shutil.rmtree(site, ignore_errors=True)
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--disable-pip-version-check",
-                    "--no-deps", "--target", str(site), str(wheel)], check=True)
-    legacy = next(OUT.glob("bgloop_demo-*-legacy.zip"))
-    extension = next(OUT.glob("bgloop_demo-*-extension.zip"))
-    return {"wheel": wheel, "site": site, "legacy": legacy, "extension": extension}
+                    "--no-deps", "--target", str(site), str(wheels["linux-x64"])], check=True)
+    version = build_py.addon_version()
+    extensions = {name: OUT / f"bgloop_demo-{version}-{name.replace('-', '_')}.zip"
+                  for name in build_py.PLATFORMS}
+    return {"wheel": wheels["linux-x64"], "wheels": wheels, "site": site, "cli": cli,
+            "platforms": list(build_py.PLATFORMS),
+            "legacy": OUT / f"bgloop_demo-{version}-legacy.zip",
+            "extensions": extensions, "extension": extensions["linux-x64"]}
 
 
 def install_addon(zip_path: pathlib.Path, scripts: pathlib.Path) -> None:

@@ -16,9 +16,12 @@ def pytest_configure(config):
 
 @pytest.fixture(scope="session")
 def artifacts():
-    """Wheel, site dir with bgloop installed, both add-on zips."""
+    """Wheels, site dir with bgloop installed, the add-on zips (blenderlib.prepare)."""
     t0 = time.monotonic()
-    art = bl.prepare()
+    try:
+        art = bl.prepare()
+    except bl.BpyInstallError as exc:
+        pytest.fail(str(exc), pytrace=False)
     print(f"\nartifacts ready in {time.monotonic() - t0:.1f}s: {art['wheel'].name}")
     return art
 

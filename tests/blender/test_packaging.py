@@ -1,34 +1,71 @@
-"""The two add-on packages build.py makes: a 4.2+ extension and a legacy zip."""
+"""The add-on packages build.py makes: one Blender 4.2+ extension per
+platform (Blender's own `build --split-platforms`) and a legacy zip."""
 
 from __future__ import annotations
 
+import importlib.util
+import io
 import re
 import signal
 import subprocess
 import tomllib
 import zipfile
 
+import pytest
+
 import blenderlib as bl
 
+PLATFORMS = ["linux-x64", "linux-arm64", "macos-arm64", "macos-x64"]
 
-def test_extension_zip_layout(artifacts):
-    with zipfile.ZipFile(artifacts["extension"]) as z:
+
+def _blender_ext(cli):
+    """Blender's packager as a module: its own wheel -> platform mapping."""
+    spec = importlib.util.spec_from_file_location("blender_ext", cli)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _wheel_tags(data: bytes) -> list[str]:
+    with zipfile.ZipFile(io.BytesIO(data)) as w:
+        meta = next(w.read(n).decode() for n in w.namelist() if n.endswith(".dist-info/WHEEL"))
+    return re.findall(r"(?m)^Tag: (\S+)$", meta)
+
+
+def test_one_extension_zip_per_platform(artifacts):
+    """Exactly one zip per platform, named as Blender names split builds."""
+    made = sorted(p.name for p in bl.OUT.glob("bgloop_demo-*.zip") if "legacy" not in p.name)
+    assert made == sorted(p.name for p in artifacts["extensions"].values())
+    assert artifacts["platforms"] == PLATFORMS
+
+
+@pytest.mark.parametrize("platform", PLATFORMS)
+def test_extension_zip_holds_its_platforms_wheel(platform, artifacts):
+    ext = _blender_ext(artifacts["cli"])
+    with zipfile.ZipFile(artifacts["extensions"][platform]) as z:
         names = set(z.namelist())
         manifest = tomllib.loads(z.read("blender_manifest.toml").decode())
+        wheels = {n: z.read(n) for n in names if n.startswith("wheels/")}
     assert manifest["id"] == "bgloop_demo" and manifest["type"] == "add-on"
     assert manifest["blender_version_min"] >= "4.2.0"
-    bgloop_wheel, h11_wheel = manifest["wheels"]
-    assert bgloop_wheel == f"./wheels/{artifacts['wheel'].name}"
-    assert re.fullmatch(r"\./wheels/h11-[0-9.]+-py3-none-any\.whl", h11_wheel), h11_wheel
-    assert {bgloop_wheel[2:], h11_wheel[2:]} <= names
-    # One wheel for every Blender from 3.6 LTS (Python 3.10) on.
-    assert "-cp310-abi3-" in artifacts["wheel"].name
-    with zipfile.ZipFile(artifacts["wheel"]) as w:
-        meta = next(w.read(n).decode() for n in w.namelist() if n.endswith(".dist-info/WHEEL"))
-    assert "Tag: cp310-abi3-" in meta
+    assert manifest["platforms"] == artifacts["platforms"]
+    generated = manifest["build"]["generated"]
+    assert generated["platforms"] == [platform]
+    assert {w[2:] for w in generated["wheels"]} == set(wheels)
+    bgloop_wheels = [n for n in wheels if n.startswith("wheels/bgloop-")]
+    assert bgloop_wheels == [f"wheels/{artifacts['wheels'][platform].name}"]
+    # Blender's own reading of the wheel's platform tags, and one abi3 wheel
+    # for every Python from 3.10 on.
+    for tag in _wheel_tags(wheels[bgloop_wheels[0]]):
+        py, abi, plat = tag.split("-")
+        assert (py, abi) == ("cp310", "abi3"), tag
+        assert ext.blender_platforms_from_wheel_platform(plat) == [platform], tag
+    others = set(wheels) - set(bgloop_wheels)
+    assert len(others) == 1 and re.fullmatch(r"wheels/h11-[0-9.]+-py3-none-any\.whl",
+                                             others.pop())
     assert {"__init__.py", "httpd.py", "api.py", "service.py", "ui.py", "settings.py"} <= names
     assert "network" in manifest["permissions"]
-    # Rules Blender 4.2+ enforces (see test_extension_passes_blenders_validator).
+    # Rules Blender 4.2+ enforces (also test_extensions_pass_blenders_validator).
     for text in [manifest["tagline"], *manifest["permissions"].values()]:
         assert len(text) <= 64 and (text[-1].isalnum() or text[-1] in ")]}"), text
 
@@ -45,12 +82,12 @@ def test_legacy_zip_layout(artifacts):
     assert not [n for n in names if ".dist-info" in n]
 
 
-def test_extension_passes_blenders_validator(bpy_python, artifacts):
+@pytest.mark.parametrize("platform", PLATFORMS)
+def test_extensions_pass_blenders_validator(platform, bpy_python, artifacts):
     """bpy 4.5's own `extension validate` (the check Blender runs when it
-    installs or publishes an extension) accepts the zip."""
-    cli = next(bpy_python.parent.parent.glob(
-        "lib/python3*/site-packages/bpy/*/scripts/addons_core/bl_pkg/cli/blender_ext.py"))
-    res = subprocess.run([str(bpy_python), str(cli), "validate", str(artifacts["extension"])],
+    installs or publishes an extension) accepts each zip."""
+    res = subprocess.run([str(bpy_python), str(bl.bpy_cli(bpy_python)), "validate",
+                          str(artifacts["extensions"][platform])],
                          capture_output=True, text=True, timeout=120)
     assert res.returncode == 0, res.stdout + res.stderr
 
@@ -75,3 +112,17 @@ def test_extension_installs_and_serves_in_bpy_45(bpy_python, tmp_path, artifacts
         assert "Traceback" not in proc.output(), proc.tail()
     finally:
         proc.stop()
+
+
+def test_listening_beyond_loopback_needs_online_access(bpy_python, blender_home, artifacts):
+    """bpy as a module has Blender's online access off: the demo refuses to
+    listen on 0.0.0.0 and says why, instead of opening the port."""
+    env = bl.blender_env(blender_home, pythonpath=[artifacts["site"]],
+                         BGLOOP_TEST_ADDONS="bgloop_demo", BGLOOP_DEMO_HOST="0.0.0.0")
+    res = subprocess.run([str(bpy_python), str(bl.HERE / "scripts" / "bpy_module_main.py"),
+                          str(bl.KEEP_ALIVE)], env=env, capture_output=True, text=True,
+                         timeout=120)
+    out = res.stdout + res.stderr
+    assert "listening on 0.0.0.0 (beyond loopback) needs Blender's online access" in out, out
+    assert "bgloop_demo: listening on" not in out, out
+    assert res.returncode == 1, out

@@ -1,7 +1,8 @@
 """Where the demo's host, port and token come from.
 
 Environment first (a headless node or a test sets them), then the add-on
-preferences (the GUI user), then defaults.  Loopback only unless asked.
+preferences (the GUI user), then defaults.  Loopback only unless asked, and
+beyond loopback only with Blender's online access allowed.
 
 =========================  ==========================================
 ``BGLOOP_DEMO_PORT``       TCP port (0 = any free port; the log says which)
@@ -15,6 +16,7 @@ preferences (the GUI user), then defaults.  Loopback only unless asked.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 
@@ -54,6 +56,22 @@ def addon_prefs(package: str):
     return addon.preferences if addon is not None else None
 
 
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:          # a host name: it may resolve to anything
+        return False
+
+
+def online_access() -> bool:
+    """Blender's "Allow Online Access" (4.2+; older Blenders have no such
+    switch): off until the user allows it or Blender runs with
+    ``--online-mode``; off in bpy as a module."""
+    return getattr(bpy.app, "online_access", True)
+
+
 def resolve(package: str) -> tuple[str, int, str]:
     """(host, port, token) for the HTTP service of ``package``."""
     prefs = addon_prefs(package)
@@ -68,6 +86,10 @@ def resolve(package: str) -> tuple[str, int, str]:
     host = os.environ.get("BGLOOP_DEMO_HOST", "").strip()
     if not host:
         host = "0.0.0.0" if prefs is not None and prefs.allow_remote else LOOPBACK
+    if not is_loopback(host) and not online_access():
+        raise SettingsError(f"listening on {host} (beyond loopback) needs Blender's online "
+                            "access: Preferences > System > Network > Allow Online Access, "
+                            "or --online-mode")
 
     token = os.environ.get("BGLOOP_DEMO_TOKEN", "").strip()
     if not token:
