@@ -149,7 +149,7 @@ static PyObject *core_call_threadsafe(bglpy_core *self, PyObject *handle)
 {
     /* Callers hold the GIL, and close() needs it too, so the loop cannot be
      * freed under us. */
-    if (bglpy_check_open(self) < 0 || bglpy_queue_threadsafe(self, handle) < 0)
+    if (bglpy_check_open(self) < 0 || bglpy_call_threadsafe(self, handle) < 0)
         return NULL;
     Py_RETURN_NONE;
 }

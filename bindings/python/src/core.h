@@ -105,6 +105,9 @@ int bglpy_queue_handle(bglpy_core *core, PyObject *handle);
 /* Queue a Handle through libbgloop's thread-safe queue (any thread; the GIL
  * held).  0, or -1 with an exception set. */
 int bglpy_queue_threadsafe(bglpy_core *core, PyObject *handle);
+/* loop.call_soon_threadsafe(): bglpy_queue_threadsafe(), after letting the
+ * loop thread run while a flood of calls waits (back-pressure). */
+int bglpy_call_threadsafe(bglpy_core *core, PyObject *handle);
 /* Remember the current exception to re-raise after the iteration, and end
  * the iteration. */
 void bglpy_stash_exception(bglpy_core *core);

@@ -2,6 +2,7 @@
 #include "core.h"
 
 #include <limits.h>
+#include <time.h>
 
 /* The code of the binding's own bgl_loop_stop() requests: a service
  * manager's exit code is never negative. */
@@ -150,6 +151,23 @@ int bglpy_queue_handle(bglpy_core *core, PyObject *handle)
     return 0;
 }
 
+/* The core whose Handle this thread is running, if any. */
+static _Thread_local bglpy_core *running_core;
+
+/* Back-pressure: while the loop runs and more calls wait than it collects
+ * in one iteration (BGL_THREADSAFE_BATCH), a call from another thread first
+ * lets go of the GIL for a moment, so that the loop thread gets to run them
+ * instead of waiting behind a flood of new ones. */
+static void yield_to_loop(bglpy_core *core)
+{
+    if (!core->busy || core->ts_queued <= BGL_THREADSAFE_BATCH || running_core == core)
+        return;
+    struct timespec pause = {0, 50000};
+    Py_BEGIN_ALLOW_THREADS
+    nanosleep(&pause, NULL);
+    Py_END_ALLOW_THREADS
+}
+
 int bglpy_queue_threadsafe(bglpy_core *core, PyObject *handle)
 {
     bglpy_pending *p = pending_new(core, handle);
@@ -166,6 +184,15 @@ int bglpy_queue_threadsafe(bglpy_core *core, PyObject *handle)
         return -1;
     }
     return 0;
+}
+
+int bglpy_call_threadsafe(bglpy_core *core, PyObject *handle)
+{
+    yield_to_loop(core);
+    /* Another thread may have closed the loop while the GIL was released. */
+    if (bglpy_check_open(core) < 0)
+        return -1;
+    return bglpy_queue_threadsafe(core, handle);
 }
 
 /* Run one queued Handle; `threadsafe` says which of the core's counters
@@ -217,10 +244,13 @@ void bglpy_call_handle(bglpy_core *core, PyObject *handle)
     bglpy_state *st = core->st;
     uint64_t t0 = bgl_monotonic_ns();
     PyObject *r;
+    bglpy_core *outer = running_core;
+    running_core = core;
     if (core->debug && core->owner)
         r = PyObject_CallMethodObjArgs(core->owner, st->str_bgl_run_debug, handle, NULL);
     else
         r = PyObject_CallMethodObjArgs(handle, st->str_run, NULL);
+    running_core = outer;
     uint64_t dt = bgl_monotonic_ns() - t0;
     core->callbacks++;
     if (dt > core->longest_ns)
