@@ -260,3 +260,36 @@ def test_stop_returns_within_its_bound_when_a_callback_blocks_and_nothing_cooper
     assert "within bound True" in proc.stdout, (proc.stdout, proc.stderr)
     assert "state failed" in proc.stdout
     assert "abandoned service 'worst'" in proc.stderr, proc.stderr
+
+
+def test_an_abandoned_task_is_not_work_left():
+    # A host that kicks until nothing is left (the README's timer recipe)
+    # must not be kept going forever by a task that swallows cancellation.
+    release = asyncio.Event()
+
+    @bgloop.service("zombie3", owner="t", stop_timeout=0.02)
+    async def zombie(ctx):
+        ctx.ready()
+        while not release.is_set():
+            try:
+                await release.wait()
+            except asyncio.CancelledError:
+                continue
+
+    bgloop.start_services()
+    drive(lambda: state("zombie3") == "running")
+    bgloop.stop_services(owner="t")
+    mgr = bgloop.services.manager()
+    task = mgr.host("zombie3").task
+    assert not task.done()                 # still out there, abandoned
+    loop = bgloop.ensure_loop()
+    loop.call_soon(int)
+    assert bgloop.kick(0) is True
+    # A task of nobody's is still work left.
+    other = loop.create_task(asyncio.sleep(3600))
+    loop.call_soon(int)
+    assert bgloop.kick(0) is False
+    other.cancel()
+    release.set()
+    drive(task.done)
+    drive(other.done)

@@ -494,6 +494,8 @@ def manager(create: bool = True) -> Manager | None:
     _config.apply_log_level()  # a bad BGLOOP_LOG_LEVEL fails here, loudly
     mgr = _default = Manager(ensure_loop())
     mgr.loop.add_busy_check(mgr.busy)
+    # Its tasks are the manager's to count: a task a stop abandoned is not.
+    mgr.loop._bgl_accounted = mgr.tasks.tasks
     return mgr
 
 
