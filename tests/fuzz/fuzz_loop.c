@@ -395,6 +395,9 @@ static void write_end(fchan *c, int end, size_t len)
     static const char buf[512] = {0};
     if (c->fd[end] < 0)
         return;
+    /* A full buffer may make a WRITE already queued for it stale. */
+    if (W.stepping || stats().queued)
+        c->w[end].stale = 1;
     if (c->sock) {
         ssize_t r = send(c->fd[end], buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
         (void)r;
