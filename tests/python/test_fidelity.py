@@ -96,13 +96,19 @@ def _slow_records(caplog, name):
     ]
 
 
+def _of_slow(records):
+    # The reports of slow() only: on a slow machine (an emulated CPU, say)
+    # debug mode's own work can take other steps past the threshold too.
+    return [m for m in records if " slow() at " in m]
+
+
 @pytest.mark.parametrize("name", sorted(FACTORIES))
 def test_debug_slow_callback_message_matches_asyncio(name, caplog, monkeypatch):
     stock = FACTORIES["asyncio"]()
     try:
         with caplog.at_level(logging.WARNING):
             _debug_slow_messages(stock)
-        expected = _slow_records(caplog, "asyncio")
+        expected = _of_slow(_slow_records(caplog, "asyncio"))
     finally:
         stock.close()
     caplog.clear()
@@ -116,7 +122,7 @@ def test_debug_slow_callback_message_matches_asyncio(name, caplog, monkeypatch):
         lp.close()
     assert len(expected) == 2
     assert any("<TimerHandle when=T slow()" in m for m in expected)
-    assert _slow_records(caplog, "asyncio") == expected
+    assert _of_slow(_slow_records(caplog, "asyncio")) == expected
     assert _slow_records(caplog, "bgloop") == []
 
 
