@@ -36,6 +36,10 @@ __all__ = ["Loop", "new_event_loop", "add_busy_check", "remove_busy_check"]
 logger = logging.getLogger("bgloop.loop")
 
 _ThreadSafeHandle = getattr(events, "_ThreadSafeHandle", events.Handle)
+# Frames of a call_soon_threadsafe() handle's debug traceback that are not the
+# caller's: this method, and _ThreadSafeHandle.__init__ where it is a class of
+# its own (Handle.__init__ records from its caller's frame).
+_THREADSAFE_OWN_FRAMES = 1 if _ThreadSafeHandle is events.Handle else 2
 
 
 def add_busy_check(check: Callable[["Loop"], bool]) -> None:
@@ -232,9 +236,6 @@ class Loop(asyncio.SelectorEventLoop):
         # Callables f(loop) -> bool telling kick() that something other than
         # tasks still needs the loop (the service manager registers one).
         self._bgl_busy_checks: list = []
-        # Tasks some busy check already accounts for (the service manager's
-        # registry: it leaves out the tasks a stop abandoned), or None.
-        self._bgl_accounted: Optional[Callable[[], list]] = None
         try:
             self._core.slow_callback_duration = config.slow_callback()
         except BaseException:
@@ -256,7 +257,7 @@ class Loop(asyncio.SelectorEventLoop):
             self._check_callback(callback, "call_soon_threadsafe")
         handle = _ThreadSafeHandle(callback, args, self, context)
         if handle._source_traceback:
-            del handle._source_traceback[-1]
+            del handle._source_traceback[-_THREADSAFE_OWN_FRAMES:]
         self._core.call_threadsafe(handle)
         return handle
 
@@ -363,12 +364,7 @@ class Loop(asyncio.SelectorEventLoop):
         return self._bgl_left
 
     def _nothing_left(self) -> bool:
-        if self._core.queued:
-            return False
-        tasks = asyncio.all_tasks(self)
-        if tasks and self._bgl_accounted is not None:
-            tasks.difference_update(self._bgl_accounted())
-        if tasks:
+        if self._core.queued or asyncio.all_tasks(self):
             return False
         for check in list(self._bgl_busy_checks):
             try:
