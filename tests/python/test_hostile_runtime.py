@@ -286,8 +286,11 @@ def test_serve_with_a_stop_from_a_worker_thread_returns_0(tmp_path):
             errors.append(bgloop.stop_services())
 
         errors = []
-        threading.Thread(target=worker).start()
+        t = threading.Thread(target=worker)
+        t.start()
         code = bgloop.serve(signals=False)
+        # stop_services() returns to the worker as serve() returns here.
+        t.join()
         print("serve", code, errors)
     """))
     p = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
