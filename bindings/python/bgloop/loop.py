@@ -236,6 +236,9 @@ class Loop(asyncio.SelectorEventLoop):
         # Callables f(loop) -> bool telling kick() that something other than
         # tasks still needs the loop (the service manager registers one).
         self._bgl_busy_checks: list = []
+        # Tasks some busy check already accounts for (the service manager's
+        # registry: it leaves out the tasks a stop abandoned), or None.
+        self._bgl_accounted: Optional[Callable[[], list]] = None
         try:
             self._core.slow_callback_duration = config.slow_callback()
         except BaseException:
@@ -364,7 +367,12 @@ class Loop(asyncio.SelectorEventLoop):
         return self._bgl_left
 
     def _nothing_left(self) -> bool:
-        if self._core.queued or asyncio.all_tasks(self):
+        if self._core.queued:
+            return False
+        tasks = asyncio.all_tasks(self)
+        if tasks and self._bgl_accounted is not None:
+            tasks.difference_update(self._bgl_accounted())
+        if tasks:
             return False
         for check in list(self._bgl_busy_checks):
             try:
