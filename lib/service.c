@@ -382,6 +382,9 @@ static int check_config(bgl_services *mgr, const bgl_service_config *c,
         return bgli_svc_refuse(mgr, -EINVAL, "service '%s': restart_delay_max (%g s) is below "
                       "restart_delay (%g s)", n, secs(c->restart_delay_max_ns),
                       secs(c->restart_delay_ns));
+    if (c->start_limit_burst > BGL_START_LIMIT_BURST_MAX)
+        return bgli_svc_refuse(mgr, -EINVAL, "service '%s': start_limit_burst %u is above %u",
+                               n, c->start_limit_burst, BGL_START_LIMIT_BURST_MAX);
     if (c->start_limit_burst && !c->start_limit_interval_ns)
         return bgli_svc_refuse(mgr, -EINVAL, "service '%s': start_limit_burst %u needs a "
                       "start_limit_interval above 0", n, c->start_limit_burst);

@@ -234,6 +234,10 @@ typedef struct bgl_service_hooks {
 /* close_timeout_ns default: max(stop_timeout_ns, 1 s). */
 #define BGL_CLOSE_TIMEOUT_AUTO UINT64_MAX
 
+/* The largest start_limit_burst: the manager keeps the time of each of the
+ * last start_limit_burst starts. */
+#define BGL_START_LIMIT_BURST_MAX 10000u
+
 typedef struct bgl_service_config {
     const char *name;                /* unique, non-empty; copied */
     const char *owner;               /* non-empty; copied */
@@ -247,7 +251,8 @@ typedef struct bgl_service_config {
                                         at most INT64_MAX */
     uint64_t restart_delay_ns;       /* first restart delay, default 100 ms */
     uint64_t restart_delay_max_ns;   /* backoff cap, default 30 s; >= delay */
-    unsigned start_limit_burst;      /* default 5; 0 = no start limit */
+    unsigned start_limit_burst;      /* default 5; 0 = no start limit; at
+                                        most BGL_START_LIMIT_BURST_MAX */
     uint64_t start_limit_interval_ns;/* default 10 s */
 } bgl_service_config;
 

@@ -5,6 +5,8 @@ altered value."""
 from __future__ import annotations
 
 import gc
+import os
+import signal
 
 import bgloop
 import pytest
@@ -93,6 +95,104 @@ def test_kick_budget_accepts_a_huge_int():
         assert loop._core.kick(0, 10**400) == 0
         with pytest.raises(ValueError, match="negative"):
             loop._core.kick(-(10**400), None)
+    finally:
+        loop.close()
+
+
+@pytest.mark.parametrize("value", [2**31, 2**32 - 1, 10_001])
+def test_a_start_limit_burst_beyond_what_the_manager_keeps_is_refused(svcs, value):
+    # 2**32 - 1 was a MemoryError, 2**31 a 16 GiB allocation.
+    with pytest.raises(bgloop.ServiceError, match=r"start_limit_burst .* is above 10000"):
+        svcs.add("b", "o", None, start_limit_burst=value)
+    assert svcs.names() == []
+    svcs.add("b", "o", None, start_limit_burst=10_000)
+    assert svcs.names() == ["b"]
+
+
+def test_a_manager_text_cut_inside_a_character_still_reads(svcs):
+    # The manager's refusals are cut to a fixed size; a name of two-byte
+    # characters was cut inside one and the refusal became a UnicodeDecodeError.
+    for name in ("x" + "\u00e9" * 300, "\u00e9" * 300):
+        with pytest.raises(bgloop.ServiceError) as err:
+            svcs.add(name, "o", None, restart_delay=5, restart_delay_max=1)
+        assert name[:200] in str(err.value)
+
+
+@pytest.mark.parametrize("query", ["stop_bound", "abandoned", "active", "names"])
+def test_an_empty_owner_is_refused_by_every_query_as_by_stop(svcs, query):
+    # stop_bound("") and abandoned("") were an OSError (errno 22) naming a C
+    # function, so stop_services("") did not say what was wrong.
+    with pytest.raises(bgloop.ServiceError, match="non-empty"):
+        svcs.stop("")
+    try:
+        getattr(svcs, query)("")
+    except bgloop.ServiceError as exc:
+        assert "non-empty" in str(exc)
+
+
+def test_stop_services_of_an_empty_owner_is_a_service_error():
+    _services.manager()  # the shared manager exists
+    with pytest.raises(bgloop.ServiceError, match="non-empty"):
+        bgloop.stop_services("")
+
+
+# ---- descriptors, events, signal numbers, times ----------------------------------
+
+@pytest.fixture
+def core():
+    loop = bgloop.Loop()
+    try:
+        yield loop._core
+    finally:
+        loop.close()
+
+
+@pytest.mark.parametrize("fd, error", [(-1, ValueError), (-(2**70), OverflowError),
+                                       (2**31, OverflowError), (2**70, OverflowError)])
+def test_watch_refuses_a_descriptor_out_of_range(core, fd, error):
+    with pytest.raises(error, match="file descriptor|fd out of range"):
+        core.watch(fd, 1, (None, None))
+
+
+@pytest.mark.parametrize("events", [-1, 4, 2**32 + 1, 2**64 + 1, 2**70])
+def test_watch_and_modify_refuse_events_beyond_read_and_write(core, events):
+    r, w = os.pipe()
+    try:
+        with pytest.raises(ValueError, match="Invalid events"):
+            core.watch(r, events, (None, None))
+        watcher = core.watch(r, 1, (None, None))
+        with pytest.raises(ValueError, match="Invalid events"):
+            watcher.modify(events, (None, None))
+        assert watcher.events == 1
+        watcher.close()
+    finally:
+        os.close(r)
+        os.close(w)
+
+
+@pytest.mark.parametrize("signo, error", [(2**64 + signal.SIGINT, ValueError),
+                                          (-(2**64), ValueError), (0, ValueError),
+                                          (True, TypeError), (2.0, TypeError),
+                                          ("2", TypeError)])
+def test_sigaction_save_refuses_what_is_not_a_signal_number(signo, error):
+    # 2**64 + SIGINT was an OverflowError naming no argument; True was SIGHUP.
+    with pytest.raises(error, match="signal number"):
+        _bgloop._sigaction_save(signo)
+
+
+@pytest.mark.parametrize("when, runs", [(10**400, False), (-(10**400), True)])
+def test_call_at_an_int_beyond_a_double_is_never_or_now(when, runs):
+    loop = bgloop.Loop()
+    try:
+        ran = []
+        handle = loop.call_at(when, ran.append, 1)
+        loop.kick(timeout=0)
+        loop.kick(timeout=0)
+        assert ran == ([1] if runs else [])
+        handle.cancel()
+        loop.call_soon(ran.append, 2)
+        loop.kick(timeout=0)
+        assert ran[-1] == 2
     finally:
         loop.close()
 

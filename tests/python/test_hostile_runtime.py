@@ -32,6 +32,84 @@ def test_a_failure_text_with_a_lone_surrogate_still_ends_the_run():
     assert "caf\\udce9.txt" in bgloop.status()["bad-text"]["error"]
 
 
+class _Unprintable(Exception):
+    def __str__(self):
+        raise ValueError("no text for you")
+
+
+@pytest.mark.usefixtures("clean")
+@pytest.mark.parametrize("text", ["caf\udce9", "a\0b", None])
+def test_a_failing_run_ends_and_restarts_whatever_its_exception_text(text):
+    # None: an exception whose str() raises.  The run used to stay "running"
+    # for good (its end never reached the manager) and never restarted.
+    runs = []
+
+    @bgloop.service("odd", owner="t", restart="on-failure", restart_delay=0.01,
+                    start_limit_burst=0)
+    async def odd(ctx):
+        runs.append(ctx)
+        ctx.ready()
+        if len(runs) < 3:
+            raise _Unprintable() if text is None else RuntimeError(text)
+        await ctx.stopping.wait()
+
+    bgloop.start_services()
+    drive(lambda: len(runs) == 3 and state("odd") == "running")
+    info = bgloop.status()["odd"]
+    assert info["restarts"] == 2
+    bgloop.stop_services()
+    assert state("odd") == "stopped"
+
+
+@pytest.mark.usefixtures("clean")
+@pytest.mark.parametrize("label", ["caf\udce9", "a\0b"])
+def test_a_resource_with_an_odd_name_is_pushed_and_closed(label):
+    closed = []
+
+    def resource():
+        closed.append(True)
+
+    resource.__qualname__ = label
+
+    @bgloop.service("odd-label", owner="t")
+    async def odd_label(ctx):
+        ctx.resources.push(resource)
+        ctx.ready()
+        await ctx.stopping.wait()
+
+    bgloop.start_services()
+    drive(lambda: state("odd-label") == "running")
+    bgloop.stop_services()
+    assert state("odd-label") == "stopped"
+    assert closed == [True]
+
+
+@pytest.mark.usefixtures("clean")
+def test_a_resource_whose_name_cannot_be_read_is_still_closed():
+    class Hostile:
+        closed = False
+
+        def __getattr__(self, attr):
+            if attr == "__qualname__":
+                raise RuntimeError("no name")
+            raise AttributeError(attr)
+
+        def close(self):
+            Hostile.closed = True
+
+    @bgloop.service("no-name", owner="t")
+    async def no_name(ctx):
+        ctx.resources.push(Hostile())
+        ctx.ready()
+        await ctx.stopping.wait()
+
+    bgloop.start_services()
+    drive(lambda: state("no-name") == "running")
+    bgloop.stop_services()
+    assert state("no-name") == "stopped"
+    assert Hostile.closed
+
+
 @pytest.mark.usefixtures("clean")
 def test_a_close_reporting_odd_errors_still_ends_every_close():
     mgr = _services.manager()

@@ -234,3 +234,45 @@ def test_a_close_that_hangs_is_abandoned_and_the_rest_still_closed():
     assert report["timed_out"] == 1 and report["closed"] == 1
     release.set()
     drive(lambda: len(log) == 3)
+
+
+class _Idle(asyncio.Protocol):
+    """A server-side connection that never does anything by itself."""
+
+
+@pytest.mark.parametrize("kind", ["protocol", "streams"])
+def test_a_pushed_server_closes_its_idle_client_connections(kind):
+    info = {}
+
+    async def leave_open(reader, writer):
+        return None  # the connection outlives its handler
+
+    @bgloop.service("srv", owner="t", stop_timeout=2)
+    async def srv(ctx):
+        if kind == "protocol":
+            server = await ctx.loop.create_server(_Idle, "127.0.0.1", 0)
+        else:
+            server = await asyncio.start_server(leave_open, "127.0.0.1", 0)
+        ctx.resources.push(server)
+        info["port"] = server.sockets[0].getsockname()[1]
+        ctx.ready()
+        await ctx.stopping.wait()
+
+    bgloop.start_services()
+    drive(lambda: state("srv") == "running")
+
+    async def connect():
+        return await asyncio.open_connection("127.0.0.1", info["port"])
+
+    clients = [run(connect()) for _ in range(3)]
+    settle()
+    bgloop.stop_services()
+    assert state("srv") == "stopped"
+    # Every close completed (none waited for its timeout, none failed), and
+    # every client was hung up on.
+    report = bgloop.services.manager().report("srv")
+    assert report == {"closed": 1, "failed": 0, "timed_out": 0, "errors": None}
+    for reader, writer in clients:
+        assert run(asyncio.wait_for(reader.read(), 5)) == b""
+        writer.close()
+    assert _port_is_free(info["port"])

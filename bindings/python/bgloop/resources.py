@@ -5,9 +5,11 @@
 * an object with ``aclose()`` (async generators, HTTP client sessions...):
   awaited;
 * an object with ``close()`` (servers, transports, stream writers, files,
-  sockets): called, and awaited if it returns an awaitable; then, if the
-  object also has ``wait_closed()`` (asyncio servers and stream writers), that
-  is awaited too, so the port or connection is really released;
+  sockets): called, and awaited if it returns an awaitable; an asyncio
+  server also closes its client connections (on every Python version); then,
+  if the object also has ``wait_closed()`` (asyncio servers and stream
+  writers), that is awaited too, so the port or connection is really
+  released;
 * a plain callable: called with no arguments, awaited if it returns an
   awaitable.
 
@@ -44,8 +46,10 @@ def check_closable(obj: Any) -> None:
 
 def describe(obj: Any) -> str:
     """A short name for logs and status()."""
-    name = getattr(obj, "__qualname__", None) or type(obj).__qualname__
-    return str(name)
+    try:
+        return str(getattr(obj, "__qualname__", None) or type(obj).__qualname__)
+    except Exception:  # a hostile __qualname__ or __str__: the type still names it
+        return type(obj).__qualname__
 
 
 def _has(obj: Any, attr: str) -> bool:
@@ -60,15 +64,35 @@ def _close_steps(obj: Any) -> list[Callable[[], Any]]:
     steps = []
     if _has(obj, "close"):
         steps.append(obj.close)
-        # Python 3.13 servers: drop the connections too, or wait_closed()
-        # waits for every client to hang up on its own.
-        if _has(obj, "close_clients") and _has(obj, "wait_closed"):
-            steps.append(obj.close_clients)
+        # A server: drop its connections too, or they outlive the service
+        # (and wait_closed() waits for every client to hang up on its own).
+        close_clients = _clients_closer(obj)
+        if close_clients is not None:
+            steps.append(close_clients)
     if _has(obj, "wait_closed"):
         steps.append(obj.wait_closed)
     if not steps and callable(obj):
         steps.append(obj)
     return steps
+
+
+def _clients_closer(obj: Any) -> Callable[[], None] | None:
+    if _has(obj, "close_clients") and _has(obj, "wait_closed"):
+        return obj.close_clients  # Python 3.13+
+    if not isinstance(obj, asyncio.base_events.Server):
+        return None
+    # Before 3.13 a server does not know its connections; a selector loop
+    # does (fd -> transport, each transport naming the server it came from).
+    transports = getattr(obj._loop, "_transports", None)
+    if transports is None:
+        return None
+
+    def close_clients() -> None:
+        for transport in list(transports.values()):
+            if getattr(transport, "_server", None) is obj:
+                transport.close()
+
+    return close_clients
 
 
 def begin_close(obj: Any, loop: asyncio.AbstractEventLoop,

@@ -63,6 +63,13 @@ int bglpy_str_arg(PyObject *obj, const char *what, int allow_none, const char **
     return 0;
 }
 
+/* A text of the manager as str.  Its messages are cut to a fixed size,
+ * possibly inside a UTF-8 sequence of a name: decoding never fails. */
+static PyObject *text_of(const char *s)
+{
+    return PyUnicode_DecodeUTF8(s, (Py_ssize_t)strlen(s), "replace");
+}
+
 /* Optional owner argument of a method: owner=None means every owner. */
 static int owner_args(PyObject *const *args, Py_ssize_t nargs, const char *fn, const char **owner)
 {
@@ -124,11 +131,29 @@ static PyObject *raise_mgr(bglpy_services *self, int err, const char *fallback)
     }
     if (!type)
         return bglpy_raise_errno(err, fallback);
-    if (text && *text)
-        PyErr_SetString(type, text);
-    else
+    PyObject *msg = text && *text ? text_of(text) : NULL;
+    if (msg) {
+        PyErr_SetObject(type, msg);
+        Py_DECREF(msg);
+    } else {
+        PyErr_Clear();
         PyErr_Format(type, "%s: %s", fallback, bgl_strerror(err));
+    }
     Py_DECREF(type);
+    return NULL;
+}
+
+/* Raise for a refusal of a query, which leaves no text of its own: an
+ * empty owner is refused as stop() refuses it. */
+static PyObject *raise_query(bglpy_services *self, int err, const char *owner, const char *what)
+{
+    if (err != -EINVAL || !owner || *owner)
+        return bglpy_raise_errno(err, what);
+    PyObject *type = service_error(self);
+    if (type) {
+        PyErr_SetString(type, "an owner must be a non-empty string");
+        Py_DECREF(type);
+    }
     return NULL;
 }
 
@@ -160,7 +185,7 @@ static PyObject *names_of(bgl_service **list, int n)
 {
     PyObject *out = PyList_New(0);
     for (int i = 0; out && i < n; i++) {
-        PyObject *s = PyUnicode_FromString(bgl_service_name(list[i]));
+        PyObject *s = text_of(bgl_service_name(list[i]));
         if (!s || PyList_Append(out, s) < 0)
             Py_CLEAR(out);
         Py_XDECREF(s);
@@ -173,7 +198,7 @@ static bgl_service **list_services(bglpy_services *self, const char *owner, int 
 {
     int count = bgl_services_list(self->mgr, owner, NULL, 0);
     if (count < 0) {
-        bglpy_raise_errno(count, "bgl_services_list");
+        raise_query(self, count, owner, "bgl_services_list");
         return NULL;
     }
     bgl_service **list = calloc((size_t)count + 1, sizeof *list);
@@ -547,7 +572,7 @@ static int set_item(PyObject *d, const char *key, PyObject *value)
 static PyObject *str_or_none(const char *s)
 {
     if (s)
-        return PyUnicode_FromString(s);
+        return text_of(s);
     Py_RETURN_NONE;
 }
 
@@ -638,7 +663,7 @@ static PyObject *svcs_active(bglpy_services *self, PyObject *const *args, Py_ssi
         return NULL;
     int n = bgl_services_active(self->mgr, owner);
     if (n < 0)
-        return bglpy_raise_errno(n, "bgl_services_active");
+        return raise_query(self, n, owner, "bgl_services_active");
     return PyLong_FromLong(n);
 }
 
@@ -659,7 +684,7 @@ static PyObject *svcs_stop_bound(bglpy_services *self, PyObject *args, PyObject 
         return NULL;
     int r = bgl_services_stop_bound(self->mgr, owner, timeout_ns, &bound);
     if (r < 0)
-        return bglpy_raise_errno(r, "bgl_services_stop_bound");
+        return raise_query(self, r, owner, "bgl_services_stop_bound");
     return PyFloat_FromDouble((double)bound / 1e9);
 }
 
@@ -670,7 +695,7 @@ static PyObject *svcs_abandoned(bglpy_services *self, PyObject *const *args, Py_
         return NULL;
     int n = bgl_services_abandoned(self->mgr, owner);
     if (n < 0)
-        return bglpy_raise_errno(n, "bgl_services_abandoned");
+        return raise_query(self, n, owner, "bgl_services_abandoned");
     return PyLong_FromLong(n);
 }
 
@@ -707,9 +732,8 @@ static PyObject *svcs_set_keepalive(bglpy_services *self, PyObject *arg)
  * close hook closes it. */
 static PyObject *svcs_push(bglpy_services *self, PyObject *args)
 {
-    PyObject *name, *obj;
-    const char *label;
-    if (!PyArg_ParseTuple(args, "OOs:push", &name, &obj, &label))
+    PyObject *name, *obj, *label_obj;
+    if (!PyArg_ParseTuple(args, "OOU:push", &name, &obj, &label_obj))
         return NULL;
     bgl_service *svc = find_live(self, name);
     if (!svc)
@@ -718,8 +742,15 @@ static PyObject *svcs_push(bglpy_services *self, PyObject *args)
         PyErr_SetString(PyExc_RuntimeError, "push(): set_hooks() was not called");
         return NULL;
     }
-    if (bglpy_resource_push(bglpy_type_state(Py_TYPE(self)), bgl_service_resources(svc), label,
-                            obj, self->hooks->fn[HOOK_CLOSE], self->core) < 0)
+    /* The label only names the object in reports: any text will do. */
+    PyObject *label = bglpy_text(label_obj);
+    if (!label)
+        return NULL;
+    int r = bglpy_resource_push(bglpy_type_state(Py_TYPE(self)), bgl_service_resources(svc),
+                                PyBytes_AsString(label), obj, self->hooks->fn[HOOK_CLOSE],
+                                self->core);
+    Py_DECREF(label);
+    if (r < 0)
         return NULL;
     Py_RETURN_NONE;
 }
@@ -734,9 +765,12 @@ static PyObject *svcs_report(bglpy_services *self, PyObject *name)
     int r = bgl_resources_get_report(bgl_service_resources(svc), &rep);
     if (r < 0)
         return bglpy_raise_errno(r, "bgl_resources_get_report");
-    return Py_BuildValue("{s:n,s:n,s:n,s:z}", "closed", (Py_ssize_t)rep.closed, "failed",
+    PyObject *errors = str_or_none(rep.errors);
+    if (!errors)
+        return NULL;
+    return Py_BuildValue("{s:n,s:n,s:n,s:N}", "closed", (Py_ssize_t)rep.closed, "failed",
                          (Py_ssize_t)rep.failed, "timed_out", (Py_ssize_t)rep.timed_out,
-                         "errors", rep.errors);
+                         "errors", errors);
 }
 
 #define METH(fn, flags) (PyCFunction)(void (*)(void))(fn), flags

@@ -14,11 +14,15 @@
 
 static int check_signo(PyObject *arg, int *signo)
 {
-    long v = PyLong_AsLong(arg);
+    if (!PyLong_Check(arg) || PyBool_Check(arg))
+        return bglpy_wrong_type(arg, "signal number", "an int");
+    int overflow;
+    long v = PyLong_AsLongAndOverflow(arg, &overflow);
     if (v == -1 && PyErr_Occurred())
         return -1;
-    if (v < 1 || v >= NSIG || v == SIGKILL || v == SIGSTOP) {
-        PyErr_Format(PyExc_ValueError, "signal number %ld is out of range or cannot be caught", v);
+    if (overflow || v < 1 || v >= NSIG || v == SIGKILL || v == SIGSTOP) {
+        PyErr_Format(PyExc_ValueError, "signal number %R is out of range or cannot be caught",
+                     arg);
         return -1;
     }
     *signo = (int)v;

@@ -122,6 +122,17 @@ PyObject *bglpy_core_call_at(bglpy_core *core, PyObject *const *args, Py_ssize_t
     }
     double when = PyFloat_AsDouble(args[0]);
     PyObject *handle = args[1];
+    if (when == -1.0 && PyErr_Occurred() && PyLong_Check(args[0]) &&
+        PyErr_ExceptionMatches(PyExc_OverflowError)) {
+        /* An int beyond a double: long past (run now) or never. */
+        PyErr_Clear();
+        PyObject *zero = PyLong_FromLong(0);
+        int neg = zero ? PyObject_RichCompareBool(args[0], zero, Py_LT) : -1;
+        Py_XDECREF(zero);
+        if (neg < 0)
+            return NULL;
+        when = neg ? -HUGE_VAL : HUGE_VAL;
+    }
     if ((when == -1.0 && PyErr_Occurred()) || bglpy_check_open(core) < 0)
         return NULL;
     if (isnan(when)) {

@@ -12,12 +12,21 @@
 
 #include <limits.h>
 
-static int check_events(long events)
+/* An int of EVENT_READ | EVENT_WRITE bits, as selectors' register() takes
+ * it; anything else (2**64 included) is "Invalid events", never truncated. */
+static int parse_events(PyObject *o, unsigned *events)
 {
-    if (events < 0 || (events & ~(long)(BGL_IO_READ | BGL_IO_WRITE))) {
-        PyErr_Format(PyExc_ValueError, "Invalid events: %ld", events);
+    if (!PyLong_Check(o))
+        return bglpy_wrong_type(o, "events", "an int");
+    int overflow;
+    long v = PyLong_AsLongAndOverflow(o, &overflow);
+    if (v == -1 && PyErr_Occurred())
+        return -1;
+    if (overflow || v < 0 || (v & ~(long)(BGL_IO_READ | BGL_IO_WRITE))) {
+        PyErr_Format(PyExc_ValueError, "Invalid events: %R", o);
         return -1;
     }
+    *events = (unsigned)v;
     return 0;
 }
 
@@ -93,15 +102,18 @@ PyObject *bglpy_core_watch(bglpy_core *core, PyObject *const *args, Py_ssize_t n
     long lfd = PyLong_AsLongAndOverflow(args[0], &overflow);
     if (lfd == -1 && PyErr_Occurred())
         return NULL;
-    if (overflow || lfd < INT_MIN || lfd > INT_MAX) {
+    if (overflow || lfd > INT_MAX) {
         PyErr_SetString(PyExc_OverflowError, "watch(): fd out of range");
         return NULL;
     }
+    if (lfd < 0) {
+        PyErr_Format(PyExc_ValueError, "Invalid file descriptor: %ld", lfd);
+        return NULL;
+    }
     int fd = (int)lfd;
-    long events = PyLong_AsLong(args[1]);
+    unsigned events;
     PyObject *data = args[2];
-    if ((events == -1 && PyErr_Occurred()) || check_events(events) < 0 ||
-        bglpy_check_open(core) < 0)
+    if (parse_events(args[1], &events) < 0 || bglpy_check_open(core) < 0)
         return NULL;
     PyTypeObject *type = core->st->Watcher;
     allocfunc alloc = (allocfunc)PyType_GetSlot(type, Py_tp_alloc);
@@ -111,13 +123,13 @@ PyObject *bglpy_core_watch(bglpy_core *core, PyObject *const *args, Py_ssize_t n
     Py_INCREF(core);
     w->core = core;
     w->fd = fd;
-    int r = bgl_io_new(core->loop, fd, (unsigned)events, io_fire, w, &w->io);
+    int r = bgl_io_new(core->loop, fd, events, io_fire, w, &w->io);
     if (r < 0) {
         w->io = NULL;
         Py_DECREF(w);
         return bglpy_raise_errno(r, "bgl_io_new");
     }
-    w->events = (unsigned)events;
+    w->events = events;
     Py_INCREF(data);
     w->data = data;
     bglpy_list_push(&core->watchers, &w->link);
@@ -133,19 +145,20 @@ void bglpy_watchers_release_all(bglpy_core *core)
 
 static PyObject *watcher_modify(bglpy_watcher *self, PyObject *args)
 {
-    long events;
-    PyObject *data;
-    if (!PyArg_ParseTuple(args, "lO:modify", &events, &data) || check_events(events) < 0)
+    PyObject *events_obj, *data;
+    unsigned events;
+    if (!PyArg_ParseTuple(args, "OO:modify", &events_obj, &data) ||
+        parse_events(events_obj, &events) < 0)
         return NULL;
     if (!self->io) {
         PyErr_SetString(PyExc_RuntimeError, "watcher is closed");
         return NULL;
     }
-    if ((unsigned)events != self->events) {
-        int r = bgl_io_set_events(self->io, (unsigned)events);
+    if (events != self->events) {
+        int r = bgl_io_set_events(self->io, events);
         if (r < 0)
             return bglpy_raise_errno(r, "bgl_io_set_events");
-        self->events = (unsigned)events;
+        self->events = events;
     }
     PyObject *old = self->data;
     Py_INCREF(data);
