@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Python binding: build ONE cp310-abi3 wheel, then install it into a fresh
-# venv of every pyenv CPython 3.10-3.13 and run tests/python there (CPython's
-# own asyncio conformance suites + bgloop's tests) and tests/examples (the
-# demo service against hostile HTTP clients).  Then a second wheel on
-# libbgloop's poll backend runs the backend-dependent tests on one Python.
+# Python binding: the manylinux_2_28_x86_64 cp310-abi3 wheel of dist/
+# (scripts/wheels, cross-built for glibc 2.28; reused if 18-wheels built it
+# from this tree) installed into a fresh venv of every pyenv CPython
+# 3.10-3.13, running tests/python (CPython's own asyncio conformance suites +
+# bgloop's tests) and tests/examples (the demo service against hostile HTTP
+# clients).  Then a second wheel on libbgloop's poll backend, built natively
+# by pip, runs the backend-dependent tests on one Python.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$PWD
@@ -14,26 +16,24 @@ find_py() {  # newest pyenv CPython 3.X
   ls -d "$pyenv_root"/versions/"$1".*/bin/python 2>/dev/null | sort -V | tail -n1
 }
 
-py310=$(find_py 3.10)
-[ -x "$py310" ] || { echo "20-python: no CPython 3.10 under $pyenv_root"; exit 1; }
-
-# The abi3 tag follows the building interpreter: build with 3.10.
-rm -rf "$out/wheel"
-"$py310" -m pip wheel --disable-pip-version-check -q --no-deps -w "$out/wheel" .
-wheels=("$out"/wheel/bgloop-*.whl)
-[ ${#wheels[@]} -eq 1 ] || { echo "20-python: expected one wheel, got ${wheels[*]}"; exit 1; }
-wheel=${wheels[0]}
-case "${wheel##*/}" in
-  bgloop-*-cp310-abi3-*.whl) echo "20-python: wheel ${wheel##*/}" ;;
-  *) echo "20-python: wrong wheel tag: ${wheel##*/} (want cp310-abi3)"; exit 1 ;;
-esac
-"$py310" - "$wheel" <<'PYEOF'
+# The wheel must hold the bgloop package only and carry the cp310-abi3 tag,
+# whichever CPython built it.
+check_wheel() {  # WHEEL PLATFORM-TAG
+  case "${1##*/}" in
+    bgloop-*-cp310-abi3-"$2".whl) echo "20-python: wheel ${1##*/}" ;;
+    *) echo "20-python: wrong wheel: ${1##*/} (want cp310-abi3-$2)"; return 1 ;;
+  esac
+  python3 - "$1" <<'PYEOF'
 import sys, zipfile
 names = zipfile.ZipFile(sys.argv[1]).namelist()
 extra = [n for n in names if not n.startswith(("bgloop/", "bgloop-"))]
 if extra or "bgloop/_bgloop.abi3.so" not in names:
     sys.exit(f"20-python: the wheel must hold only the bgloop package: {extra or names}")
 PYEOF
+}
+
+wheel=$(scripts/wheels --reuse linux-x86_64 | tail -n1)
+check_wheel "$wheel" manylinux_2_28_x86_64
 
 failed=()
 for v in 3.10 3.11 3.12 3.13; do
@@ -58,9 +58,10 @@ py311=$(find_py 3.11)
 if [ -x "$py311" ]; then
   echo "---- poll backend, CPython 3.11"
   rm -rf "$out/wheel-poll"
-  "$py310" -m pip wheel --disable-pip-version-check -q --no-deps -w "$out/wheel-poll" \
+  "$py311" -m pip wheel --disable-pip-version-check -q --no-deps -w "$out/wheel-poll" \
     --config-settings=setup-args=-Dio_backend=poll .
   pwheels=("$out"/wheel-poll/bgloop-*.whl)
+  check_wheel "${pwheels[0]}" linux_x86_64
   venv="$out/venv-poll"
   rm -rf "$venv"
   "$py311" -m venv "$venv"
