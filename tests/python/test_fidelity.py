@@ -123,7 +123,7 @@ def test_debug_slow_callback_message_matches_asyncio(name, caplog, monkeypatch):
     assert len(expected) == 2
     assert any("<TimerHandle when=T slow()" in m for m in expected)
     assert _of_slow(_slow_records(caplog, "asyncio")) == expected
-    assert _slow_records(caplog, "bgloop") == []
+    assert _slow_records(caplog, "bgloop.loop") == []
 
 
 def test_no_slow_report_by_default(loop, caplog, monkeypatch):
@@ -148,7 +148,7 @@ def test_empty_option_means_no_report(value, caplog, monkeypatch):
             lp.run_until_complete(asyncio.sleep(0.01))
     finally:
         lp.close()
-    assert _slow_records(caplog, "bgloop") == []
+    assert _slow_records(caplog, "bgloop.loop") == []
 
 
 def test_slow_report_with_option(caplog, monkeypatch):
@@ -164,7 +164,7 @@ def test_slow_report_with_option(caplog, monkeypatch):
         assert lp.stats()["longest_callback"] >= 0.03
     finally:
         lp.close()
-    got = _slow_records(caplog, "bgloop")
+    got = _slow_records(caplog, "bgloop.loop")
     assert len(got) == 1, got
     assert re.fullmatch(r"slow callback: <Handle slow\(\) at .*> took N seconds", got[0]), got
     assert _slow_records(caplog, "asyncio") == []
