@@ -634,7 +634,9 @@ static int start_thread(pthread_t *th, tjob *j)
 
 /* ---- steps of the loop ---------------------------------------------------- */
 
-static const int64_t timeout_table[] = {0, 0, 0, 0, 0, 0, 0, 1};
+/* Mostly 0: a real wait with nothing ready sleeps (the epoll backend in
+ * whole milliseconds), and time is the fuzzer's budget. */
+static const int64_t timeout_table[] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
 static const int64_t budget_table[] = {-1, 1, 2, 5000, 50000, (int64_t)MS};
 
 /* Mark what an undisturbed run_once must dispatch. */
