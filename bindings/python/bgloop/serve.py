@@ -149,11 +149,6 @@ def serve(*, signals: bool = True) -> int:
                            "pass signals=False elsewhere")
 
     _log.setup()
-    owner = loop._core.thread
-    if owner is not None and owner != threading.get_ident():
-        raise RuntimeError(f"bgloop.serve(): the shared loop belongs to thread {owner}, the "
-                           f"first to run it; call serve() there")
-
     stop = _Stop(mgr)
     with _claim:
         # A second serve() would clear the first one's keep-alive on its way
@@ -161,6 +156,10 @@ def serve(*, signals: bool = True) -> int:
         if mgr.driver is not None or loop._core.busy:
             raise RuntimeError("bgloop.serve() is already running in another thread; "
                                "stop it with bgloop.stop_services() from here instead")
+        owner = loop._core.thread
+        if owner is not None and owner != threading.get_ident():
+            raise RuntimeError(f"bgloop.serve(): the shared loop belongs to thread {owner}, "
+                               f"the first to run it; call serve() there")
         mgr.driver = threading.get_ident()
     try:
         guard = _SignalGuard(loop, stop.on_signal) if signals else None
