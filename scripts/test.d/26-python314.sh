@@ -4,7 +4,10 @@
 # and run through the sysroot's own ld.so, so it needs nothing of the host's
 # libc.  The manylinux_2_28_x86_64 cp310-abi3 wheel from scripts/wheels is
 # installed into a venv on it and tests/python runs there: CPython 3.14's
-# own asyncio suites against bgloop.Loop, and bgloop's tests.
+# own asyncio suites against bgloop.Loop, and bgloop's tests.  A
+# DeprecationWarning raised on behalf of bgloop's own modules fails the run:
+# what 3.14 deprecates (event-loop policies, asyncio.iscoroutinefunction, ...)
+# is removed in a later CPython.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 root=$PWD
@@ -24,4 +27,5 @@ python3 -m pip install --disable-pip-version-check -q --target "$site" --upgrade
   | grep -v -e "^WARNING: Location" -e "WARNING: Running pip as the 'root' user" -e "WARNING: Target directory"
 [ "${PIPESTATUS[0]}" -eq 0 ] || { echo "26-python314: pip install failed"; exit 1; }
 # From outside the source tree, so `import bgloop` is the installed wheel.
-cd "$out" && BGLOOP_EXPECT_BACKEND=epoll "$py" -m pytest -q -rs -p no:cacheprovider "$root/tests/python"
+cd "$out" && BGLOOP_EXPECT_BACKEND=epoll "$py" -m pytest -q -rs -p no:cacheprovider \
+  -o 'filterwarnings=error::DeprecationWarning:bgloop' "$root/tests/python"

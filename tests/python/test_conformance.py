@@ -7,8 +7,6 @@ that version runs for its epoll loop runs here too (3.14, for one, folded
 UnixEventLoopTestsMixin into EventLoopTestsMixin).  Skips below state their
 reason.
 """
-import unittest
-
 import bgloop
 
 from _loop_util import bgloop_policy
@@ -64,6 +62,3 @@ class BgloopStartServerTests(test_server.SelectorStartServerTests):
 
 class BgloopStreamTests(_PolicyMixin, _CheckLoopMixin, test_streams.StreamTests):
     pass
-
-
-del unittest
