@@ -4,7 +4,8 @@
 # threads' thread-safe calls, owners started and stopped - then add-ons
 # enabled and disabled in a background Blender).  Descriptors, threads,
 # tasks, the loop's watchers and timers and RSS must stay flat.  Uses the
-# wheel of 20-python.sh if it was built.  Longer runs: scripts/soak --minutes N.
+# wheel the other steps use (scripts/wheels --reuse).  Longer runs:
+# scripts/soak --minutes N.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 exec "${PYTHON:-python3}" scripts/soak --minutes "${BGLOOP_SOAK_MINUTES:-2.5}"
