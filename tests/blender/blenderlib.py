@@ -164,7 +164,10 @@ def bpy_venv(series: str) -> pathlib.Path:
     shutil.rmtree(tmp, ignore_errors=True)
     shutil.rmtree(venv, ignore_errors=True)
     subprocess.run([str(base), "-m", "venv", str(tmp)], check=True, timeout=120)
-    _pip(tmp / "bin" / "python", "install", "--no-index", "--find-links", wheels, spec)
+    # --no-compile: bytecode for bpy's thousands of scripts is written as
+    # they are imported instead of all up front (minutes on a busy machine).
+    _pip(tmp / "bin" / "python", "install", "--no-compile", "--no-index", "--find-links", wheels,
+         spec)
     tmp.rename(venv)
     res = subprocess.run([str(py), "-c", "import bpy; print(bpy.app.version_string)"],
                          capture_output=True, text=True, timeout=120)
