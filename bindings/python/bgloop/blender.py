@@ -45,7 +45,6 @@ hand work to the main thread with :func:`bgloop.run_on_main`.
 from __future__ import annotations
 
 import atexit
-import atexit
 import dataclasses
 import logging
 import os
