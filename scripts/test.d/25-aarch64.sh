@@ -24,6 +24,8 @@ python_suite() {
   wheel=$(scripts/wheels --reuse linux-aarch64 | grep -E 'manylinux_2_28_aarch64\.whl$') \
     || { echo "no manylinux_2_28_aarch64 wheel from scripts/wheels"; return 1; }
   echo "wheel: ${wheel##*/}"
+  # A copy: dist/ is rewritten by every scripts/wheels run.
+  rm -f "$out"/*.whl && cp "$wheel" "$out/" && wheel=$out/${wheel##*/} || return 1
   py=$(scripts/sysroot venv bookworm-arm64 "$out/venv") || return 1
   site=$out/venv/lib/python3.11/site-packages
   # The host's pip installs for the arm64 interpreter: binary packages as

@@ -17,6 +17,8 @@ mkdir -p "$out"
 wheel=$(scripts/wheels --reuse linux-x86_64 | grep -E 'manylinux_2_28_x86_64\.whl$') \
   || { echo "26-python314: no manylinux_2_28_x86_64 wheel from scripts/wheels"; exit 1; }
 echo "26-python314: wheel ${wheel##*/}"
+# A copy: dist/ is rewritten by every scripts/wheels run.
+rm -f "$out"/*.whl && cp "$wheel" "$out/" && wheel=$out/${wheel##*/} || exit 1
 py=$(scripts/sysroot venv sid-amd64 "$out/venv") || { echo "26-python314: no sysroot"; exit 1; }
 "$py" -c 'import sys; assert sys.version_info[:2] == (3, 14), sys.version; print("26-python314: CPython", sys.version)' \
   || exit 1
