@@ -195,11 +195,13 @@ def test_stop_services_from_a_worker_while_serve_runs(tmp_path):
 
         main = threading.get_ident()
         where = {}
+        workers = []
 
         @bgloop.service("svc")
         async def svc(ctx):
             ctx.ready()
-            threading.Thread(target=worker).start()
+            workers.append(threading.Thread(target=worker))
+            workers[-1].start()
             await ctx.stopping.wait()
             where["stop"] = threading.get_ident() == main
 
@@ -209,6 +211,8 @@ def test_stop_services_from_a_worker_while_serve_runs(tmp_path):
             print("worker done", bgloop.status()["svc"]["state"], flush=True)
 
         code = bgloop.serve()
+        for t in workers:       # both lines are printed, in this order
+            t.join()
         print("stop ran on the main thread:", where.get("stop"), flush=True)
         sys.exit(code)
     """))

@@ -42,6 +42,7 @@ log = logging.getLogger("bgloop_demo.http")
 
 READ_CHUNK = 16 * 1024
 LINGER = 1.0                # seconds to drain input before closing after an error
+CLOSE_WAIT = 1.0            # seconds a closed connection may take to flush
 
 
 @dataclasses.dataclass(frozen=True)
@@ -274,7 +275,7 @@ class Server:
             log.exception("HTTP connection failed")
         finally:
             self._writers.discard(writer)
-            writer.close()
+            await _close(writer)
 
     async def _serve(self, conn: _Connection) -> None:
         while True:
@@ -314,3 +315,18 @@ class Server:
         except Exception:
             log.exception("handler failed for %s %s", req.method, req.path)
             return Response(500, {"error": "internal error (see the log)"})
+
+
+async def _close(writer: asyncio.StreamWriter) -> None:
+    """Close the connection and wait until it is gone.  Waiting is what marks
+    a reset connection's error as seen; otherwise asyncio may log "Future
+    exception was never retrieved" when the stream is collected."""
+    writer.close()
+    try:
+        await asyncio.wait_for(writer.wait_closed(), CLOSE_WAIT)
+    except (OSError, asyncio.TimeoutError):
+        writer.transport.abort()
+    except asyncio.CancelledError:
+        # Cancelled while closing: the outermost frame of the task, as in
+        # handle(), so end normally.
+        writer.transport.abort()
