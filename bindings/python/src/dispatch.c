@@ -151,16 +151,16 @@ int bglpy_queue_handle(bglpy_core *core, PyObject *handle)
     return 0;
 }
 
-/* The core whose Handle this thread is running, if any. */
-static _Thread_local bglpy_core *running_core;
-
 /* Back-pressure: while the loop runs and more calls wait than it collects
  * in one iteration (BGL_THREADSAFE_BATCH), a call from another thread first
  * lets go of the GIL for a moment, so that the loop thread gets to run them
  * instead of waiting behind a flood of new ones. */
 static void yield_to_loop(bglpy_core *core)
 {
-    if (!core->busy || core->ts_queued <= BGL_THREADSAFE_BATCH || running_core == core)
+    /* A busy loop runs on its own thread (the threading rule): that thread
+     * is the one to catch up, never to wait. */
+    if (!core->busy || core->ts_queued <= BGL_THREADSAFE_BATCH ||
+        PyThread_get_thread_ident() == core->thread)
         return;
     struct timespec pause = {0, 50000};
     Py_BEGIN_ALLOW_THREADS
@@ -244,13 +244,10 @@ void bglpy_call_handle(bglpy_core *core, PyObject *handle)
     bglpy_state *st = core->st;
     uint64_t t0 = bgl_monotonic_ns();
     PyObject *r;
-    bglpy_core *outer = running_core;
-    running_core = core;
     if (core->debug && core->owner)
         r = PyObject_CallMethodObjArgs(core->owner, st->str_bgl_run_debug, handle, NULL);
     else
         r = PyObject_CallMethodObjArgs(handle, st->str_run, NULL);
-    running_core = outer;
     uint64_t dt = bgl_monotonic_ns() - t0;
     core->callbacks++;
     if (dt > core->longest_ns)
