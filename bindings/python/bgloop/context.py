@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any, Callable, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
 from . import resources as _resources
+
+if TYPE_CHECKING:
+    from . import ports
 
 __all__ = ["ServiceContext", "Resources"]
 
@@ -68,6 +71,23 @@ class ServiceContext:
     @property
     def is_ready(self) -> bool:
         return self._is_ready
+
+    async def listen(self, handler: Callable | None = None, host: str = "127.0.0.1",
+                     port: int = 0, **options: Any) -> "ports.Listener":
+        """Listen on ``host:port`` for this service and return a
+        :class:`bgloop.ports.Listener` (``.port``, ``.address``, ``.server``).
+
+        ``handler`` is a stream handler as for :func:`asyncio.start_server`;
+        or pass ``protocol=factory`` for an :class:`asyncio.Protocol`.
+        Port 0 picks a free port; a port in use raises
+        :class:`bgloop.ports.PortInUseError` (an ``OSError``, ``EADDRINUSE``)
+        naming the holder when it is a bgloop service.  Options:
+        ``token=True`` (or a str) requires a secret, written to a private
+        token file named in the discovery file; ``backlog``, ``ssl``,
+        ``limit`` as for asyncio.  The server closes when the service ends;
+        meanwhile a discovery file lists it for ``python -m bgloop ls``."""
+        from . import ports as _ports
+        return await _ports.listen(self, handler, host, port, **options)
 
     def __repr__(self) -> str:
         return f"<ServiceContext {self.name!r} owner={self.owner!r}>"

@@ -34,6 +34,7 @@ import time
 
 from . import log as _log
 from . import notify as _notify
+from . import ports as _ports
 from . import services as _services
 
 __all__ = ["serve", "EXIT_OK", "EXIT_FAILED", "EXIT_FORCED_BASE"]
@@ -199,6 +200,8 @@ def serve(*, signals: bool = True) -> int:
             guard.__exit__(None, None, None)
         if notifier is not None:
             notifier.close()
+        # What a cut-short stop left listening is no longer to be found.
+        _ports.publications().remove_all()
     return _exit_code(mgr, stop, code)
 
 

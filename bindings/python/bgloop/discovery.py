@@ -1,0 +1,270 @@
+"""Discovery files: where this user's listening bgloop services can be found.
+
+Each listening service (see :mod:`bgloop.ports`) has one JSON file in the
+user's runtime directory - ``$XDG_RUNTIME_DIR/bgloop/``, or else the private
+``<tempdir>/bgloop-<uid>`` - holding ``pid``, ``owner``, ``service``,
+``host``, ``port``, ``started`` (epoch seconds) and ``token_file`` (the path
+of the file holding the token a client must present, or null).  Files are
+written atomically (a temporary file renamed into place), so a reader sees a
+whole record or none; files of processes that are gone are pruned whenever
+the directory is listed or written to.
+
+``python -m bgloop ls`` and ``python -m bgloop status`` read them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import re
+import stat
+import sys
+import tempfile
+from pathlib import Path
+from typing import Iterator
+
+__all__ = ["DiscoveryError", "Record", "Directory", "runtime_dir", "pid_alive"]
+
+SCHEMA = 1
+_SUFFIX = ".json"
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+class DiscoveryError(OSError):
+    """The runtime directory cannot be used (not creatable, not private)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Record:
+    """One listening service, as written to its discovery file."""
+
+    pid: int
+    owner: str
+    service: str
+    host: str
+    port: int
+    started: float
+    token_file: str | None = None
+
+    @property
+    def address(self) -> str:
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+    def to_json(self) -> dict:
+        return {"schema": SCHEMA, **dataclasses.asdict(self)}
+
+    @classmethod
+    def from_json(cls, data: object) -> "Record":
+        """ValueError when ``data`` is not a record of this schema."""
+        if not isinstance(data, dict) or data.get("schema") != SCHEMA:
+            raise ValueError("not a bgloop discovery record")
+        try:
+            record = cls(pid=data["pid"], owner=data["owner"], service=data["service"],
+                         host=data["host"], port=data["port"], started=data["started"],
+                         token_file=data.get("token_file"))
+        except KeyError as exc:
+            raise ValueError(f"discovery record without {exc.args[0]!r}") from None
+        types = ((record.pid, int), (record.port, int), (record.owner, str),
+                 (record.service, str), (record.host, str), (record.started, (int, float)))
+        if any(isinstance(v, bool) or not isinstance(v, t) for v, t in types) or \
+                not (record.token_file is None or isinstance(record.token_file, str)):
+            raise ValueError("discovery record with a field of the wrong type")
+        return record
+
+
+def _uid() -> str:
+    getuid = getattr(os, "getuid", None)
+    if getuid is not None:
+        return str(getuid())
+    import getpass
+    return _UNSAFE.sub("_", getpass.getuser())
+
+
+def runtime_dir(environ: "os._Environ[str] | dict[str, str] | None" = None) -> Path:
+    """The discovery directory for this user (not created here)."""
+    env = os.environ if environ is None else environ
+    xdg = env.get("XDG_RUNTIME_DIR", "")
+    # The XDG spec: a relative path is to be ignored.
+    if xdg and os.path.isabs(xdg) and os.path.isdir(xdg):
+        return Path(xdg) / "bgloop"
+    return Path(tempfile.gettempdir()) / f"bgloop-{_uid()}"
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` exists (a zombie counts as gone)."""
+    if pid <= 0:
+        return False
+    if sys.platform == "win32":
+        return _win_pid_alive(pid)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process: it exists
+    except OSError:
+        return False
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            # pid (comm) state ...: comm may hold spaces and parentheses.
+            return f.read().rpartition(b")")[2].split()[0] != b"Z"
+    except (OSError, IndexError):
+        return True  # no /proc (macOS): kill() said it exists
+
+
+def _win_pid_alive(pid: int) -> bool:
+    import ctypes
+    from ctypes import wintypes
+
+    kernel32 = ctypes.WinDLL("kernel32", use_last_error=True)
+    kernel32.OpenProcess.restype = wintypes.HANDLE
+    handle = kernel32.OpenProcess(0x1000, False, pid)  # PROCESS_QUERY_LIMITED_INFORMATION
+    if not handle:
+        return ctypes.get_last_error() == 5  # ERROR_ACCESS_DENIED: it exists
+    try:
+        code = wintypes.DWORD()
+        if not kernel32.GetExitCodeProcess(handle, ctypes.byref(code)):
+            return True
+        return code.value == 259  # STILL_ACTIVE
+    finally:
+        kernel32.CloseHandle(handle)
+
+
+class Directory:
+    """The discovery files in one directory."""
+
+    def __init__(self, path: "Path | str | None" = None):
+        self.path = Path(path) if path is not None else runtime_dir()
+
+    def __repr__(self) -> str:
+        return f"<bgloop.discovery.Directory {str(self.path)!r}>"
+
+    def ensure(self) -> Path:
+        """Create the directory (mode 0700) if needed; DiscoveryError if it
+        cannot be, or if it is someone else's or writable by others, since
+        then the records in it could be forged."""
+        try:
+            self.path.mkdir(mode=0o700, parents=False, exist_ok=True)
+        except OSError as exc:
+            raise DiscoveryError(exc.errno, f"cannot create the bgloop runtime directory "
+                                            f"{str(self.path)!r}: {exc.strerror or exc}") from None
+        self._check_private()
+        return self.path
+
+    def _check_private(self) -> None:
+        try:
+            st = os.lstat(self.path)
+        except OSError as exc:
+            raise DiscoveryError(exc.errno, f"bgloop runtime directory {str(self.path)!r}: "
+                                            f"{exc.strerror or exc}") from None
+        if not stat.S_ISDIR(st.st_mode):
+            raise DiscoveryError(f"bgloop runtime directory {str(self.path)!r} is not a "
+                                 f"directory")
+        if sys.platform == "win32":
+            return  # per-user %TEMP%; POSIX modes do not apply
+        if st.st_uid != os.getuid():
+            raise DiscoveryError(f"bgloop runtime directory {str(self.path)!r} belongs to "
+                                 f"uid {st.st_uid}, not to this user ({os.getuid()}); "
+                                 f"refusing to use it")
+        if st.st_mode & 0o022:
+            raise DiscoveryError(f"bgloop runtime directory {str(self.path)!r} is writable by "
+                                 f"group or others (mode {stat.S_IMODE(st.st_mode):o}); "
+                                 f"refusing to use it")
+
+    def file_for(self, record: Record) -> Path:
+        service = _UNSAFE.sub("_", record.service)[:80] or "_"
+        return self.path / f"{record.pid}-{service}-{record.port}{_SUFFIX}"
+
+    def write(self, record: Record) -> Path:
+        """Write ``record``'s file atomically; returns its path.  Prunes the
+        files of dead processes first."""
+        self.ensure()
+        self.prune()
+        target = self.file_for(record)
+        self.write_private(target, json.dumps(record.to_json(), indent=1) + "\n")
+        return target
+
+    def write_private(self, target: Path, text: str) -> None:
+        """Write ``text`` to ``target`` (mode 0600) by way of a temporary
+        file renamed into place."""
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=self.path)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                f.write(text)
+            os.replace(tmp, target)
+        except BaseException:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+            raise
+
+    @staticmethod
+    def remove(path: "Path | str") -> bool:
+        """Remove a file written here; False if it was already gone."""
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            return False
+        return True
+
+    def _entries(self) -> Iterator[tuple[Path, Record | None]]:
+        try:
+            names = sorted(os.listdir(self.path))
+        except (FileNotFoundError, NotADirectoryError):
+            return
+        for name in names:
+            if not name.endswith(_SUFFIX) or name.startswith("."):
+                continue
+            path = self.path / name
+            try:
+                with open(path, encoding="utf-8") as f:
+                    yield path, Record.from_json(json.load(f))
+            except FileNotFoundError:
+                continue  # removed meanwhile
+            except (OSError, ValueError):
+                yield path, None
+
+    def prune(self) -> list[Path]:
+        """Remove the files of processes that are gone (and their token
+        files); returns the discovery files removed.  Unreadable or
+        malformed files are left alone."""
+        removed = []
+        for path, record in self._entries():
+            if record is None or pid_alive(record.pid):
+                continue
+            if record.token_file and Path(record.token_file).parent == self.path:
+                self.remove(record.token_file)
+            if self.remove(path):
+                removed.append(path)
+        return removed
+
+    def records(self, *, prune: bool = True) -> list[Record]:
+        """The records of live processes, oldest first; with ``prune`` the
+        files of dead ones are removed on the way (if the directory allows)."""
+        if prune:
+            try:
+                self._check_private()
+                self.prune()
+            except OSError:
+                pass  # reading still works; the files just stay
+        out = [r for _, r in self._entries() if r is not None and pid_alive(r.pid)]
+        out.sort(key=lambda r: (r.started, r.pid, r.service))
+        return out
+
+    def find(self, name: str) -> list[Record]:
+        """Live records matching ``name``: a service name, ``owner/service``,
+        or a pid."""
+        def match(r: Record) -> bool:
+            return name in (r.service, f"{r.owner}/{r.service}", str(r.pid))
+        return [r for r in self.records() if match(r)]
+
+    def holder(self, host: str, port: int) -> Record | None:
+        """The live record listening on ``port`` at ``host`` (or on a
+        wildcard address covering it), if any."""
+        wildcard = {"", "0.0.0.0", "::"}
+        for r in self.records():
+            if r.port == port and (r.host == host or r.host in wildcard or host in wildcard):
+                return r
+        return None
