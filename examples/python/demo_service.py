@@ -102,9 +102,9 @@ async def http(ctx):
     web = httpd.Server(_route, stopping=ctx.stopping, limits=_limits())
     # LIFO: the listening socket closes first, then open connections.
     ctx.resources.push(web.close_connections)
-    server = ctx.resources.push(await asyncio.start_server(web.handle, "127.0.0.1", port,
-                                                           reuse_address=True))
-    host, port = server.sockets[0].getsockname()[:2]
+    # A resource of the service, listed by 'python -m bgloop ls' while it listens.
+    listener = await ctx.listen(web.handle, "127.0.0.1", port)
+    host, port = listener.host, listener.port
     print(f"demo: serving on http://{host}:{port}/  (Ctrl+C to stop)", flush=True)
     print(f"demo: try   curl -s http://{host}:{port}/   or   curl -s http://{host}:{port}/status",
           flush=True)

@@ -11,6 +11,12 @@ error.
 
 ``env`` prints every ``BGLOOP_*`` setting with its current value; ``--version``
 prints the version.
+
+``ls`` lists this user's listening bgloop services (from their discovery
+files, see :mod:`bgloop.discovery`); ``status [NAME]`` prints the record of
+each one named NAME (a service name, ``owner/service`` or a pid; all when
+omitted) and whether its port accepts a connection: exit status 0 when every
+one found does, 1 when none is found or one does not answer.
 """
 
 from __future__ import annotations
@@ -95,6 +101,67 @@ def _cmd_env(args: argparse.Namespace) -> int:
     return status
 
 
+def _cmd_ls(args: argparse.Namespace) -> int:
+    import json
+    import time
+
+    from . import discovery
+
+    records = discovery.Directory().records()
+    now = time.time()
+    if args.json:
+        print(json.dumps([{**r.to_json(), "uptime": round(now - r.started, 3)}
+                          for r in records], indent=1))
+    else:
+        print(discovery.table(records, now))
+    return 0
+
+
+def _cmd_status(args: argparse.Namespace) -> int:
+    import json
+    import time
+
+    from . import discovery
+
+    directory = discovery.Directory()
+    records = directory.find(args.name) if args.name else directory.records()
+    if not records:
+        what = f"named {args.name!r}" if args.name else "listening"
+        print(f"bgloop status: no live bgloop service {what} in {str(directory.path)!r}",
+              file=sys.stderr)
+        return 1
+    now = time.time()
+    failures = 0
+    out = []
+    for record in records:
+        error = discovery.probe(record, args.timeout)
+        failures += error is not None
+        out.append({**record.to_json(), "uptime": round(now - record.started, 3),
+                    "answering": error is None, "error": error})
+    if args.json:
+        print(json.dumps(out, indent=1))
+    else:
+        for i, entry in enumerate(out):
+            if i:
+                print()
+            for key in ("service", "owner", "pid", "host", "port", "token_file"):
+                print(f"{key + ':':12}{entry[key] if entry[key] is not None else '-'}")
+            print(f"{'uptime:':12}{discovery.duration(entry['uptime'])}")
+            print(f"{'answering:':12}" + ("yes" if entry["answering"]
+                                           else f"no ({entry['error']})"))
+    return 1 if failures else 0
+
+
+def _timeout(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r}: expected seconds > 0")
+    return value
+
+
 def _bgloop_version() -> str:
     from . import _bgloop
     return _bgloop.version()
@@ -115,6 +182,17 @@ def main(argv: list[str] | None = None) -> int:
     p_serve.set_defaults(func=_cmd_serve)
     p_env = sub.add_parser("env", help="show the BGLOOP_* settings")
     p_env.set_defaults(func=_cmd_env)
+    p_ls = sub.add_parser("ls", help="list this user's listening bgloop services")
+    p_ls.add_argument("--json", action="store_true", help="print JSON records")
+    p_ls.set_defaults(func=_cmd_ls)
+    p_status = sub.add_parser("status", help="show a listening bgloop service and whether "
+                                             "its port answers")
+    p_status.add_argument("name", nargs="?", metavar="NAME",
+                          help="service name, owner/service or pid (default: all)")
+    p_status.add_argument("--json", action="store_true", help="print JSON records")
+    p_status.add_argument("--timeout", type=_timeout, default=2.0, metavar="SECONDS",
+                          help="how long a connection attempt may take (default 2)")
+    p_status.set_defaults(func=_cmd_status)
     args = parser.parse_args(argv)
     if args.command == "env":
         return args.func(args)  # reports bad values itself, one per line

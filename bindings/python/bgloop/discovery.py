@@ -18,13 +18,15 @@ import dataclasses
 import json
 import os
 import re
+import socket
 import stat
 import sys
 import tempfile
 from pathlib import Path
 from typing import Iterator
 
-__all__ = ["DiscoveryError", "Record", "Directory", "runtime_dir", "pid_alive"]
+__all__ = ["DiscoveryError", "Record", "Directory", "runtime_dir", "pid_alive", "probe",
+           "duration", "table"]
 
 SCHEMA = 1
 _SUFFIX = ".json"
@@ -71,6 +73,39 @@ class Record:
                 not (record.token_file is None or isinstance(record.token_file, str)):
             raise ValueError("discovery record with a field of the wrong type")
         return record
+
+
+def probe(record: Record, timeout: float = 2.0) -> str | None:
+    """Connect to ``record``'s port over TCP: None if it accepts, else why
+    not.  A wildcard address is tried on loopback."""
+    host = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}.get(record.host, record.host)
+    try:
+        with socket.create_connection((host, record.port), timeout=timeout):
+            return None
+    except OSError as exc:
+        return exc.strerror or str(exc) or type(exc).__name__
+
+
+def duration(seconds: float) -> str:
+    """``45s``, ``3m12s``, ``2h05m``, ``3d04h``."""
+    s = max(0, int(seconds))
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m{s % 60:02d}s"
+    if s < 86400:
+        return f"{s // 3600}h{s % 3600 // 60:02d}m"
+    return f"{s // 86400}d{s % 86400 // 3600:02d}h"
+
+
+def table(records: list[Record], now: float) -> str:
+    """Records as aligned columns: PID OWNER SERVICE ADDRESS UPTIME."""
+    rows = [("PID", "OWNER", "SERVICE", "ADDRESS", "UPTIME")]
+    rows += [(str(r.pid), r.owner or "-", r.service, r.address, duration(now - r.started))
+             for r in records]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths)) + "  " + row[-1]
+                     for row in rows)
 
 
 def _uid() -> str:
@@ -146,6 +181,8 @@ class Directory:
         then the records in it could be forged."""
         try:
             self.path.mkdir(mode=0o700, parents=False, exist_ok=True)
+        except FileExistsError:
+            pass  # not a directory: said below
         except OSError as exc:
             raise DiscoveryError(exc.errno, f"cannot create the bgloop runtime directory "
                                             f"{str(self.path)!r}: {exc.strerror or exc}") from None
