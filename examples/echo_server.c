@@ -13,6 +13,10 @@
  * watcher is freed, the loop is freed and the exit status is 0.  A summary
  * line goes to stderr on shutdown.
  *
+ * It builds for Windows too (Winsock; Ctrl+C is SIGINT, closing the console
+ * SIGTERM): the loop starts Winsock for as long as it lives, so the sockets
+ * here are made after bgl_loop_new() and closed before bgl_loop_free().
+ *
  * It shows the usual pattern of a readiness-based server:
  *   - the listening socket has a read watcher that accepts new connections;
  *   - each connection has one watcher whose interest follows its state:
@@ -23,17 +27,50 @@
  */
 #include <bgloop/bgloop.h>
 
-#include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <unistd.h>
+#ifdef _WIN32
+#  include <winsock2.h>
+#  include <ws2tcpip.h>
+#else
+#  include <arpa/inet.h>
+#  include <fcntl.h>
+#  include <netinet/in.h>
+#  include <sys/socket.h>
+#  include <unistd.h>
+#endif
+
+/* A socket is a bgl_fd: an int on POSIX, a SOCKET on Windows. */
+#ifdef _WIN32
+#  define SOCK_NONE INVALID_SOCKET
+#  define sock_close closesocket
+/* Winsock reports errors through WSAGetLastError(): as errno values. */
+static int sock_errno(void)
+{
+    switch (WSAGetLastError()) {
+    case WSAEWOULDBLOCK: return EAGAIN;
+    case WSAEINTR: return EINTR;
+    case WSAECONNABORTED: return ECONNABORTED;
+    case WSAECONNRESET: return ECONNRESET;
+    case WSAEMFILE: return EMFILE;
+    case WSAENOBUFS: return ENOBUFS;
+    case WSAEADDRINUSE: return EADDRINUSE;
+    case WSAEACCES: return EACCES;
+    default: return EIO;
+    }
+}
+#else
+#  define SOCK_NONE (-1)
+#  define sock_close close
+static int sock_errno(void)
+{
+    return errno;
+}
+#endif
 
 #define DEFAULT_PORT 8007
 /* Per-connection buffer: what was read but not yet echoed back. */
@@ -46,7 +83,7 @@ struct server;
 struct conn {
     struct server *srv;
     struct conn *prev, *next;
-    int fd;
+    bgl_fd fd;
     bgl_io *io;
     bool eof;            /* peer shut down its write side */
     bool paused;         /* reads paused because the buffer is full */
@@ -56,7 +93,7 @@ struct conn {
 
 struct server {
     bgl_loop *loop;
-    int listen_fd;
+    bgl_fd listen_fd;
     bgl_io *listen_io;
     bgl_timer *accept_retry; /* re-enables accepting after EMFILE & co. */
     bgl_signal *sigint, *sigterm;
@@ -90,7 +127,7 @@ static void conn_close(struct conn *c)
 {
     struct server *srv = c->srv;
     bgl_io_free(c->io); /* before close(): the watcher must not outlive its fd */
-    close(c->fd);
+    sock_close(c->fd);
     if (c->prev)
         c->prev->next = c->next;
     else
@@ -126,7 +163,15 @@ static int conn_update_interest(struct conn *c)
 #  define SOCK_SETUP_BY_FCNTL 1
 #endif
 
-#ifdef SOCK_SETUP_BY_FCNTL
+#ifdef _WIN32
+/* Non-blocking and not inherited by child processes. */
+static int sock_setup(bgl_fd fd)
+{
+    u_long one = 1;
+    SetHandleInformation((HANDLE)fd, HANDLE_FLAG_INHERIT, 0);
+    return ioctlsocket(fd, FIONBIO, &one) == 0 ? 0 : -1;
+}
+#elif defined(SOCK_SETUP_BY_FCNTL)
 /* Close-on-exec, non-blocking and SIGPIPE-free: what accept4() and socket()
  * do in one call with SOCK_CLOEXEC/SOCK_NONBLOCK where the system has them. */
 static int sock_setup(int fd)
@@ -145,32 +190,41 @@ static int sock_setup(int fd)
     return 0;
 }
 
-/* A descriptor from socket() or accept() set up by sock_setup(), or -1 with
- * errno set (the descriptor closed). */
-static int sock_ready(int fd)
+#endif
+
+#if defined(_WIN32) || defined(SOCK_SETUP_BY_FCNTL)
+/* A descriptor from socket() or accept() set up by sock_setup(), or
+ * SOCK_NONE with the error for sock_errno() (the descriptor closed). */
+static bgl_fd sock_ready(bgl_fd fd)
 {
-    if (fd >= 0 && sock_setup(fd) < 0) {
+    if (fd != SOCK_NONE && sock_setup(fd) < 0) {
+#ifdef _WIN32
+        int e = WSAGetLastError();
+        closesocket(fd);
+        WSASetLastError(e);
+#else
         int e = errno;
         close(fd);
         errno = e;
-        return -1;
+#endif
+        return SOCK_NONE;
     }
     return fd;
 }
 #endif
 
-static int sock_accept(int lfd)
+static bgl_fd sock_accept(bgl_fd lfd)
 {
-#if defined(HAVE_ACCEPT4) && defined(SOCK_NONBLOCK) && defined(SOCK_CLOEXEC)
+#if defined(HAVE_ACCEPT4) && defined(SOCK_NONBLOCK) && defined(SOCK_CLOEXEC) && !defined(_WIN32)
     return accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 #else
     return sock_ready(accept(lfd, NULL, NULL));
 #endif
 }
 
-static int sock_tcp(void)
+static bgl_fd sock_tcp(void)
 {
-#if defined(SOCK_NONBLOCK) && defined(SOCK_CLOEXEC)
+#if defined(SOCK_NONBLOCK) && defined(SOCK_CLOEXEC) && !defined(_WIN32)
     return socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 #else
     return sock_ready(socket(AF_INET, SOCK_STREAM, 0));
@@ -183,11 +237,13 @@ static int sock_tcp(void)
 static bool conn_flush(struct conn *c)
 {
     while (c->end > c->start) {
-        ssize_t n = send(c->fd, c->buf + c->start, c->end - c->start, MSG_NOSIGNAL);
+        ptrdiff_t n = send(c->fd, (const void *)(c->buf + c->start), c->end - c->start,
+                           MSG_NOSIGNAL);
         if (n < 0) {
-            if (errno == EINTR)
+            int e = sock_errno();
+            if (e == EINTR)
                 continue;
-            if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            if (e == EAGAIN || e == EWOULDBLOCK) {
                 c->srv->partial_writes++;
                 break;
             }
@@ -211,11 +267,12 @@ static bool conn_fill(struct conn *c)
         c->start = 0;
     }
     while (c->end < CONN_BUF_SIZE) {
-        ssize_t n = recv(c->fd, c->buf + c->end, CONN_BUF_SIZE - c->end, 0);
+        ptrdiff_t n = recv(c->fd, (void *)(c->buf + c->end), CONN_BUF_SIZE - c->end, 0);
         if (n < 0) {
-            if (errno == EINTR)
+            int e = sock_errno();
+            if (e == EINTR)
                 continue;
-            if (errno == EAGAIN || errno == EWOULDBLOCK)
+            if (e == EAGAIN || e == EWOULDBLOCK)
                 return true;
             return false;
         }
@@ -231,7 +288,7 @@ static bool conn_fill(struct conn *c)
     return true;
 }
 
-static void on_conn(bgl_io *io, int fd, unsigned revents, void *userdata)
+static void on_conn(bgl_io *io, bgl_fd fd, unsigned revents, void *userdata)
 {
     (void)io;
     (void)fd;
@@ -258,7 +315,7 @@ close:
     conn_close(c);
 }
 
-static void on_accept(bgl_io *io, int fd, unsigned revents, void *userdata)
+static void on_accept(bgl_io *io, bgl_fd fd, unsigned revents, void *userdata)
 {
     (void)io;
     (void)revents;
@@ -267,23 +324,24 @@ static void on_accept(bgl_io *io, int fd, unsigned revents, void *userdata)
     /* Accept a bounded batch: level-triggered, so the rest comes next
      * iteration and a connection flood cannot starve established clients. */
     for (int i = 0; i < 64; i++) {
-        int cfd = sock_accept(fd);
-        if (cfd < 0) {
-            if (errno == EINTR || errno == ECONNABORTED)
+        bgl_fd cfd = sock_accept(fd);
+        if (cfd == SOCK_NONE) {
+            int e = sock_errno();
+            if (e == EINTR || e == ECONNABORTED)
                 continue;
-            if (errno == EAGAIN || errno == EWOULDBLOCK)
+            if (e == EAGAIN || e == EWOULDBLOCK)
                 return;
             /* EMFILE & co.: the pending connection stays queued and the
              * level-triggered listener would fire again at once, spinning
              * the CPU.  Stop listening for a moment instead. */
-            fprintf(stderr, "echo_server: accept: %s; pausing accepts\n", strerror(errno));
+            fprintf(stderr, "echo_server: accept: %s; pausing accepts\n", strerror(e));
             if (bgl_io_set_events(srv->listen_io, 0) == 0)
                 bgl_timer_start(srv->accept_retry, ACCEPT_RETRY_NS, 0);
             return;
         }
         struct conn *c = malloc(sizeof *c);
         if (c == NULL) {
-            close(cfd);
+            sock_close(cfd);
             continue;
         }
         c->srv = srv;
@@ -294,7 +352,7 @@ static void on_accept(bgl_io *io, int fd, unsigned revents, void *userdata)
         int r = bgl_io_new(srv->loop, cfd, BGL_IO_READ, on_conn, c, &c->io);
         if (r < 0) {
             fprintf(stderr, "echo_server: watch connection: %s\n", bgl_strerror(r));
-            close(cfd);
+            sock_close(cfd);
             free(c);
             continue;
         }
@@ -326,9 +384,9 @@ static void server_shutdown(struct server *srv)
         bgl_timer_free(srv->accept_retry);
         srv->accept_retry = NULL;
     }
-    if (srv->listen_fd >= 0) {
-        close(srv->listen_fd);
-        srv->listen_fd = -1;
+    if (srv->listen_fd != SOCK_NONE) {
+        sock_close(srv->listen_fd);
+        srv->listen_fd = SOCK_NONE;
     }
     if (srv->sigint) {
         bgl_signal_free(srv->sigint);
@@ -349,18 +407,23 @@ static void on_signal(bgl_signal *sig, int signo, void *userdata)
     bgl_loop_stop(srv->loop, 0);
 }
 
-static int listen_on(uint16_t port, int bufsize, uint16_t *bound)
+/* A listening socket in *out, or a negative errno. */
+static int listen_on(uint16_t port, int bufsize, uint16_t *bound, bgl_fd *out)
 {
-    int fd = sock_tcp();
-    if (fd < 0)
-        return -errno;
+    bgl_fd fd = sock_tcp();
+    if (fd == SOCK_NONE)
+        return -sock_errno();
+#ifndef _WIN32
+    /* (Windows' SO_REUSEADDR would let another socket take the port.) */
     int one = 1;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+#endif
     /* Accepted sockets inherit the listener's buffer sizes on Linux; the
      * receive size must be set before listen() to take part in the window
      * negotiation. */
-    if (bufsize > 0 && (setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &bufsize, sizeof bufsize) < 0 ||
-                        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &bufsize, sizeof bufsize) < 0))
+    if (bufsize > 0 &&
+        (setsockopt(fd, SOL_SOCKET, SO_SNDBUF, (const void *)&bufsize, sizeof bufsize) < 0 ||
+         setsockopt(fd, SOL_SOCKET, SO_RCVBUF, (const void *)&bufsize, sizeof bufsize) < 0))
         goto fail;
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(port)};
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -370,10 +433,11 @@ static int listen_on(uint16_t port, int bufsize, uint16_t *bound)
     if (getsockname(fd, (struct sockaddr *)&sa, &len) < 0)
         goto fail;
     *bound = ntohs(sa.sin_port);
-    return fd;
+    *out = fd;
+    return 0;
 fail:;
-    int err = -errno;
-    close(fd);
+    int err = -sock_errno();
+    sock_close(fd);
     return err;
 }
 
@@ -401,7 +465,7 @@ int main(int argc, char **argv)
         return 2;
     }
 
-    struct server srv = {.listen_fd = -1};
+    struct server srv = {.listen_fd = SOCK_NONE};
     int r = bgl_loop_new(&srv.loop);
     if (r < 0) {
         fprintf(stderr, "echo_server: bgl_loop_new: %s\n", bgl_strerror(r));
@@ -415,9 +479,8 @@ int main(int argc, char **argv)
         goto fail;
     }
     uint16_t bound = 0;
-    srv.listen_fd = listen_on((uint16_t)port, (int)bufsize, &bound);
-    if (srv.listen_fd < 0) {
-        r = srv.listen_fd;
+    r = listen_on((uint16_t)port, (int)bufsize, &bound, &srv.listen_fd);
+    if (r < 0) {
         fprintf(stderr, "echo_server: listen on 127.0.0.1:%ld: %s\n", port, bgl_strerror(r));
         goto fail;
     }

@@ -1,17 +1,22 @@
-/* backend-poll.c - portable poll(2) backend.
+/* backend-poll.c - portable poll(2) backend; WSAPoll() on Windows.
  *
  * A dense pollfd array plus the watcher of each slot; each watcher keeps its
  * slot index so removal is O(1) (the last slot moves into the hole).  A
  * paused watcher keeps its slot with fd -1, which poll() skips.
+ *
+ * WSAPoll() only takes sockets, and before Windows 10 2004 it did not report
+ * a failed connect(); the AFD backend is the default on Windows.
  */
 #include "loop-internal.h"
 
 #ifdef BGL_BACKEND_POLL
 
 #include <errno.h>
-#include <poll.h>
 #include <stdlib.h>
 #include <time.h>
+#ifndef _WIN32
+#  include <poll.h>
+#endif
 
 #include "backend.h"
 
@@ -32,7 +37,7 @@ void bgli_backend_free(bgl_loop *loop)
     loop->npfds = loop->cap_pfds = 0;
 }
 
-int bgli_backend_check(bgl_loop *loop, int fd)
+int bgli_backend_check(bgl_loop *loop, bgl_fd fd)
 {
     (void)loop;
     (void)fd;
@@ -74,7 +79,7 @@ int bgli_backend_set(bgl_loop *loop, bgl_io *io, unsigned old_events, unsigned n
         return -EBADF; /* as epoll_ctl would say */
     }
     struct pollfd *p = &((struct pollfd *)loop->pfds)[io->slot];
-    p->fd = new_events ? io->fd : -1;
+    p->fd = new_events ? io->fd : (bgl_fd)-1;
     p->events = to_poll(new_events);
     p->revents = 0;
     return 0;
@@ -102,7 +107,13 @@ static unsigned from_poll(short e)
 
 static int wait_once(bgl_loop *loop, int64_t timeout_ns)
 {
-#ifdef BGL_HAVE_PPOLL
+#if defined(_WIN32)
+    /* The loop's wakeup socket is always in the set: never empty. */
+    int n = WSAPoll(loop->pfds, (ULONG)loop->npfds, bgli_timeout_ms(timeout_ns));
+    if (n == SOCKET_ERROR)
+        errno = bgli_wsa_errno(WSAGetLastError());
+    return n;
+#elif defined(BGL_HAVE_PPOLL)
     struct timespec ts, *tp = NULL;
     if (timeout_ns >= 0) {
         ts.tv_sec = (time_t)(timeout_ns / 1000000000);

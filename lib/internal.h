@@ -8,6 +8,19 @@
 #ifndef BGL_INTERNAL_H
 #define BGL_INTERNAL_H
 
-#define BGL_INTERNAL __attribute__((visibility("hidden")))
+#ifdef _WIN32
+/* A DLL exports only what is marked dllexport (BGL_EXPORT). */
+#  define BGL_INTERNAL
+#else
+#  define BGL_INTERNAL __attribute__((visibility("hidden")))
+#endif
+
+/* printf-like functions: mingw-w64's "printf" archetype is Microsoft's,
+ * which knows no %zu; the library is built with mingw's C99 stdio. */
+#ifdef __MINGW32__
+#  define BGL_PRINTF(fmt, args) __attribute__((format(gnu_printf, fmt, args)))
+#else
+#  define BGL_PRINTF(fmt, args) __attribute__((format(printf, fmt, args)))
+#endif
 
 #endif /* BGL_INTERNAL_H */

@@ -1,9 +1,11 @@
 /* io.c - I/O watchers and descriptor helpers. */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
+#ifndef _WIN32
+#  include <fcntl.h>
+#  include <unistd.h>
+#endif
 
 #include "backend.h"
 #include "loop-internal.h"
@@ -11,12 +13,22 @@
 #define IO_INTEREST (BGL_IO_READ | BGL_IO_WRITE)
 #define IO_ALL (BGL_IO_READ | BGL_IO_WRITE | BGL_IO_ERROR | BGL_IO_HUP)
 
-int bgli_fd_valid(int fd)
+#ifdef _WIN32
+int bgli_fd_valid(bgl_fd fd)
+{
+    /* Only sockets can be watched on Windows. */
+    int type, len = sizeof type;
+    return fd != INVALID_SOCKET &&
+           getsockopt(fd, SOL_SOCKET, SO_TYPE, (char *)&type, &len) == 0;
+}
+#else
+int bgli_fd_valid(bgl_fd fd)
 {
     return fd >= 0 && fcntl(fd, F_GETFD) >= 0;
 }
+#endif
 
-#ifndef BGL_HAVE_PIPE2
+#if !defined(BGL_HAVE_PIPE2) && !defined(_WIN32)
 static int cloexec_nonblock(int fd)
 {
     int fl = fcntl(fd, F_GETFD);
@@ -29,9 +41,11 @@ static int cloexec_nonblock(int fd)
 }
 #endif
 
-int bgli_pipe_cloexec_nonblock(int fds[2])
+int bgli_pipe_cloexec_nonblock(bgl_fd fds[2])
 {
-#ifdef BGL_HAVE_PIPE2
+#if defined(_WIN32)
+    return bgli_socketpair_nonblock(fds);
+#elif defined(BGL_HAVE_PIPE2)
     /* Atomic: no window in which a fork+exec elsewhere inherits the pipe. */
     return pipe2(fds, O_CLOEXEC | O_NONBLOCK) == 0 ? 0 : -errno;
 #else
@@ -48,9 +62,9 @@ int bgli_pipe_cloexec_nonblock(int fds[2])
 #endif
 }
 
-static int fdtab_reserve(bgl_loop *loop, int fd)
+static int fdtab_reserve(bgl_loop *loop, bgl_fd fd)
 {
-    size_t need = (size_t)fd + 1;
+    size_t need = bgli_fd_index(fd) + 1;
     if (need <= loop->fdtab_cap)
         return 0;
     size_t cap = loop->fdtab_cap ? loop->fdtab_cap : 64;
@@ -65,7 +79,7 @@ static int fdtab_reserve(bgl_loop *loop, int fd)
     return 0;
 }
 
-int bgl_io_new(bgl_loop *loop, int fd, unsigned events, bgl_io_cb cb, void *userdata,
+int bgl_io_new(bgl_loop *loop, bgl_fd fd, unsigned events, bgl_io_cb cb, void *userdata,
                bgl_io **out)
 {
     if (!loop || !cb || !out || (events & ~IO_ALL))
@@ -74,7 +88,7 @@ int bgl_io_new(bgl_loop *loop, int fd, unsigned events, bgl_io_cb cb, void *user
         return -EBUSY;
     if (!bgli_fd_valid(fd))
         return -EBADF;
-    if ((size_t)fd < loop->fdtab_cap && loop->fdtab[fd])
+    if (bgli_fd_index(fd) < loop->fdtab_cap && loop->fdtab[bgli_fd_index(fd)])
         return -EEXIST;
     int r = bgli_backend_check(loop, fd);
     if (r < 0)
@@ -99,7 +113,7 @@ int bgl_io_new(bgl_loop *loop, int fd, unsigned events, bgl_io_cb cb, void *user
         return r;
     }
     io->events = events;
-    loop->fdtab[fd] = io;
+    loop->fdtab[bgli_fd_index(fd)] = io;
     loop->io_count++;
     if (events)
         loop->io_active++;
@@ -107,7 +121,7 @@ int bgl_io_new(bgl_loop *loop, int fd, unsigned events, bgl_io_cb cb, void *user
     return 0;
 }
 
-int bgli_io_internal_add(bgl_loop *loop, bgl_io *io, int fd)
+int bgli_io_internal_add(bgl_loop *loop, bgl_io *io, bgl_fd fd)
 {
     int r = fdtab_reserve(loop, fd);
     if (r < 0)
@@ -122,7 +136,7 @@ int bgli_io_internal_add(bgl_loop *loop, bgl_io *io, int fd)
     if (r < 0)
         return r;
     io->events = BGL_IO_READ;
-    loop->fdtab[fd] = io;
+    loop->fdtab[bgli_fd_index(fd)] = io;
     return 0;
 }
 
@@ -132,8 +146,8 @@ void bgli_io_internal_remove(bgl_loop *loop, bgl_io *io)
         return;
     bgli_backend_remove(loop, io);
     io->events = 0;
-    if ((size_t)io->fd < loop->fdtab_cap && loop->fdtab[io->fd] == io)
-        loop->fdtab[io->fd] = NULL;
+    if (bgli_fd_index(io->fd) < loop->fdtab_cap && loop->fdtab[bgli_fd_index(io->fd)] == io)
+        loop->fdtab[bgli_fd_index(io->fd)] = NULL;
     io->internal = 0;
 }
 
@@ -147,7 +161,7 @@ int bgl_io_set_events(bgl_io *io, unsigned events)
     bgl_loop *loop = io->loop;
     /* The fd was closed behind the watcher's back and the loop's own
      * descriptor (signals) now has its number: hands off. */
-    if (loop->fdtab[io->fd] != io)
+    if (loop->fdtab[bgli_fd_index(io->fd)] != io)
         return -EBADF;
     int r = bgli_backend_set(loop, io, io->events, events);
     if (r < 0)
@@ -168,12 +182,21 @@ int bgl_io_get_events(const bgl_io *io, unsigned *events)
     return 0;
 }
 
+#ifdef _WIN32
+intptr_t bgl_io_get_fd(const bgl_io *io)
+{
+    if (!io)
+        return -EINVAL;
+    return (intptr_t)io->fd;
+}
+#else
 int bgl_io_get_fd(const bgl_io *io)
 {
     if (!io)
         return -EINVAL;
     return io->fd;
 }
+#endif
 
 int bgl_io_free(bgl_io *io)
 {
@@ -183,8 +206,8 @@ int bgl_io_free(bgl_io *io)
     bgli_backend_remove(loop, io);
     if (io->node.queued)
         bgli_loop_dequeue(loop, &io->node);
-    if (loop->fdtab[io->fd] == io)   /* see bgli_backend_remove() */
-        loop->fdtab[io->fd] = NULL;
+    if (loop->fdtab[bgli_fd_index(io->fd)] == io)   /* see bgli_backend_remove() */
+        loop->fdtab[bgli_fd_index(io->fd)] = NULL;
     loop->io_count--;
     if (io->events)
         loop->io_active--;

@@ -38,6 +38,6 @@ BGL_INTERNAL int bgli_resources_new_owned(bgl_loop *loop,
 BGL_INTERNAL void bgli_resources_free_owned(bgl_resources *rs);
 
 /* printf into a fresh heap string (NULL on failure). */
-BGL_INTERNAL char *bgli_strdupf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+BGL_INTERNAL char *bgli_strdupf(const char *fmt, ...) BGL_PRINTF(1, 2);
 
 #endif /* BGLOOP_LIFECYCLE_INTERNAL_H */

@@ -3,18 +3,20 @@
 #ifndef BGL_LOOP_INTERNAL_H
 #define BGL_LOOP_INTERNAL_H
 
-#include <pthread.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "bgloop/loop.h"
 #include "internal.h"
+#include "os.h"
 #include "queue.h"
 #include "timer-heap.h"
 
-#if !defined(BGL_BACKEND_EPOLL) && !defined(BGL_BACKEND_POLL)
-#  if defined(__linux__)
+#if !defined(BGL_BACKEND_EPOLL) && !defined(BGL_BACKEND_POLL) && !defined(BGL_BACKEND_AFD)
+#  if defined(_WIN32)
+#    define BGL_BACKEND_AFD 1
+#  elif defined(__linux__)
 #    define BGL_BACKEND_EPOLL 1
 #  else
 #    define BGL_BACKEND_POLL 1
@@ -39,12 +41,13 @@ typedef struct bgl_call {
 struct bgl_io {
     bgl_node node;
     bgl_loop *loop;
-    int fd;
+    bgl_fd fd;
     unsigned events;   /* interest: BGL_IO_READ | BGL_IO_WRITE */
     unsigned pending;  /* ready bits collected, not yet dispatched */
     int internal;      /* wakeup / signal descriptor: handled at collect */
     uint32_t gen;      /* unique per loop: tells a stale epoll entry apart */
     size_t slot;       /* backend-private (poll array index) */
+    void *be;          /* backend-private (AFD: the socket's poll state) */
     bgl_io_cb cb;
     void *userdata;
 };
@@ -63,8 +66,12 @@ struct bgl_signal {
     bgl_node node;
     bgl_loop *loop;
     int signo;
+#ifdef _WIN32
+    void (*old_handler)(int); /* the C runtime's handler, for raise() */
+#else
     int was_blocked;          /* signalfd: restore the mask on free */
     struct sigaction old_act; /* self-pipe: restore the handler on free */
+#endif
     bgl_signal_cb cb;
     void *userdata;
 };
@@ -105,27 +112,38 @@ struct bgl_loop {
     int epfd;
     void *be_events;         /* epoll: event array */
     int be_nevents;
+#ifdef _WIN32
+    HANDLE iocp;             /* AFD: the completion port */
+    HANDLE afd;              /* AFD: the \\Device\\Afd handle the polls go through */
+    void *be_list;           /* AFD: poll states to (re)submit before a wait */
+    size_t be_inflight;      /* AFD: polls submitted, completion not yet seen */
+    volatile LONG wake_posted; /* AFD: a wakeup packet is in the port */
+#endif
     void *pfds;              /* poll: struct pollfd array */
     bgl_io **pios;           /* poll: watcher of each pollfd */
     size_t npfds, cap_pfds;
 
     /* thread-safe calls: pushed under ts_lock by any thread */
-    pthread_mutex_t ts_lock;
+    bgli_mutex ts_lock;
     bgl_call *ts_head, *ts_tail;
     int ts_signaled;         /* wakeup written since the last collect */
     bgl_call *ts_free;       /* nodes for other threads (under ts_lock) */
     size_t ts_free_n;
     bgl_call *ts_recycle;    /* dispatched, loop thread only */
     size_t ts_recycle_n;
-    int wake_rfd, wake_wfd;  /* eventfd (same fd twice) or pipe */
+    bgl_fd wake_rfd, wake_wfd; /* eventfd (same fd twice), pipe or socket pair */
     bgl_io wake_io;
     int wake_ready;
 
     /* signals */
     size_t signal_count;
     bgl_io sig_io;
+#ifdef _WIN32
+    volatile LONG sig_pending; /* console events not yet collected, 1 << signo */
+#else
     int sig_rfd, sig_wfd;    /* signalfd (wfd -1) or self-pipe */
     sigset_t sig_mask;       /* signalfd mask */
+#endif
     int sig_ready;
     bgl_signal *sigsrc[NSIG];/* this loop's source of each signal */
 
@@ -179,20 +197,20 @@ BGL_INTERNAL void bgli_signals_free(bgl_loop *loop);
 BGL_INTERNAL void bgli_signals_collect(bgl_loop *loop);
 
 /* io.c */
-BGL_INTERNAL int bgli_fd_valid(int fd);
+BGL_INTERNAL int bgli_fd_valid(bgl_fd fd);
 /* Register an internal descriptor's watcher: fd table + backend (READ). */
-BGL_INTERNAL int bgli_io_internal_add(bgl_loop *loop, bgl_io *io, int fd);
+BGL_INTERNAL int bgli_io_internal_add(bgl_loop *loop, bgl_io *io, bgl_fd fd);
 BGL_INTERNAL void bgli_io_internal_remove(bgl_loop *loop, bgl_io *io);
 /* The watcher of fd if its generation matches, else NULL. */
-static inline bgl_io *bgli_io_lookup(const bgl_loop *loop, int fd, uint32_t gen)
+static inline bgl_io *bgli_io_lookup(const bgl_loop *loop, bgl_fd fd, uint32_t gen)
 {
-    if (fd < 0 || (size_t)fd >= loop->fdtab_cap)
+    if (bgli_fd_index(fd) >= loop->fdtab_cap) /* a negative int too */
         return NULL;
-    bgl_io *io = loop->fdtab[fd];
+    bgl_io *io = loop->fdtab[bgli_fd_index(fd)];
     return io && io->gen == gen ? io : NULL;
 }
 /* A close-on-exec, non-blocking pipe: the self-pipes of the wakeup and of
  * signals.  0 or a negative errno. */
-BGL_INTERNAL int bgli_pipe_cloexec_nonblock(int fds[2]);
+BGL_INTERNAL int bgli_pipe_cloexec_nonblock(bgl_fd fds[2]);
 
 #endif /* BGL_LOOP_INTERNAL_H */

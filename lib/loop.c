@@ -8,12 +8,27 @@
 #include "backend.h"
 #include "loop-internal.h"
 
+#ifdef _WIN32
+uint64_t bgl_monotonic_ns(void)
+{
+    /* The performance counter: monotonic, and its frequency is fixed at
+     * boot.  Split so that counts * 1e9 cannot overflow. */
+    static LARGE_INTEGER freq;
+    LARGE_INTEGER now;
+    if (!freq.QuadPart)
+        QueryPerformanceFrequency(&freq);
+    QueryPerformanceCounter(&now);
+    uint64_t f = (uint64_t)freq.QuadPart, c = (uint64_t)now.QuadPart;
+    return c / f * 1000000000u + c % f * 1000000000u / f;
+}
+#else
 uint64_t bgl_monotonic_ns(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
+#endif
 
 uint64_t bgli_loop_clock(const bgl_loop *loop)
 {
@@ -31,25 +46,36 @@ int bgl_loop_new(bgl_loop **out)
     bgli_heap_init(&loop->heap);
     loop->budget = -1;
     loop->epfd = -1;
-    loop->wake_rfd = loop->wake_wfd = -1;
-    loop->sig_rfd = loop->sig_wfd = -1;
+    loop->wake_rfd = loop->wake_wfd = (bgl_fd)-1;
     loop->now = bgl_monotonic_ns();
     bgli_signals_init(loop);
 
-    int r = bgli_backend_init(loop);
-    if (r < 0) {
+    int r = 0;
+#ifdef _WIN32
+    /* Sockets are Winsock's: it is started for as long as a loop lives. */
+    if ((r = bgli_winsock_up()) < 0) {
         free(loop);
         return r;
     }
+#endif
+    r = bgli_backend_init(loop);
+    if (r < 0)
+        goto fail;
     r = bgli_threadsafe_init(loop);
     if (r < 0) {
         bgli_backend_free(loop);
         free(loop->fdtab);
-        free(loop);
-        return r;
+        goto fail;
     }
     *out = loop;
     return 0;
+
+fail:
+#ifdef _WIN32
+    bgli_winsock_down();
+#endif
+    free(loop);
+    return r;
 }
 
 int bgl_loop_free(bgl_loop *loop)
@@ -61,9 +87,9 @@ int bgl_loop_free(bgl_loop *loop)
         return -EBUSY;
     /* From here on the discard functions may run arbitrary code (the Python
      * binding drops references): nothing new may attach to the loop. */
-    pthread_mutex_lock(&loop->ts_lock);
+    bgli_mutex_lock(&loop->ts_lock);
     loop->freeing = 1;
-    pthread_mutex_unlock(&loop->ts_lock);
+    bgli_mutex_unlock(&loop->ts_lock);
     /* Only call nodes can be left in the queue now: give their owners the
      * userdata back. */
     bgl_node *n;
@@ -81,6 +107,9 @@ int bgl_loop_free(bgl_loop *loop)
     bgli_heap_free(&loop->heap);
     free(loop->fdtab);
     free(loop);
+#ifdef _WIN32
+    bgli_winsock_down();
+#endif
     return 0;
 }
 
@@ -274,8 +303,14 @@ static int dispatch_step(bgl_loop *loop, int64_t budget, int64_t *spent)
 {
     loop->now = bgli_loop_clock(loop);
     bgli_timers_collect(loop);
-    if (loop->wake_ready)
+    if (loop->wake_ready) {
         bgli_threadsafe_collect(loop);
+#ifdef _WIN32
+        /* Console events arrive as wakeups (see signal-win.c). */
+        if (loop->sig_pending)
+            loop->sig_ready = 1;
+#endif
+    }
     if (loop->sig_ready)
         bgli_signals_collect(loop);
     int n = run_queue(loop, min_budget(budget, loop->budget), spent);

@@ -2,20 +2,34 @@
  * socket, the watchdog timer, and what the attached service manager's
  * transitions mean for systemd. */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/un.h>
-#include <unistd.h>
+#ifdef _WIN32
+#  include <process.h>
+#else
+#  include <fcntl.h>
+#  include <sys/socket.h>
+#  include <sys/un.h>
+#  include <unistd.h>
+#endif
 
 #include "bgloop/notify.h"
 #include "service-internal.h"
 
 #ifndef BGL_HAVE_MSG_NOSIGNAL
 #define MSG_NOSIGNAL 0   /* SO_NOSIGPIPE on the socket instead, if any */
+#endif
+
+#ifdef _WIN32
+/* No notification socket on Windows (systemd's protocol is AF_UNIX
+ * datagrams): every notifier is refused with -ENOTSUP, see notify.h. */
+struct sockaddr_un {
+    char sun_path[108];
+};
+typedef int socklen_t;
+#define getpid _getpid
 #endif
 
 /* How often a stop in progress renews EXTEND_TIMEOUT_USEC=. */
@@ -45,6 +59,11 @@ static int parse_address(const char *address, struct sockaddr_un *sa, socklen_t 
 {
     if (!address || !*address)
         return -EINVAL;
+#ifdef _WIN32
+    (void)sa;
+    (void)len;
+    return -ENOTSUP;
+#else
     if (strncmp(address, "vsock:", 6) == 0)
         return -EAFNOSUPPORT;
     if (address[0] != '/' && address[0] != '@')
@@ -67,10 +86,14 @@ static int parse_address(const char *address, struct sockaddr_un *sa, socklen_t 
         *len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + n + 1);
     }
     return 0;
+#endif
 }
 
 static int open_socket(void)
 {
+#ifdef _WIN32
+    return -ENOTSUP;
+#else
     int type = SOCK_DGRAM;
 #ifdef BGL_HAVE_SOCK_CLOEXEC
     type |= SOCK_CLOEXEC;
@@ -92,17 +115,23 @@ static int open_socket(void)
     setsockopt(fd, SOL_SOCKET, SO_NOSIGPIPE, &one, sizeof one);
 #endif
     return fd;
+#endif
 }
 
 int bgl_notify_send(bgl_notify *n, const char *message)
 {
     if (!n || !message || !*message)
         return -EINVAL;
+#ifdef _WIN32
+    errno = ENOTSUP; /* unreachable: no notifier exists on Windows */
+    int r = -1;
+#else
     ssize_t r;
     do
         r = sendto(n->fd, message, strlen(message), MSG_NOSIGNAL,
                    (const struct sockaddr *)&n->sa, n->sa_len);
     while (r < 0 && errno == EINTR);
+#endif
     if (r < 0) {
         n->failed++;
         n->last_error = -errno;
@@ -112,7 +141,7 @@ int bgl_notify_send(bgl_notify *n, const char *message)
     return 0;
 }
 
-static void sendf(bgl_notify *n, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void sendf(bgl_notify *n, const char *fmt, ...) BGL_PRINTF(2, 3);
 static void sendf(bgl_notify *n, const char *fmt, ...)
 {
     char buf[256];
@@ -342,7 +371,7 @@ int bgl_notify_new(bgl_loop *loop, const char *address, bgl_notify **out)
 }
 
 static int refuse(char *why, size_t size, int err, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
+    BGL_PRINTF(4, 5);
 static int refuse(char *why, size_t size, int err, const char *fmt, ...)
 {
     if (why && size) {
@@ -383,6 +412,9 @@ int bgl_notify_new_from_env(bgl_loop *loop, bgl_notify **out, char *why, size_t 
     struct sockaddr_un sa;
     socklen_t len;
     int r = parse_address(address, &sa, &len);
+    if (r == -ENOTSUP)
+        return refuse(why, why_size, r, "NOTIFY_SOCKET='%.80s': systemd's notification "
+                      "socket does not exist on Windows", address);
     if (r == -EAFNOSUPPORT)
         return refuse(why, why_size, r, "NOTIFY_SOCKET='%.80s': only AF_UNIX sockets "
                       "(\"/path\" or \"@name\") are supported", address);
@@ -441,8 +473,10 @@ int bgl_notify_free(bgl_notify *n)
     bgl_timer_free(n->watchdog);
     bgl_timer_free(n->eval);
     bgl_timer_free(n->extend);
+#ifndef _WIN32
     if (n->fd >= 0)
         close(n->fd);
+#endif
     free(n->address);
     free(n);
     return 0;

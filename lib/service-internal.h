@@ -136,7 +136,7 @@ BGL_INTERNAL uint64_t bgli_svc_now(const bgl_services *mgr);
 BGL_INTERNAL void bgli_svc_clear_error(bgl_services *mgr);
 /* Set the last error text (printf-style) and return err. */
 BGL_INTERNAL int bgli_svc_refuse(bgl_services *mgr, int err, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+    BGL_PRINTF(3, 4);
 BGL_INTERNAL void bgli_svc_schedule(bgl_services *mgr);
 BGL_INTERNAL void bgli_svc_set_error(bgl_service *s, char *text);   /* takes ownership */
 BGL_INTERNAL void bgli_svc_notify(bgl_service *s, bgl_service_state old_state);

@@ -5,12 +5,15 @@
  * signal number to a per-loop self-pipe.  A process-wide table, under a
  * mutex, enforces one source per signal.
  */
+#include "loop-internal.h"
+
+#ifndef _WIN32 /* Windows: signal-win.c */
+
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-#include "loop-internal.h"
 
 #ifdef BGL_USE_SIGNALFD
 #  include <sys/signalfd.h>
@@ -300,3 +303,5 @@ void bgli_signals_collect(bgl_loop *loop)
     }
 #endif
 }
+
+#endif /* !_WIN32 */

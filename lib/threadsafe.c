@@ -4,16 +4,17 @@
  * BGL_THREADSAFE_BATCH calls from its head, so a flood of calls cannot
  * starve timers and I/O (see loop.h).  Only the caller that finds no wakeup
  * pending writes to the descriptor, so a storm of calls costs one syscall
- * per iteration, not one per call.  eventfd on Linux, a pipe elsewhere (or
- * if eventfd is unavailable).
+ * per iteration, not one per call.  eventfd on Linux, a loopback socket pair
+ * with WSAPoll on Windows, a pipe elsewhere (or if eventfd is unavailable);
+ * the AFD backend posts a packet to its completion port instead.
  */
 #include <errno.h>
 #include <stdlib.h>
-#include <unistd.h>
 #ifdef __linux__
 #  include <sys/eventfd.h>
 #endif
 
+#include "backend.h"
 #include "loop-internal.h"
 
 /* Nodes kept for other threads to reuse; beyond that they are freed. */
@@ -21,9 +22,12 @@
 
 int bgli_threadsafe_init(bgl_loop *loop)
 {
-    int r = pthread_mutex_init(&loop->ts_lock, NULL);
-    if (r)
-        return -r;
+    int r = bgli_mutex_init(&loop->ts_lock);
+    if (r < 0)
+        return r;
+#ifdef BGL_BACKEND_AFD
+    return 0;
+#endif
 #ifdef __linux__
     int efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (efd >= 0) {
@@ -31,10 +35,10 @@ int bgli_threadsafe_init(bgl_loop *loop)
     } else
 #endif
     {
-        int fds[2];
+        bgl_fd fds[2];
         r = bgli_pipe_cloexec_nonblock(fds);
         if (r < 0) {
-            pthread_mutex_destroy(&loop->ts_lock);
+            bgli_mutex_destroy(&loop->ts_lock);
             return r;
         }
         loop->wake_rfd = fds[0];
@@ -61,31 +65,37 @@ static void free_list(bgl_call *c, int discard)
 
 void bgli_threadsafe_free(bgl_loop *loop)
 {
+#ifndef BGL_BACKEND_AFD
     bgli_io_internal_remove(loop, &loop->wake_io);
-    if (loop->wake_wfd >= 0 && loop->wake_wfd != loop->wake_rfd)
-        close(loop->wake_wfd);
-    if (loop->wake_rfd >= 0)
-        close(loop->wake_rfd);
-    loop->wake_rfd = loop->wake_wfd = -1;
+    if (loop->wake_wfd != (bgl_fd)-1 && loop->wake_wfd != loop->wake_rfd)
+        bgli_fd_close(loop->wake_wfd);
+    if (loop->wake_rfd != (bgl_fd)-1)
+        bgli_fd_close(loop->wake_rfd);
+    loop->wake_rfd = loop->wake_wfd = (bgl_fd)-1;
+#endif
     free_list(loop->ts_head, 1);
     free_list(loop->ts_free, 0);
     free_list(loop->ts_recycle, 0);
     loop->ts_head = loop->ts_tail = loop->ts_free = loop->ts_recycle = NULL;
-    pthread_mutex_destroy(&loop->ts_lock);
+    bgli_mutex_destroy(&loop->ts_lock);
 }
 
 static void wake(bgl_loop *loop)
 {
+#ifdef BGL_BACKEND_AFD
+    bgli_backend_wake(loop);
+#else
     if (loop->wake_wfd == loop->wake_rfd) {
         uint64_t one = 1;
         /* EAGAIN means the counter is saturated: the loop is woken anyway. */
-        while (write(loop->wake_wfd, &one, sizeof(one)) < 0 && errno == EINTR)
+        while (bgli_fd_write(loop->wake_wfd, &one, sizeof(one)) < 0 && errno == EINTR)
             ;
     } else {
         char c = 0;
-        while (write(loop->wake_wfd, &c, 1) < 0 && errno == EINTR)
+        while (bgli_fd_write(loop->wake_wfd, &c, 1) < 0 && errno == EINTR)
             ;
     }
+#endif
 }
 
 int bgl_loop_wakeup(bgl_loop *loop)
@@ -101,9 +111,9 @@ int bgl_loop_call_threadsafe(bgl_loop *loop, bgl_callback cb, void *userdata,
 {
     if (!loop || !cb)
         return -EINVAL;
-    pthread_mutex_lock(&loop->ts_lock);
+    bgli_mutex_lock(&loop->ts_lock);
     if (loop->freeing) {
-        pthread_mutex_unlock(&loop->ts_lock);
+        bgli_mutex_unlock(&loop->ts_lock);
         return -EBUSY;
     }
     bgl_call *c = loop->ts_free;
@@ -111,13 +121,13 @@ int bgl_loop_call_threadsafe(bgl_loop *loop, bgl_callback cb, void *userdata,
         loop->ts_free = c->next_free;
         loop->ts_free_n--;
     } else {
-        pthread_mutex_unlock(&loop->ts_lock);
+        bgli_mutex_unlock(&loop->ts_lock);
         c = malloc(sizeof(*c));
         if (!c)
             return -ENOMEM;
-        pthread_mutex_lock(&loop->ts_lock);
+        bgli_mutex_lock(&loop->ts_lock);
         if (loop->freeing) {
-            pthread_mutex_unlock(&loop->ts_lock);
+            bgli_mutex_unlock(&loop->ts_lock);
             free(c);
             return -EBUSY;
         }
@@ -135,7 +145,7 @@ int bgl_loop_call_threadsafe(bgl_loop *loop, bgl_callback cb, void *userdata,
     loop->ts_tail = c;
     int need_wake = !loop->ts_signaled;
     loop->ts_signaled = 1;
-    pthread_mutex_unlock(&loop->ts_lock);
+    bgli_mutex_unlock(&loop->ts_lock);
     if (need_wake)
         wake(loop);
     return 0;
@@ -143,17 +153,21 @@ int bgl_loop_call_threadsafe(bgl_loop *loop, bgl_callback cb, void *userdata,
 
 static void drain(bgl_loop *loop)
 {
+#ifdef BGL_BACKEND_AFD
+    (void)loop; /* the packet was consumed by the wait that saw it */
+#else
     if (loop->wake_wfd == loop->wake_rfd) {
         uint64_t v;
-        while (read(loop->wake_rfd, &v, sizeof(v)) < 0 && errno == EINTR)
+        while (bgli_fd_read(loop->wake_rfd, &v, sizeof(v)) < 0 && errno == EINTR)
             ;
     } else {
         char buf[64];
-        ssize_t n;
+        ptrdiff_t n;
         do
-            n = read(loop->wake_rfd, buf, sizeof(buf));
-        while (n == (ssize_t)sizeof(buf) || (n < 0 && errno == EINTR));
+            n = bgli_fd_read(loop->wake_rfd, buf, sizeof(buf));
+        while (n == (ptrdiff_t)sizeof(buf) || (n < 0 && errno == EINTR));
     }
+#endif
 }
 
 void bgli_threadsafe_collect(bgl_loop *loop)
@@ -171,7 +185,7 @@ void bgli_threadsafe_collect(bgl_loop *loop)
     while (last && last->next_free)
         last = last->next_free;
 
-    pthread_mutex_lock(&loop->ts_lock);
+    bgli_mutex_lock(&loop->ts_lock);
     bgl_call *c = loop->ts_head;
     /* Cut the batch off the head; what follows stays shared, in order. */
     bgl_call *end = c;
@@ -194,7 +208,7 @@ void bgli_threadsafe_collect(bgl_loop *loop)
         loop->ts_free_n += give_n;
         give = NULL;
     }
-    pthread_mutex_unlock(&loop->ts_lock);
+    bgli_mutex_unlock(&loop->ts_lock);
     free_list(give, 0);
 
     while (c) {

@@ -11,7 +11,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#if defined(_WIN32)
+#if defined(_WIN32) && defined(BGL_BUILDING_DLL)
+#  define BGL_EXPORT __declspec(dllexport)
+#elif defined(_WIN32)
 #  define BGL_EXPORT
 #elif defined(__GNUC__) || defined(__clang__)
 #  define BGL_EXPORT __attribute__((visibility("default")))

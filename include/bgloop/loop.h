@@ -153,6 +153,17 @@ extern "C" {
 
 typedef struct bgl_loop bgl_loop;
 typedef struct bgl_io bgl_io;
+
+/* What an I/O watcher watches.  POSIX: a file descriptor (int) - a socket,
+ * pipe, FIFO, terminal, eventfd, ...  Windows: a SOCKET (an unsigned,
+ * pointer-sized handle, as winsock2.h defines it), and nothing else: pipes,
+ * files and console handles cannot be watched there (bgl_io_new() says
+ * -EBADF).  Existing POSIX code that passes an int is unchanged. */
+#ifdef _WIN32
+typedef uintptr_t bgl_fd;
+#else
+typedef int bgl_fd;
+#endif
 typedef struct bgl_timer bgl_timer;
 typedef struct bgl_signal bgl_signal;
 
@@ -169,7 +180,7 @@ enum {
 /* A plain callback: deferred and thread-safe calls. */
 typedef void (*bgl_callback)(void *userdata);
 /* `revents` holds the ready bits (BGL_IO_*). */
-typedef void (*bgl_io_cb)(bgl_io *io, int fd, unsigned revents, void *userdata);
+typedef void (*bgl_io_cb)(bgl_io *io, bgl_fd fd, unsigned revents, void *userdata);
 typedef void (*bgl_timer_cb)(bgl_timer *timer, void *userdata);
 typedef void (*bgl_signal_cb)(bgl_signal *sig, int signo, void *userdata);
 /* A clock: returns monotonic nanoseconds.  See bgl_loop_set_clock(). */
@@ -181,7 +192,12 @@ typedef uint64_t (*bgl_clock_fn)(void *userdata);
 
 /* Create a loop.  On success stores it in *out and returns 0.
  * -EINVAL if out is NULL; -ENOMEM; -EMFILE/-ENFILE if the backend or wakeup
- * descriptors cannot be created.  All descriptors are close-on-exec. */
+ * descriptors cannot be created.  All descriptors are close-on-exec.
+ * Windows: the loop starts Winsock (WSAStartup) and bgl_loop_free() stops
+ * it again, so a program may use sockets while it has a loop; one that
+ * needs them before or after calls WSAStartup itself.  The backend is the
+ * AFD driver's socket poll through an I/O completion port (WSAPoll with
+ * the build option io_backend=poll); no handle is inherited by children. */
 BGL_EXPORT int bgl_loop_new(bgl_loop **out);
 
 /* Destroy a loop.  Deferred and thread-safe calls that never ran are dropped;
@@ -312,7 +328,8 @@ BGL_EXPORT int bgl_loop_release(bgl_loop *loop);
  * timeout of bgl_loop_prepare(); see DRIVING THE LOOP FROM A HOST (a).
  * Owned by the loop: do not close it.  Returns the fd, -EINVAL, or
  * -EOPNOTSUPP with the poll backend (which has no single pollable
- * descriptor). */
+ * descriptor) and on Windows (a completion port cannot be polled: a host
+ * there runs the loop's wait on a thread of its own, or with timeout 0). */
 BGL_EXPORT int bgl_loop_get_fd(const bgl_loop *loop);
 
 /* ---- time ---------------------------------------------------------------- */
@@ -401,7 +418,7 @@ BGL_EXPORT int bgl_loop_wakeup(bgl_loop *loop);
  * negative or not open); -EEXIST (fd already watched on this loop); -EPERM
  * (the epoll backend refuses regular files and directories); -EBUSY (the
  * loop is being freed); -ENOMEM. */
-BGL_EXPORT int bgl_io_new(bgl_loop *loop, int fd, unsigned events, bgl_io_cb cb,
+BGL_EXPORT int bgl_io_new(bgl_loop *loop, bgl_fd fd, unsigned events, bgl_io_cb cb,
                           void *userdata, bgl_io **out);
 
 /* Change the interest; 0 pauses the watcher.  0, -EINVAL, or a negative errno
@@ -411,8 +428,13 @@ BGL_EXPORT int bgl_io_set_events(bgl_io *io, unsigned events);
 /* Current interest.  0 and stores it, or -EINVAL. */
 BGL_EXPORT int bgl_io_get_events(const bgl_io *io, unsigned *events);
 
-/* The watched descriptor, or -EINVAL. */
+/* The watched descriptor, or -EINVAL.  Windows: the SOCKET as an intptr_t
+ * (socket handles are positive, so a negative value is an error). */
+#ifdef _WIN32
+BGL_EXPORT intptr_t bgl_io_get_fd(const bgl_io *io);
+#else
 BGL_EXPORT int bgl_io_get_fd(const bgl_io *io);
+#endif
 
 /* Stop watching and free the watcher (the fd stays open).  Safe from any
  * callback, including the watcher's own.  0, or -EINVAL if io is NULL. */
@@ -470,9 +492,30 @@ BGL_EXPORT int bgl_timer_free(bgl_timer *timer);
  * signal per process.  The previous disposition and mask are restored by
  * bgl_signal_free().  0 and *out; -EINVAL (NULL, SIGKILL, SIGSTOP, out of
  * range, or one the C library reserves); -EEXIST (signal already has a
- * source); -EBUSY (the loop is being freed); -ENOMEM. */
+ * source); -EBUSY (the loop is being freed); -ENOMEM.
+ *
+ * Windows has no POSIX signals; three console control events stand in for
+ * them, read by a console control handler (SetConsoleCtrlHandler) that
+ * passes them to the loop as a thread-safe call would:
+ *   SIGINT   <- Ctrl+C (CTRL_C_EVENT);
+ *   SIGBREAK <- Ctrl+Break (CTRL_BREAK_EVENT);
+ *   SIGTERM  <- the console window closing, the user logging off, the
+ *               system shutting down (CTRL_CLOSE/LOGOFF/SHUTDOWN_EVENT;
+ *               the last two reach only processes without windows).
+ * raise() of these three in the process is delivered too.  Any other
+ * signal number below NSIG is -ENOTSUP.  Windows ends the process as soon
+ * as the handler returns from a close, logoff or shutdown event, so the
+ * handler holds it until the SIGTERM source is freed - what a program does
+ * once the stop that SIGTERM began is over - for at most
+ * BGL_SIGNAL_CLOSE_WAIT_MS (Windows itself may end the process sooner: by
+ * default 5 s after a console close).  An event for which no source exists
+ * goes on to the next handler (by default: the process ends). */
 BGL_EXPORT int bgl_signal_new(bgl_loop *loop, int signo, bgl_signal_cb cb, void *userdata,
                               bgl_signal **out);
+
+/* Windows: the longest a console close, logoff or shutdown event is held
+ * for the SIGTERM source's program (see bgl_signal_new()). */
+#define BGL_SIGNAL_CLOSE_WAIT_MS 20000
 
 /* Stop delivering and free.  Safe from any callback.  With signalfd, an
  * instance still pending for the process is consumed before the signal is
