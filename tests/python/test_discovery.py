@@ -9,6 +9,7 @@ import json
 import os
 import socket
 import stat
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -123,6 +124,7 @@ def test_records_of_dead_pids_are_pruned_on_list_and_write(rundir, holders):
     assert not h2.discovery_file.exists()
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="needs /proc")
 def test_a_zombie_counts_as_dead(rundir, holders):
     h = holders().listening()
     os.kill(h.pid, 9)
@@ -132,6 +134,16 @@ def test_a_zombie_counts_as_dead(rundir, holders):
         assert Directory().records() == []
     finally:
         h.proc.wait()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="needs /proc")
+def test_a_reused_pid_is_not_taken_for_the_writer(rundir):
+    d = Directory()
+    me = record(service="me", port=1, process_start=discovery.process_start())
+    d.write(me)
+    d.write(record(service="before", port=2, process_start=me.process_start - 1))
+    assert d.records() == [me]
+    assert [p.name for p in rundir.iterdir()] == [d.file_for(me).name]
 
 
 def test_find_by_service_owner_service_and_pid(rundir):

@@ -80,6 +80,7 @@ def test_discovery_file_describes_the_listener(rundir):
     assert data["pid"] == os.getpid() and data["owner"] == "t" and data["service"] == "api"
     assert (data["host"], data["port"]) == ("127.0.0.1", listener.port)
     assert data["token_file"] is None and data["started"] == listener.record.started
+    assert data["process_start"] == discovery.process_start()
     assert stat.S_IMODE(rundir.stat().st_mode) == 0o700
     assert [p.name for p in rundir.iterdir()] == [listener.discovery_file.name]  # no temp left
 

@@ -3,8 +3,10 @@
 Each listening service (see :mod:`bgloop.ports`) has one JSON file in the
 user's runtime directory - ``$XDG_RUNTIME_DIR/bgloop/``, or else the private
 ``<tempdir>/bgloop-<uid>`` - holding ``pid``, ``owner``, ``service``,
-``host``, ``port``, ``started`` (epoch seconds) and ``token_file`` (the path
-of the file holding the token a client must present, or null).  Files are
+``host``, ``port``, ``started`` (epoch seconds), ``token_file`` (the path
+of the file holding the token a client must present, or null) and
+``process_start`` (the process's start in clock ticks since boot, so that a
+reused pid is not taken for the writer; null where unknown).  Files are
 written atomically (a temporary file renamed into place), so a reader sees a
 whole record or none; files of processes that are gone are pruned whenever
 the directory is listed or written to.
@@ -25,8 +27,8 @@ import tempfile
 from pathlib import Path
 from typing import Iterator
 
-__all__ = ["DiscoveryError", "Record", "Directory", "runtime_dir", "pid_alive", "probe",
-           "duration", "table"]
+__all__ = ["DiscoveryError", "Record", "Directory", "runtime_dir", "pid_alive", "process_start",
+           "probe", "duration", "table"]
 
 SCHEMA = 1
 _SUFFIX = ".json"
@@ -48,6 +50,8 @@ class Record:
     port: int
     started: float
     token_file: str | None = None
+    #: process_start() of ``pid`` when written: tells a reused pid apart.
+    process_start: int | None = None
 
     @property
     def address(self) -> str:
@@ -64,13 +68,17 @@ class Record:
         try:
             record = cls(pid=data["pid"], owner=data["owner"], service=data["service"],
                          host=data["host"], port=data["port"], started=data["started"],
-                         token_file=data.get("token_file"))
+                         token_file=data.get("token_file"),
+                         process_start=data.get("process_start"))
         except KeyError as exc:
             raise ValueError(f"discovery record without {exc.args[0]!r}") from None
         types = ((record.pid, int), (record.port, int), (record.owner, str),
                  (record.service, str), (record.host, str), (record.started, (int, float)))
         if any(isinstance(v, bool) or not isinstance(v, t) for v, t in types) or \
-                not (record.token_file is None or isinstance(record.token_file, str)):
+                not (record.token_file is None or isinstance(record.token_file, str)) or \
+                not (record.process_start is None or (isinstance(record.process_start, int)
+                                                      and not isinstance(record.process_start,
+                                                                         bool))):
             raise ValueError("discovery record with a field of the wrong type")
         return record
 
@@ -126,8 +134,10 @@ def runtime_dir(environ: "os._Environ[str] | dict[str, str] | None" = None) -> P
     return Path(tempfile.gettempdir()) / f"bgloop-{_uid()}"
 
 
-def pid_alive(pid: int) -> bool:
-    """Whether process ``pid`` exists (a zombie counts as gone)."""
+def pid_alive(pid: int, start: int | None = None) -> bool:
+    """Whether process ``pid`` exists (a zombie counts as gone).  With
+    ``start`` (its :func:`process_start` when a record was written), a
+    process with another start is one that reused the pid: gone too."""
     if pid <= 0:
         return False
     if sys.platform == "win32":
@@ -137,15 +147,40 @@ def pid_alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     except PermissionError:
-        return True  # someone else's process: it exists
+        pass  # someone else's process: it exists
     except OSError:
         return False
+    fields = _proc_stat(pid)
+    if fields is None:
+        return True  # no /proc (macOS): kill() said it exists
+    if fields[0] == b"Z":
+        return False
+    return start is None or _start_of(fields) in (None, start)
+
+
+def process_start(pid: int | None = None) -> int | None:
+    """When process ``pid`` (default: this one) started, in clock ticks
+    since boot (Linux), unchanged by wall-clock steps; None elsewhere."""
+    fields = _proc_stat(os.getpid() if pid is None else pid)
+    return None if fields is None else _start_of(fields)
+
+
+def _proc_stat(pid: int) -> list[bytes] | None:
+    # "pid (comm) state ...": comm may hold spaces and parentheses, so the
+    # fields are counted after the last ')'.
     try:
         with open(f"/proc/{pid}/stat", "rb") as f:
-            # pid (comm) state ...: comm may hold spaces and parentheses.
-            return f.read().rpartition(b")")[2].split()[0] != b"Z"
-    except (OSError, IndexError):
-        return True  # no /proc (macOS): kill() said it exists
+            fields = f.read().rpartition(b")")[2].split()
+    except OSError:
+        return None
+    return fields or None
+
+
+def _start_of(fields: list[bytes]) -> int | None:
+    try:
+        return int(fields[19])  # field 22, starttime
+    except (IndexError, ValueError):
+        return None
 
 
 def _win_pid_alive(pid: int) -> bool:
@@ -269,7 +304,7 @@ class Directory:
         malformed files are left alone."""
         removed = []
         for path, record in self._entries():
-            if record is None or pid_alive(record.pid):
+            if record is None or pid_alive(record.pid, record.process_start):
                 continue
             if record.token_file and Path(record.token_file).parent == self.path:
                 self.remove(record.token_file)
@@ -286,7 +321,7 @@ class Directory:
                 self.prune()
             except OSError:
                 pass  # reading still works; the files just stay
-        out = [r for _, r in self._entries() if r is not None and pid_alive(r.pid)]
+        out = [r for _, r in self._entries() if r is not None and pid_alive(r.pid, r.process_start)]
         out.sort(key=lambda r: (r.started, r.pid, r.service))
         return out
 

@@ -296,7 +296,8 @@ async def listen(ctx, handler: Callable | None = None, host: str = "127.0.0.1", 
     bound = server.sockets[0].getsockname()
     pubs = publications()
     record = _discovery.Record(pid=os.getpid(), owner=ctx.owner or "", service=ctx.name,
-                               host=bound[0], port=bound[1], started=time.time())
+                               host=bound[0], port=bound[1], started=time.time(),
+                               process_start=_discovery.process_start())
     token_file = None
     if secret is not None:
         token_file = pubs.write_token(record, secret)
