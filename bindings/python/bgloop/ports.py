@@ -44,7 +44,7 @@ __all__ = ["PortInUseError", "Listener", "listen", "publications"]
 
 log = logging.getLogger("bgloop.ports")
 
-_IN_USE = {errno.EADDRINUSE, getattr(errno, "WSAEADDRINUSE", errno.EADDRINUSE), 10048}
+_IN_USE = {errno.EADDRINUSE, getattr(errno, "WSAEADDRINUSE", errno.EADDRINUSE)}
 
 
 class PortInUseError(OSError):
