@@ -30,6 +30,15 @@ def record(**overrides) -> Record:
     return Record(**fields)
 
 
+def dead_pid() -> int:
+    """The pid of a child that has exited and been reaped."""
+    pid = os.fork()
+    if pid == 0:
+        os._exit(0)
+    os.waitpid(pid, 0)
+    return pid
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -110,7 +119,7 @@ def test_malformed_files_are_skipped_and_kept(rundir):
     assert len(list(rundir.glob("*.json"))) == 5
 
 
-def test_records_of_dead_pids_are_pruned_on_list_and_write(rundir, holders):
+def test_files_of_a_killed_process_are_pruned_when_listed(rundir, holders):
     h = holders().listening()
     assert h.discovery_file is not None and h.discovery_file.exists()
     h.kill()  # SIGKILL: no atexit, no serve() exit; the file stays behind
@@ -118,22 +127,26 @@ def test_records_of_dead_pids_are_pruned_on_list_and_write(rundir, holders):
     assert Directory().records() == []
     assert not h.discovery_file.exists()
 
-    h2 = holders(name="second").listening()
-    h2.kill()
-    Directory().write(record())  # writing prunes too
-    assert not h2.discovery_file.exists()
+
+def test_files_of_dead_processes_are_pruned_when_writing(rundir):
+    d = Directory()
+    stale = d.write(record(pid=dead_pid(), service="gone"))
+    d.write(record())
+    assert not stale.exists() and len(list(rundir.iterdir())) == 1
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="needs /proc")
-def test_a_zombie_counts_as_dead(rundir, holders):
-    h = holders().listening()
-    os.kill(h.pid, 9)
-    os.waitid(os.P_PID, h.pid, os.WEXITED | os.WNOWAIT)  # dead, not reaped
+def test_a_zombie_counts_as_dead(rundir):
+    pid = os.fork()
+    if pid == 0:
+        os._exit(0)
+    os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT)  # dead, not reaped
     try:
-        assert not discovery.pid_alive(h.pid)
+        Directory().write(record(pid=pid, service="zombie"))
+        assert not discovery.pid_alive(pid)
         assert Directory().records() == []
     finally:
-        h.proc.wait()
+        os.waitpid(pid, 0)
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="needs /proc")
@@ -297,9 +310,8 @@ def test_status_bad_timeout_is_a_usage_error(rundir, cli, value):
     assert code == 2 and "--timeout" in err
 
 
-def test_ls_prunes_what_a_killed_service_left(rundir, holders, cli):
-    h = holders(name="gone").listening()
-    h.kill()
+def test_ls_prunes_what_a_dead_process_left(rundir, cli):
+    stale = Directory().write(record(pid=dead_pid(), service="gone"))
     code, out, _ = cli("ls")
     assert code == 0 and "gone" not in out
-    assert not h.discovery_file.exists()
+    assert not stale.exists()
