@@ -4,7 +4,6 @@ of a port, seen through its discovery file)."""
 
 from __future__ import annotations
 
-import os
 import re
 import signal
 import subprocess
@@ -137,9 +136,3 @@ def holders(tmp_path):
     yield start
     for h in made:
         h.close()
-
-
-def bgloop_cli(*args: str, timeout: float = WAIT) -> subprocess.CompletedProcess:
-    """``python -m bgloop ARGS`` in a child (same environment)."""
-    return subprocess.run([sys.executable, "-m", "bgloop", *args], capture_output=True,
-                          text=True, timeout=timeout, env=dict(os.environ))

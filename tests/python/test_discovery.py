@@ -20,7 +20,7 @@ from bgloop import discovery
 from bgloop.__main__ import main
 from bgloop.discovery import Directory, DiscoveryError, Record
 
-from _ports_util import Holder, bgloop_cli, holders, rundir  # noqa: F401
+from _ports_util import Holder, holders, rundir  # noqa: F401
 
 
 def record(**overrides) -> Record:
@@ -154,7 +154,8 @@ def test_a_reused_pid_is_not_taken_for_the_writer(rundir):
     d = Directory()
     me = record(service="me", port=1, process_start=discovery.process_start())
     d.write(me)
-    d.write(record(service="before", port=2, process_start=me.process_start - 1))
+    earlier = me.process_start - 60 * os.sysconf("SC_CLK_TCK")  # a minute before this one
+    d.write(record(service="before", port=2, process_start=earlier))
     assert d.records() == [me]
     assert [p.name for p in rundir.iterdir()] == [d.file_for(me).name]
 
@@ -202,19 +203,26 @@ def test_file_removed_at_exit_without_a_stop(rundir, holders):
 
 @pytest.fixture(scope="module")
 def pair(tmp_path_factory):
-    """Two holders in one runtime directory, shared by the read-only tests
-    of the command line (children are slow to start under emulation)."""
+    """Two listening services in one runtime directory, shared by the
+    read-only tests of the command line: 'alpha' in a child process,
+    'beta' a socket of this one with its record (children are slow to
+    start under emulation)."""
     tmp = tmp_path_factory.mktemp("pair")
     xdg = tmp / "xdg"
     xdg.mkdir(mode=0o700)
-    with pytest.MonkeyPatch.context() as mp:
+    with pytest.MonkeyPatch.context() as mp, socket.socket() as sock:
         mp.setenv("XDG_RUNTIME_DIR", str(xdg))
-        started = [Holder(tmp, name=n, owner="suite") for n in ("alpha", "beta")]
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        alpha = Holder(tmp, name="alpha", owner="suite")
         try:
-            yield [h.listening() for h in started]
+            alpha.listening()
+            beta = record(owner="suite", service="beta", port=sock.getsockname()[1],
+                          process_start=discovery.process_start())
+            Directory().write(beta)
+            yield alpha, beta
         finally:
-            for h in started:
-                h.close()
+            alpha.close()
 
 
 @pytest.fixture
@@ -234,11 +242,11 @@ def cli(monkeypatch, capsys):
     return call
 
 
-def test_ls_lists_live_services(pair):
+def test_ls_lists_live_services(pair, cli):
     a, b = pair
-    out = bgloop_cli("ls")  # the real command, once
-    assert out.returncode == 0, out.stderr
-    lines = out.stdout.splitlines()
+    code, out, _ = cli("ls")
+    assert code == 0
+    lines = out.splitlines()
     assert lines[0].split() == ["PID", "OWNER", "SERVICE", "ADDRESS", "UPTIME"]
     rows = sorted(line.split() for line in lines[1:])
     assert [row[:4] for row in rows] == sorted(
@@ -283,10 +291,9 @@ def test_status_without_a_name_shows_all(pair, cli):
     assert f"port:       {a.port}" in out and f"port:       {b.port}" in out
 
 
-def test_status_of_an_unknown_name_exits_1(pair):
-    out = bgloop_cli("status", "nope")  # the real command's exit status
-    assert out.returncode == 1
-    assert "no live bgloop service named 'nope'" in out.stderr
+def test_status_of_an_unknown_name_exits_1(pair, cli):
+    code, _, err = cli("status", "nope")
+    assert code == 1 and "no live bgloop service named 'nope'" in err
 
 
 def test_status_with_nothing_listening_exits_1(rundir, cli):

@@ -259,15 +259,6 @@ def test_unwritable_runtime_dir_warns_once_and_still_listens(rundir, caplog, mon
     assert warning.levelno == logging.WARNING and str(rundir) in warning.getMessage()
 
 
-def test_unwritable_runtime_dir_warning_in_a_fresh_process(rundir, holders):
-    rundir.write_text("not a directory")
-    holder = holders().listening()
-    assert holder.discovery_file is None
-    out = holder.output()
-    assert out.count("will not be discoverable") == 1 and str(rundir) in out
-    assert holder.terminate() == 0
-
-
 @pytest.mark.parametrize("port, error", [
     (-1, ValueError), (65536, ValueError), ("8080", TypeError), (80.5, TypeError),
     (True, TypeError), (None, TypeError)])
