@@ -212,7 +212,7 @@ static void evaluate(bgl_notify *n)
     bgl_services *mgr = n->mgr;
     if (!mgr)
         return;
-    unsigned total = 0, running = 0, wanted = 0, wanted_running = 0;
+    unsigned total = 0, running = 0, wanted = 0;
     int failed = bgl_services_list_failed(mgr, NULL, 0);
     if (failed < 0)
         failed = 0;
@@ -223,7 +223,6 @@ static void evaluate(bgl_notify *n)
             total++;
         running += up;
         wanted += s->want != 0;
-        wanted_running += s->want && up;
     }
     total += (unsigned)failed;
     if (n->stopping && !n->stop_done && bgl_services_active(mgr, NULL) == 0) {
@@ -242,7 +241,7 @@ static void evaluate(bgl_notify *n)
 
     const char *change = NULL;
     char reload[64];
-    int ready_now = wanted > 0 && wanted_running == wanted;
+    int ready_now = bgl_services_ready(mgr) == 1;
     if (!n->stopping && ready_now && !n->ready) {
         change = "READY=1";
         n->ready = 1;

@@ -268,6 +268,22 @@ int bgl_services_exit_code(const bgl_services *mgr)
     return 0;
 }
 
+int bgl_services_ready(const bgl_services *mgr)
+{
+    if (!mgr)
+        return -EINVAL;
+    size_t wanted = 0;
+    for (size_t i = 0; i < mgr->n; i++) {
+        const bgl_service *s = mgr->svcs[i];
+        if (!s->want)
+            continue;
+        wanted++;
+        if (s->state != BGL_SERVICE_RUNNING || s->ending)
+            return 0;
+    }
+    return wanted > 0;
+}
+
 int bgl_services_nothing_left(const bgl_services *mgr)
 {
     if (!mgr)

@@ -4,6 +4,7 @@
 
 #include "bgloop/common.h"
 #include "bgloop/loop.h"
+#include "bgloop/lag.h"
 #include "bgloop/task.h"
 #include "bgloop/resource.h"
 #include "bgloop/service.h"

@@ -381,6 +381,12 @@ BGL_EXPORT int bgl_services_exit_code(const bgl_services *mgr);
  * bgl_services_set_tasks() counted), else 0; -EINVAL. */
 BGL_EXPORT int bgl_services_nothing_left(const bgl_services *mgr);
 
+/* 1 if at least one service is wanted and every wanted service is RUNNING
+ * (none of them ending): what READY=1 (notify.h) and a readiness probe
+ * report; else 0 - also while a stop of everything is in progress, since
+ * nothing is wanted then; -EINVAL. */
+BGL_EXPORT int bgl_services_ready(const bgl_services *mgr);
+
 /* Attach the task registry whose entries the manager cancels, awaits and
  * counts (see TASKS, OWNER STOPS, "NOTHING LEFT"); NULL detaches.  Several
  * managers may share one registry.  A registry freed while attached is

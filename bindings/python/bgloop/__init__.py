@@ -10,6 +10,7 @@ See the README for the service API (bgloop.service, start_services, serve).
 import sys as _sys
 
 from ._bgloop import version as _version
+from .health import health, health_service
 from .loop import Loop, add_busy_check, new_event_loop, remove_busy_check
 from .mainthread import run_on_main
 from .runner import run
@@ -24,6 +25,7 @@ from .services import (
     stop_services_async,
 )
 from .shared import ensure_loop, kick, stats
+from .statehooks import on_state_change
 
 # meson.build's project version, compiled into the extension.
 __version__ = _version()
@@ -47,6 +49,9 @@ __all__ = [
     "forget_services",
     "ServiceError",
     "run_on_main",
+    "on_state_change",
+    "health",
+    "health_service",
 ]
 
 # Inside Blender, the first bgloop copy imported is the one every add-on

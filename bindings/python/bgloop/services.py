@@ -42,6 +42,7 @@ from . import config as _config
 from . import resources as _resources
 from . import tasks as _tasks
 from .context import ServiceContext
+from .statehooks import StateHooks
 
 __all__ = ["ServiceError", "Manager", "manager", "service", "start_services", "stop_services",
            "stop_services_async", "status", "forget_services", "failed_for_good",
@@ -215,6 +216,10 @@ class Manager:
         # A second signal cut serve()'s stop short: exit handlers do not
         # wait for it again.
         self.forced = False
+        # bgloop.on_state_change()'s subscribers, told by _on_state().
+        self.state_hooks = StateHooks()
+        # bgloop.health's lag monitor while someone watches the loop.
+        self.lag_monitor: Any = None
         self.c = _bgloop.Services(loop._core, self.tasks.c)
         self.c.set_hooks(start=_Host.start, stop=_Host.stop, cancel=_Host.cancel,
                          close=self._close, on_state=self._on_state)
@@ -222,10 +227,13 @@ class Manager:
     # hooks
 
     def _on_state(self, name: str, old: str, new: str) -> None:
+        error = self.c.info(name)["error"] if new == "failed" or self.state_hooks else None
         if new == "failed":
-            log.warning("service %r: %s -> failed: %s", name, old, self.c.info(name)["error"])
+            log.warning("service %r: %s -> failed: %s", name, old, error)
         else:
             log.info("service %r: %s -> %s", name, old, new)
+        if self.state_hooks:
+            self.state_hooks.dispatch(name, old, new, error)
 
     def _close(self, obj: Any, done: Callable[..., Any]) -> None:
         def finished(exc: BaseException | None) -> None:
@@ -277,7 +285,9 @@ class Manager:
             host.stop_timeout = float(stop_timeout)
 
     def forget(self, owner: str | None = None) -> list[str]:
-        return self.c.remove_owner(owner)
+        names = self.c.remove_owner(owner)
+        self.state_hooks.drop_owner(owner)
+        return names
 
     def host(self, name: str) -> _Host:
         return self.c.host(name)

@@ -52,6 +52,7 @@
     X(ResourceDone) /* services.c */                                            \
     X(Tasks)        /* services_tasks.c */                                      \
     X(TaskFinish)   /* services_tasks.c */                                      \
+    X(LagProbe)     /* lag.c */                                                 \
     X(Notifier)     /* notify.c */
 
 /* Interned attribute names: `st->str_<name>` is the str "<name>". */
@@ -122,5 +123,6 @@ int bglpy_services_init(PyObject *module, bglpy_state *st);        /* services.c
 int bglpy_services_signal_init(PyObject *module, bglpy_state *st); /* sigaction.c */
 int bglpy_services_tasks_init(PyObject *module, bglpy_state *st);  /* tasks.c */
 int bglpy_notify_init(PyObject *module, bglpy_state *st);          /* notify.c */
+int bglpy_lag_init(PyObject *module, bglpy_state *st);             /* lag.c */
 
 #endif /* BGLPY_H */

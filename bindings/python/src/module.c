@@ -161,6 +161,7 @@ static int (*const parts[])(PyObject *module, bglpy_state *st) = {
     bglpy_services_signal_init,
     bglpy_services_tasks_init,
     bglpy_notify_init,
+    bglpy_lag_init,
     NULL,
 };
 

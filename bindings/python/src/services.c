@@ -707,6 +707,15 @@ static PyObject *svcs_exit_code(bglpy_services *self, PyObject *unused)
     return PyLong_FromLong(bgl_services_exit_code(self->mgr));
 }
 
+/* ready() -> bool: bgl_services_ready(), every wanted service running. */
+static PyObject *svcs_ready_all(bglpy_services *self, PyObject *unused)
+{
+    (void)unused;
+    if (check_open(self) < 0)
+        return NULL;
+    return PyBool_FromLong(bgl_services_ready(self->mgr) == 1);
+}
+
 static PyObject *svcs_nothing_left(bglpy_services *self, PyObject *unused)
 {
     (void)unused;
@@ -807,6 +816,8 @@ static PyMethodDef svcs_methods[] = {
      "abandoned(owner=None) -> int: services and tasks that stops gave up on."},
     {"exit_code", METH(svcs_exit_code, METH_NOARGS),
      "exit_code() -> 1 if a service failed for good, else 0."},
+    {"all_ready", METH(svcs_ready_all, METH_NOARGS),
+     "all_ready() -> bool: at least one service is wanted and every wanted one is running."},
     {"nothing_left", METH(svcs_nothing_left, METH_NOARGS),
      "nothing_left() -> bool: no service, resource stack or registered task active."},
     {"set_keepalive", METH(svcs_set_keepalive, METH_O),
