@@ -14,6 +14,8 @@ iteration step live in the C loop (bgloop._bgloop.Core).
 - call_soon_threadsafe() goes through libbgloop's thread-safe queue, which
   wakes a blocked iteration at once.
 - _run_once() is one C iteration; kick() is a bounded step from outside.
+- On Windows the C loop watches sockets only (no pipes, subprocesses or
+  signal handlers): bgloop.windows says so in the errors.
 
 `loop._ready` and `loop._scheduled` are small stand-ins for the deque and
 heap asyncio keeps there, for code that looks at them (len(), append()).
@@ -30,6 +32,7 @@ from collections.abc import Mapping
 from typing import Callable, Optional
 
 from . import _bgloop, config
+from .windows import loop_bases as _loop_bases
 
 __all__ = ["Loop", "new_event_loop", "add_busy_check", "remove_busy_check"]
 
@@ -220,7 +223,7 @@ class _Selector(selectors.BaseSelector):
 _HAS_RUN_FOREVER_SETUP = hasattr(base_events.BaseEventLoop, "_run_forever_setup")
 
 
-class Loop(asyncio.SelectorEventLoop):
+class Loop(*_loop_bases(), asyncio.SelectorEventLoop):
     """An asyncio event loop on libbgloop.  Use it like any asyncio loop
     (run_until_complete, run_forever, bgloop.run), or step it from a host
     with kick()."""

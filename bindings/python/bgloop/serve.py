@@ -23,14 +23,21 @@ Signal handlers are installed even when the host already has its own
 (Blender sets a SIGINT handler in C before Python starts): the previous
 handlers - the Python-level one and the raw C disposition - are put back
 when ``serve()`` returns.
+
+Windows has console events instead of signals: libbgloop's console handler
+delivers Ctrl+C as SIGINT, Ctrl+Break as SIGBREAK and the console's close,
+the user's logoff or the system's shutdown as SIGTERM, each a graceful stop
+as above; no signal disposition is changed there.
 """
 
 from __future__ import annotations
 
 import logging
 import signal
+import sys
 import threading
 import time
+from asyncio import events
 
 from . import log as _log
 from . import notify as _notify
@@ -41,7 +48,12 @@ __all__ = ["serve", "EXIT_OK", "EXIT_FAILED", "EXIT_FORCED_BASE"]
 
 log = logging.getLogger("bgloop.serve")
 
-_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+if sys.platform == "win32":
+    # The console's events as libbgloop delivers them: Ctrl+C, Ctrl+Break,
+    # and the console's close, the user's logoff or the system's shutdown.
+    _SIGNALS = (signal.SIGINT, signal.SIGBREAK, signal.SIGTERM)
+else:
+    _SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 EXIT_OK = 0            # every service ended well, or a signal stopped them cleanly
 EXIT_FAILED = 1        # failed for good, or the stop abandoned something
@@ -92,6 +104,39 @@ class _SignalGuard:
         # Still in use by the loop's other signal handlers: keep it.
         signal.set_wakeup_fd(current if current != -1 else self._wakeup_fd)
         return False
+
+
+class _ConsoleGuard:
+    """Windows: route the console's events to a loop callback through the
+    core's signal watchers (libbgloop's console handler).  Python's own
+    signal handling is left alone: while a watcher exists, libbgloop's
+    handler answers the event and Python never sees it."""
+
+    def __init__(self, loop, on_signal, signals=_SIGNALS):
+        self._loop = loop
+        self._on_signal = on_signal
+        self._signals = signals
+        self._watchers: list = []
+
+    def __enter__(self):
+        try:
+            for signo in self._signals:
+                handle = events.Handle(self._on_signal, (signo,), self._loop, None)
+                self._watchers.append(self._loop._core.watch_signal(signo, handle))
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
+        return self
+
+    def __exit__(self, *exc):
+        # A closing console waits for its SIGTERM watcher to go: Windows ends
+        # the process once it is closed, which is after the stop.
+        while self._watchers:
+            self._watchers.pop().close()
+        return False
+
+
+_Guard = _ConsoleGuard if sys.platform == "win32" else _SignalGuard
 
 
 class _Stop:
@@ -163,7 +208,7 @@ def serve(*, signals: bool = True) -> int:
                                f"the first to run it; call serve() there")
         mgr.driver = threading.get_ident()
     try:
-        guard = _SignalGuard(loop, stop.on_signal) if signals else None
+        guard = _Guard(loop, stop.on_signal) if signals else None
         if guard is not None:
             guard.__enter__()
     except BaseException:

@@ -48,6 +48,7 @@
     X(Core)         /* core.c */                                                \
     X(Timer)        /* timer.c */                                               \
     X(Watcher)      /* watcher.c */                                             \
+    X(SignalWatcher) /* signal_watcher.c */                                     \
     X(Services)     /* services.c */                                            \
     X(ResourceDone) /* services.c */                                            \
     X(Tasks)        /* services_tasks.c */                                      \

@@ -266,6 +266,7 @@ static void core_release(bglpy_core *self)
         return;
     bglpy_timers_release_all(self);
     bglpy_watchers_release_all(self);
+    bglpy_signal_watchers_release_all(self);
     /* Drops queued Handles through their discard functions.  Sources other
      * parts of the extension made on this loop (the service manager holds a
      * reference to the core) may still exist: then the loop is freed when
@@ -335,6 +336,9 @@ static PyMethodDef core_methods[] = {
     {"call_at", (PyCFunction)(void (*)(void))bglpy_core_call_at, METH_FASTCALL, NULL},
     {"cancel_timer", (PyCFunction)bglpy_core_cancel_timer, METH_O, NULL},
     {"watch", (PyCFunction)(void (*)(void))bglpy_core_watch, METH_FASTCALL, NULL},
+    {"watch_signal", (PyCFunction)(void (*)(void))bglpy_core_watch_signal, METH_FASTCALL,
+     "watch_signal(signo, handle) -> SignalWatcher: run the asyncio Handle whenever libbgloop "
+     "delivers signo (on Windows: SIGINT, SIGBREAK, SIGTERM from the console)."},
     {"run_once", (PyCFunction)core_run_once, METH_O, NULL},
     {"kick", (PyCFunction)(void (*)(void))core_kick, METH_FASTCALL, NULL},
     {"stop", (PyCFunction)core_stop, METH_NOARGS, NULL},
@@ -467,6 +471,7 @@ static PyObject *core_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     self->st = bglpy_type_state(type);
     bglpy_list_init(&self->timers);
     bglpy_list_init(&self->watchers);
+    bglpy_list_init(&self->signals);
     bglpy_list_init(&self->pending);
     self->slow_ns = UINT64_MAX; /* asyncio reports slow callbacks only in debug mode */
     int r = bgl_loop_new(&self->loop);
@@ -537,5 +542,8 @@ int bglpy_core_init(PyObject *module, bglpy_state *st)
 {
     if (bglpy_add_type(module, &core_spec, &st->Core, 1) < 0)
         return -1;
-    return bglpy_timer_init(module, st) < 0 || bglpy_watcher_init(module, st) < 0 ? -1 : 0;
+    return bglpy_timer_init(module, st) < 0 || bglpy_watcher_init(module, st) < 0 ||
+                   bglpy_signal_watcher_init(module, st) < 0
+               ? -1
+               : 0;
 }

@@ -30,6 +30,7 @@ typedef struct bglpy_core {
     struct bglpy_timer **by_handle;
     size_t by_handle_size;      /* buckets: 0 or a power of two */
     bglpy_link watchers;        /* live bglpy_watcher (borrowed; they keep the core alive) */
+    bglpy_link signals;         /* open SignalWatchers (borrowed, likewise) */
     bglpy_link pending;         /* queued Handles (for the garbage collector) */
     int debug;                  /* run handles through owner._bgl_run_debug() */
     int busy;                   /* inside run_once()/kick(), waiting included */
@@ -78,7 +79,7 @@ typedef struct bglpy_watcher {
     bgl_io *io;                 /* NULL once closed */
     bglpy_core *core;           /* strong */
     PyObject *data;             /* the selector key's data: (reader, writer) */
-    int fd;
+    bgl_fd fd;
     unsigned events;
     bglpy_link link;            /* core->watchers while open */
 } bglpy_watcher;
@@ -126,6 +127,7 @@ void bglpy_timers_free_index(bglpy_core *core);
 /* Free the C side of every timer / watcher of a closing core. */
 void bglpy_timers_release_all(bglpy_core *core);
 void bglpy_watchers_release_all(bglpy_core *core);
+void bglpy_signal_watchers_release_all(bglpy_core *core);
 int bglpy_timers_traverse(bglpy_core *core, visitproc visit, void *arg);
 int bglpy_pending_traverse(bglpy_core *core, visitproc visit, void *arg);
 /* Drop the queued Handles' references (GC); the calls stay queued, empty. */
@@ -134,8 +136,10 @@ void bglpy_pending_clear(bglpy_core *core);
 /* Methods of Core implemented in timer.c / watcher.c. */
 PyObject *bglpy_core_call_at(bglpy_core *core, PyObject *const *args, Py_ssize_t nargs);
 PyObject *bglpy_core_watch(bglpy_core *core, PyObject *const *args, Py_ssize_t nargs);
+PyObject *bglpy_core_watch_signal(bglpy_core *core, PyObject *const *args, Py_ssize_t nargs);
 
 int bglpy_timer_init(PyObject *module, bglpy_state *st);
 int bglpy_watcher_init(PyObject *module, bglpy_state *st);
+int bglpy_signal_watcher_init(PyObject *module, bglpy_state *st);
 
 #endif /* BGLPY_CORE_H */

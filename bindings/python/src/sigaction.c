@@ -8,6 +8,10 @@
  */
 #include "bglpy.h"
 
+/* Windows has no sigaction(): serve() takes the console's events through a
+ * signal watcher there (signal_watcher.c) and changes no disposition. */
+#ifndef _WIN32
+
 #include <errno.h>
 #include <signal.h>
 #include <string.h>
@@ -76,8 +80,15 @@ static PyMethodDef sigaction_methods[] = {
     {NULL, NULL, 0, NULL},
 };
 
+#endif /* !_WIN32 */
+
 int bglpy_services_signal_init(PyObject *module, bglpy_state *st)
 {
     (void)st;
+#ifdef _WIN32
+    (void)module;
+    return 0;
+#else
     return PyModule_AddFunctions(module, sigaction_methods);
+#endif
 }

@@ -41,7 +41,7 @@ static void watcher_release(bglpy_watcher *w)
 
 /* Run the reader or writer Handle; a cancelled one is removed the way
  * asyncio's _process_events() does. */
-static void io_handle(bglpy_core *core, int fd, PyObject *handle, PyObject *remover)
+static void io_handle(bglpy_core *core, bgl_fd fd, PyObject *handle, PyObject *remover)
 {
     if (handle == Py_None || core->exc_type)
         return;
@@ -58,7 +58,7 @@ static void io_handle(bglpy_core *core, int fd, PyObject *handle, PyObject *remo
     }
     if (!core->owner)
         return;
-    PyObject *ofd = PyLong_FromLong(fd);
+    PyObject *ofd = PyLong_FromLong((long)fd);
     PyObject *r = ofd ? PyObject_CallMethodObjArgs(core->owner, remover, ofd, NULL) : NULL;
     Py_XDECREF(ofd);
     if (r)
@@ -67,7 +67,7 @@ static void io_handle(bglpy_core *core, int fd, PyObject *handle, PyObject *remo
         bglpy_stash_exception(core);
 }
 
-static void io_fire(bgl_io *io, int fd, unsigned revents, void *userdata)
+static void io_fire(bgl_io *io, bgl_fd fd, unsigned revents, void *userdata)
 {
     (void)io;
     bglpy_watcher *w = userdata;
@@ -110,7 +110,9 @@ PyObject *bglpy_core_watch(bglpy_core *core, PyObject *const *args, Py_ssize_t n
         PyErr_Format(PyExc_ValueError, "Invalid file descriptor: %ld", lfd);
         return NULL;
     }
-    int fd = (int)lfd;
+    /* Windows: a SOCKET, as socket.fileno() gives it (socket handles fit in
+     * 32 bits); the backend refuses anything else with EBADF. */
+    bgl_fd fd = (bgl_fd)lfd;
     unsigned events;
     PyObject *data = args[2];
     if (parse_events(args[1], &events) < 0 || bglpy_check_open(core) < 0)
@@ -178,7 +180,7 @@ static PyObject *watcher_close(bglpy_watcher *self, PyObject *unused)
 static PyObject *watcher_get_fd(bglpy_watcher *self, void *c)
 {
     (void)c;
-    return PyLong_FromLong(self->fd);
+    return PyLong_FromLong((long)self->fd);
 }
 
 static PyObject *watcher_get_events(bglpy_watcher *self, void *c)
