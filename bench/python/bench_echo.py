@@ -2,7 +2,9 @@
 driven by the same blocking client (threads, one connection each, one
 message in flight per connection) in a separate process.
 
-    python bench_echo.py [--rounds 3] [--duration 3] [--clients 10] [--size 1024]
+    python bench_echo.py [--rounds 3] [--duration 3] [--clients 10] [--sizes 64,1024,16384]
+
+Prints the ratios against the stock asyncio loop and uvloop per message size.
 """
 import argparse
 import os
@@ -48,7 +50,7 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def measure(loop_name, kind, args):
+def measure(loop_name, kind, size, args):
     port = free_port()
     proc = subprocess.Popen([sys.executable, os.path.join(HERE, "echo_server.py"), loop_name,
                              kind, str(port)], stdout=subprocess.PIPE, text=True)
@@ -56,7 +58,7 @@ def measure(loop_name, kind, args):
         assert proc.stdout.readline().strip() == "ready"
         counts = [0] * args.clients
         stop_at = time.monotonic() + args.duration
-        threads = [threading.Thread(target=client, args=(port, args.size, stop_at, counts, i))
+        threads = [threading.Thread(target=client, args=(port, size, stop_at, counts, i))
                    for i in range(args.clients)]
         t0 = time.monotonic()
         cpu0 = cpu_seconds(proc.pid)
@@ -76,27 +78,31 @@ def main():
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--duration", type=float, default=3)
     ap.add_argument("--clients", type=int, default=10)
-    ap.add_argument("--size", type=int, default=1024)
+    ap.add_argument("--sizes", default="64,1024,16384")
     args = ap.parse_args()
     loops = available()
-    res = {(k, n): [] for k in ("protocol", "streams") for n in loops}
+    sizes = [int(s) for s in args.sizes.split(",")]
+    cases = [(k, s) for k in ("protocol", "streams") for s in sizes]
+    res = {(c, n): [] for c in cases for n in loops}
     for r in range(args.rounds):
-        for kind in ("protocol", "streams"):
+        for case in cases:
             for name in loops:
-                v, cpu = measure(name, kind, args)
-                res[(kind, name)].append((v, cpu))
-                print(f"round {r + 1} {kind:8s} {name:8s} {v:9.0f} round trips/s  "
-                      f"server CPU {cpu:5.1f} us each", flush=True)
-    print(f"\necho, {args.clients} clients x {args.size} B, median of {args.rounds} rounds, "
+                v, cpu = measure(name, case[0], case[1], args)
+                res[(case, name)].append((v, cpu))
+                print(f"round {r + 1} {case[0]:8s} {case[1]:6d} B {name:9s} {v:9.0f} round trips/s"
+                      f"  server CPU {cpu:5.1f} us each", flush=True)
+    print(f"\necho, {args.clients} clients, median of {args.rounds} rounds, "
           f"Python {sys.version.split()[0]}")
-    for kind in ("protocol", "streams"):
-        base = statistics.median(x[0] for x in res[(kind, "asyncio")])
-        base_cpu = statistics.median(x[1] for x in res[(kind, "asyncio")])
+    for case in cases:
+        med = {n: [statistics.median(x[i] for x in res[(case, n)]) for i in range(2)]
+               for n in loops}
         for name in loops:
-            v = statistics.median(x[0] for x in res[(kind, name)])
-            cpu = statistics.median(x[1] for x in res[(kind, name)])
-            print(f"  {kind:8s} {name:8s} {v:9.0f}/s  x{v / base:.2f} vs asyncio   "
-                  f"server CPU {cpu:5.1f} us  x{cpu / base_cpu:.2f}")
+            v, cpu = med[name]
+            vs = f"x{v / med['asyncio'][0]:.2f} vs asyncio"
+            if "uvloop" in med:
+                vs += f"  x{v / med['uvloop'][0]:.2f} vs uvloop"
+            print(f"  {case[0]:8s} {case[1]:6d} B {name:9s} {v:9.0f}/s  {vs}   "
+                  f"server CPU {cpu:5.1f} us  x{cpu / med['asyncio'][1]:.2f}")
 
 
 if __name__ == "__main__":

@@ -2,9 +2,11 @@
 wrk in one run, alternating between loops round after round.
 
     python bench_http.py [--rounds 3] [--duration 5] [--connections 50]
+                         [--kinds protocol,streams]
 
 Reports the median req/s, p99 latency and server CPU time per request for
-each loop, and the ratios against the stock asyncio loop.  Needs `wrk` (scripts/apt-packages.txt) and the
+each loop and server kind (an asyncio Protocol, streams), and the ratios
+against the stock asyncio loop and uvloop.  Needs `wrk` (scripts/apt-packages.txt) and the
 bgloop package importable (uvloop optional).
 """
 import argparse
@@ -49,10 +51,10 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def run_one(loop_name, args):
+def run_one(loop_name, kind, args):
     port = free_port()
     proc = subprocess.Popen([sys.executable, os.path.join(HERE, "http_server.py"), loop_name,
-                             str(port)], stdout=subprocess.PIPE, text=True)
+                             str(port), kind], stdout=subprocess.PIPE, text=True)
     try:
         assert proc.stdout.readline().strip() == "ready"
         cpu0 = cpu_seconds(proc.pid)
@@ -69,28 +71,33 @@ def main():
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--duration", type=int, default=5)
     ap.add_argument("--connections", type=int, default=50)
+    ap.add_argument("--kinds", default="protocol,streams")
     args = ap.parse_args()
     if not shutil.which("wrk"):
         sys.exit("bench_http: wrk not found (apt-get install wrk)")
     loops = available()
-    results = {name: [] for name in loops}
+    kinds = args.kinds.split(",")
+    results = {(k, name): [] for k in kinds for name in loops}
     for r in range(args.rounds):
-        for name in loops:  # alternate: drift on a shared machine hits all alike
-            rps, p99, cpu_us = run_one(name, args)
-            results[name].append((rps, p99, cpu_us))
-            print(f"round {r + 1} {name:8s} {rps:10.0f} req/s  p99 {p99:7.2f} ms  "
-                  f"server CPU {cpu_us:5.1f} us/req", flush=True)
-            time.sleep(0.5)
+        for kind in kinds:
+            for name in loops:  # alternate: drift on a shared machine hits all alike
+                rps, p99, cpu_us = run_one(name, kind, args)
+                results[(kind, name)].append((rps, p99, cpu_us))
+                print(f"round {r + 1} {kind:8s} {name:9s} {rps:10.0f} req/s  p99 {p99:7.2f} ms  "
+                      f"server CPU {cpu_us:5.1f} us/req", flush=True)
+                time.sleep(0.5)
     print(f"\nHTTP/1.1 keep-alive, wrk -t1 -c{args.connections} -d{args.duration}s, "
           f"median of {args.rounds} rounds, Python {sys.version.split()[0]}")
-    base = statistics.median(x[0] for x in results["asyncio"])
-    base_cpu = statistics.median(x[2] for x in results["asyncio"])
-    for name in loops:
-        rps = statistics.median(x[0] for x in results[name])
-        p99 = statistics.median(x[1] for x in results[name])
-        cpu = statistics.median(x[2] for x in results[name])
-        print(f"  {name:8s} {rps:10.0f} req/s  p99 {p99:7.2f} ms  x{rps / base:.2f} vs asyncio"
-              f"   server CPU {cpu:5.1f} us/req  x{cpu / base_cpu:.2f}")
+    for kind in kinds:
+        med = {name: [statistics.median(x[i] for x in results[(kind, name)]) for i in range(3)]
+               for name in loops}
+        for name in loops:
+            rps, p99, cpu = med[name]
+            vs = f"x{rps / med['asyncio'][0]:.2f} vs asyncio"
+            if "uvloop" in med:
+                vs += f"  x{rps / med['uvloop'][0]:.2f} vs uvloop"
+            print(f"  {kind:8s} {name:9s} {rps:10.0f} req/s  p99 {p99:7.2f} ms  {vs}"
+                  f"   server CPU {cpu:5.1f} us/req  x{cpu / med['asyncio'][2]:.2f}")
 
 
 if __name__ == "__main__":

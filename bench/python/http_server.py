@@ -1,6 +1,7 @@
-"""A minimal HTTP/1.1 keep-alive server (asyncio Protocol) for wrk.
+"""A minimal HTTP/1.1 keep-alive server (an asyncio Protocol, or streams)
+for wrk.
 
-    python http_server.py LOOP PORT
+    python http_server.py LOOP PORT [protocol|streams]
 
 Every request (GET, no body) gets the same small response; parsing is the
 least an HTTP/1.1 server must do (find the end of each request), so the
@@ -35,11 +36,28 @@ class HttpProtocol(asyncio.Protocol):
         self.transport = None
 
 
+async def http_streams(reader, writer):
+    try:
+        while True:
+            await reader.readuntil(b"\r\n\r\n")
+            writer.write(RESPONSE)
+            await writer.drain()
+    except (asyncio.IncompleteReadError, ConnectionError):
+        pass
+    finally:
+        writer.close()
+
+
 def main():
     loop = make_loop(sys.argv[1])
     port = int(sys.argv[2])
-    serve_until_killed(loop, loop.create_server(HttpProtocol, "127.0.0.1", port,
-                                                reuse_address=True, backlog=1024))
+    if (sys.argv[3:] or ["protocol"])[0] == "streams":
+        coro = asyncio.start_server(http_streams, "127.0.0.1", port, reuse_address=True,
+                                    backlog=1024)
+    else:
+        coro = loop.create_server(HttpProtocol, "127.0.0.1", port, reuse_address=True,
+                                  backlog=1024)
+    serve_until_killed(loop, coro)
 
 
 if __name__ == "__main__":

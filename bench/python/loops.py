@@ -1,6 +1,8 @@
 """Loop factories the Python benchmarks compare: stock asyncio (epoll
-selector), uvloop (if installed) and bgloop.Loop."""
+selector), uvloop (if installed), bgloop.Loop and bgloop.Loop with asyncio's
+Python socket transports (bgloop-py, BGLOOP_PY_TRANSPORTS=1)."""
 import asyncio
+import os
 import selectors
 
 
@@ -11,15 +13,16 @@ def make_loop(name: str) -> asyncio.AbstractEventLoop:
         import uvloop
 
         return uvloop.new_event_loop()
-    if name == "bgloop":
+    if name in ("bgloop", "bgloop-py"):
         import bgloop
 
+        os.environ["BGLOOP_PY_TRANSPORTS"] = "1" if name == "bgloop-py" else "0"
         return bgloop.Loop()
-    raise SystemExit(f"unknown loop {name!r} (asyncio, uvloop, bgloop)")
+    raise SystemExit(f"unknown loop {name!r} (asyncio, uvloop, bgloop, bgloop-py)")
 
 
 def available() -> list:
-    names = ["asyncio", "bgloop"]
+    names = ["asyncio", "bgloop", "bgloop-py"]
     try:
         import uvloop  # noqa: F401
 

@@ -26,14 +26,17 @@ Variable                           Default  Meaning
                                             this long on the ``bgloop``
                                             logger (debug mode off; in debug
                                             mode asyncio reports them)
+``BGLOOP_PY_TRANSPORTS``           0        1: TCP and Unix stream sockets of
+                                            bgloop.Loop use asyncio's Python
+                                            transports, not the C ones
 =================================  =======  ==================================
 
 ``BGLOOP_LOG_LEVEL``, when set, is applied to the ``bgloop`` logger when the
 first service is registered, and by ``python -m bgloop`` (which also logs to
 stderr at that level).  The service settings are the defaults of
 :func:`bgloop.service`'s keyword arguments, read when a service is
-registered.  ``BGLOOP_SLOW_CALLBACK`` is read when a :class:`bgloop.Loop`
-is created.
+registered.  ``BGLOOP_SLOW_CALLBACK`` and ``BGLOOP_PY_TRANSPORTS`` are read
+when a :class:`bgloop.Loop` is created.
 """
 
 from __future__ import annotations
@@ -52,6 +55,7 @@ __all__ = [
     "start_limit_burst",
     "start_limit_interval",
     "slow_callback",
+    "py_transports",
     "apply_log_level",
     "ENV_VARS",
 ]
@@ -164,6 +168,22 @@ def slow_callback() -> float | None:
     return _seconds("BGLOOP_SLOW_CALLBACK", None, positive=False)
 
 
+def py_transports() -> bool:
+    """``BGLOOP_PY_TRANSPORTS``: ``1`` gives TCP and Unix stream connections
+    of bgloop.Loop asyncio's Python transports instead of the C ones."""
+    raw = _raw("BGLOOP_PY_TRANSPORTS")
+    if raw is None:
+        return False
+    value = _BOOLS.get(raw.lower())
+    if value is None:
+        raise ConfigError(f"BGLOOP_PY_TRANSPORTS={raw!r}: expected 1 or 0 (true/false, yes/no)")
+    return value
+
+
+_BOOLS = {"1": True, "true": True, "yes": True, "on": True,
+          "0": False, "false": False, "no": False, "off": False}
+
+
 def apply_log_level(logger: logging.Logger | None = None) -> None:
     """Set the ``bgloop`` logger's level from ``BGLOOP_LOG_LEVEL`` - only
     when the variable is set, so a host's own logging setup is left alone."""
@@ -181,4 +201,5 @@ ENV_VARS = {
     "BGLOOP_START_LIMIT_BURST": (start_limit_burst, "starts allowed per start-limit interval"),
     "BGLOOP_START_LIMIT_INTERVAL": (start_limit_interval, "start-limit interval in seconds"),
     "BGLOOP_SLOW_CALLBACK": (slow_callback, "log callbacks slower than this (seconds; unset = off)"),
+    "BGLOOP_PY_TRANSPORTS": (py_transports, "1 = asyncio's Python socket transports, not the C ones"),
 }

@@ -31,7 +31,7 @@ from asyncio import base_events, events
 from collections.abc import Mapping
 from typing import Callable, Optional
 
-from . import _bgloop, config
+from . import _bgloop, config, transports
 from .windows import loop_bases as _loop_bases
 
 __all__ = ["Loop", "new_event_loop", "add_busy_check", "remove_busy_check"]
@@ -244,6 +244,7 @@ class Loop(*_loop_bases(), asyncio.SelectorEventLoop):
         self._bgl_accounted: Optional[Callable[[], list]] = None
         try:
             self._core.slow_callback_duration = config.slow_callback()
+            self._bgl_c_transports = transports.AVAILABLE and not config.py_transports()
         except BaseException:
             self.close()  # a bad BGLOOP_* value: leave nothing open behind
             raise
@@ -281,6 +282,16 @@ class Loop(*_loop_bases(), asyncio.SelectorEventLoop):
         timer._scheduled = True
         return timer
 
+    def _make_socket_transport(self, sock, protocol, waiter=None, *, extra=None, server=None):
+        # TCP and Unix stream sockets get the C transport (transports.py);
+        # BGLOOP_PY_TRANSPORTS=1 keeps asyncio's.
+        if not self._bgl_c_transports:
+            return super()._make_socket_transport(
+                sock, protocol, waiter, extra=extra, server=server
+            )
+        self._ensure_fd_no_transport(sock)
+        return transports.make(self, sock, protocol, waiter, extra, server)
+
     def _timer_handle_cancelled(self, handle):
         self._core.cancel_timer(handle)
         handle._scheduled = False
@@ -298,6 +309,12 @@ class Loop(*_loop_bases(), asyncio.SelectorEventLoop):
             # "running" for asyncio until it wakes up).
             raise RuntimeError("Cannot close a running event loop")
         super().close()
+        # A C transport still open holds itself through its fd watcher (as
+        # asyncio's selector holds its callbacks): drop that with the loop.
+        if getattr(self, "_bgl_c_transports", False):
+            for transport in list(self._transports.values()):
+                if isinstance(transport, transports.SocketTransport):
+                    transport._release()
         # Selector and timers are gone by now; free the C loop itself.
         self._core.close()
 

@@ -54,7 +54,8 @@
     X(Tasks)        /* services_tasks.c */                                      \
     X(TaskFinish)   /* services_tasks.c */                                      \
     X(LagProbe)     /* lag.c */                                                 \
-    X(Notifier)     /* notify.c */
+    X(Notifier)     /* notify.c */                                              \
+    X(SocketTransport) /* transport.c */
 
 /* Interned attribute names: `st->str_<name>` is the str "<name>". */
 #define BGLPY_NAMES(X)                                                          \
@@ -65,7 +66,8 @@
     X(_remove_reader)                                                           \
     X(_remove_writer)                                                           \
     X(_bgl_kick_enter)                                                          \
-    X(_bgl_kick_exit)
+    X(_bgl_kick_exit)                                                           \
+    X(data_received)
 
 typedef struct bglpy_state {
 #define BGLPY_X(name) PyTypeObject *name;
@@ -77,6 +79,8 @@ typedef struct bglpy_state {
     /* Recycled queue nodes of dispatch.c (plain memory, no references). */
     bglpy_link pending_free;
     int pending_nfree;
+    /* transport.c's receive buffer (BGLPY_RECV_MAX bytes; the GIL guards it). */
+    char *rbuf;
 } bglpy_state;
 
 static inline bglpy_state *bglpy_module_state(PyObject *module)
@@ -124,6 +128,7 @@ int bglpy_services_init(PyObject *module, bglpy_state *st);        /* services.c
 int bglpy_services_signal_init(PyObject *module, bglpy_state *st); /* sigaction.c */
 int bglpy_services_tasks_init(PyObject *module, bglpy_state *st);  /* tasks.c */
 int bglpy_notify_init(PyObject *module, bglpy_state *st);          /* notify.c */
+int bglpy_transport_init(PyObject *module, bglpy_state *st);       /* transport.c */
 int bglpy_lag_init(PyObject *module, bglpy_state *st);             /* lag.c */
 
 #endif /* BGLPY_H */

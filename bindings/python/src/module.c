@@ -162,6 +162,7 @@ static int (*const parts[])(PyObject *module, bglpy_state *st) = {
     bglpy_services_tasks_init,
     bglpy_notify_init,
     bglpy_lag_init,
+    bglpy_transport_init,
     NULL,
 };
 
@@ -211,6 +212,10 @@ static void module_free(void *module)
     bglpy_state *st = bglpy_module_state(module);
     if (st && st->pending_free.next)
         bglpy_pending_free_all(st);
+    if (st) {
+        free(st->rbuf);
+        st->rbuf = NULL;
+    }
 }
 
 static PyModuleDef_Slot module_slots[] = {
