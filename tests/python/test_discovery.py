@@ -311,6 +311,16 @@ def test_status_of_a_service_not_answering_exits_1(rundir, cli):
     assert code == 1 and entry["answering"] is False and entry["error"]
 
 
+def test_a_directory_that_is_not_private_is_not_read(rundir, cli):
+    Directory().write(record())
+    rundir.chmod(0o770)
+    with pytest.raises(DiscoveryError, match="writable by group"):
+        Directory().records()
+    for command in ("ls", "status"):
+        code, out, err = cli(command)
+        assert code == 2 and "writable by group or others" in err and not out
+
+
 @pytest.mark.parametrize("value", ["abc", "0", "-1", "inf", "nan"])
 def test_status_bad_timeout_is_a_usage_error(rundir, cli, value):
     code, _, err = cli("status", "--timeout", value)

@@ -16,7 +16,8 @@ prints the version.
 files, see :mod:`bgloop.discovery`); ``status [NAME]`` prints the record of
 each one named NAME (a service name, ``owner/service`` or a pid; all when
 omitted) and whether its port accepts a connection: exit status 0 when every
-one found does, 1 when none is found or one does not answer.
+one found does, 1 when none is found or one does not answer.  Both exit with
+status 2 when the runtime directory is not private (it is not read then).
 """
 
 from __future__ import annotations
@@ -107,7 +108,11 @@ def _cmd_ls(args: argparse.Namespace) -> int:
 
     from . import discovery
 
-    records = discovery.Directory().records()
+    try:
+        records = discovery.Directory().records()
+    except discovery.DiscoveryError as exc:
+        print(f"bgloop ls: {exc}", file=sys.stderr)
+        return 2
     now = time.time()
     if args.json:
         print(json.dumps([{**r.to_json(), "uptime": round(now - r.started, 3)}
@@ -124,7 +129,11 @@ def _cmd_status(args: argparse.Namespace) -> int:
     from . import discovery
 
     directory = discovery.Directory()
-    records = directory.find(args.name) if args.name else directory.records()
+    try:
+        records = directory.find(args.name) if args.name else directory.records()
+    except discovery.DiscoveryError as exc:
+        print(f"bgloop status: {exc}", file=sys.stderr)
+        return 2
     if not records:
         what = f"named {args.name!r}" if args.name else "listening"
         print(f"bgloop status: no live bgloop service {what} in {str(directory.path)!r}",

@@ -323,14 +323,19 @@ class Directory:
 
     def records(self, *, prune: bool = True) -> list[Record]:
         """The records of live processes, oldest first; with ``prune`` the
-        files of dead ones are removed on the way (if the directory allows)."""
+        files of dead ones are removed on the way.  Empty while the
+        directory does not exist; DiscoveryError if it is not private (its
+        records could be forged)."""
+        if not os.path.lexists(self.path):
+            return []
+        self._check_private()
         if prune:
             try:
-                self._check_private()
                 self.prune()
             except OSError:
-                pass  # reading still works; the files just stay
-        out = [r for _, r in self._entries() if r is not None and pid_alive(r.pid, r.process_start)]
+                pass  # a read-only directory: the files just stay
+        out = [r for _, r in self._entries()
+               if r is not None and pid_alive(r.pid, r.process_start)]
         out.sort(key=lambda r: (r.started, r.pid, r.service))
         return out
 
