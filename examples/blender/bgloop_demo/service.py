@@ -26,7 +26,8 @@ def _status_snapshot():
     return {"services": bgloop.status(), "stats": dict(bgloop.stats())}
 
 
-def _tag_sidebars():
+def _tag_sidebars(*_transition):
+    """A state hook: the sidebar redraws on every service transition."""
     wm = getattr(bpy.context, "window_manager", None)
     for win in (wm.windows if wm else ()):
         for area in win.screen.areas:
@@ -64,26 +65,16 @@ async def http_service(ctx):
     if host not in ("127.0.0.1", "::1", "localhost"):
         log.warning("bgloop_demo: listening on %s, reachable from other machines", host)
     ctx.ready()
-
-    if bpy.app.background:
-        await ctx.stopping.wait()       # no periodic wakeups when headless
-        return
-    # In the GUI, refresh the sidebar when the service list changes.
-    last = None
-    while not ctx.stopping.is_set():
-        now = {n: (s["state"], s["restarts"]) for n, s in bgloop.status().items()}
-        if now != last:
-            last = now
-            _tag_sidebars()
-        try:
-            await asyncio.wait_for(ctx.stopping.wait(), 0.5)
-        except asyncio.TimeoutError:
-            pass
+    await ctx.stopping.wait()
 
 
 def register(owner: str) -> None:
     bgloop.ensure_loop()
     bgloop.service(SERVICE, owner=owner, stop_timeout=3.0)(http_service)
+    if not bpy.app.background:
+        # Every add-on's services, not only ours: the panel lists them all.
+        # Dropped by forget_services(owner) when the add-on is disabled.
+        bgloop.on_state_change(_tag_sidebars, owner=owner)
     bgloop.start_services(owner=owner)
 
 
