@@ -1,5 +1,6 @@
 """State hooks in a real Blender 3.4: bgloop.on_state_change() fires for
-start and stop transitions in ``--background`` and in the GUI under Xvfb,
+start and stop transitions in ``--background`` (also through an add-on's
+vendored copy of bgloop, for the services of both) and in the GUI under Xvfb,
 where the demo add-on's sidebar panel (subscribed with its owner) draws
 again after each change, with no input events and no polling."""
 
@@ -13,10 +14,16 @@ import pytest
 import blenderlib as bl
 
 SCRIPT = """
-import json, bgloop
+import addon_utils, json, sys
+import bgloop
 
-seen = []
+seen, vendored_seen = [], []
 bgloop.on_state_change(lambda name, old, new, error: seen.append([name, old, new]))
+# An add-on with its own vendored copy of bgloop: its services and ours
+# share one manager, so a hook subscribed through either sees both.
+addon_utils.enable("vend_hooks", default_set=False, handle_error=None)
+vendored = sys.modules["vend_hooks"].bgloop
+vendored.on_state_change(lambda name, old, new, error: vendored_seen.append([name, old, new]))
 
 @bgloop.service("hooks.bg", owner="hooks")
 async def svc(ctx):
@@ -28,7 +35,9 @@ bgloop.start_services("hooks")
 while bgloop.status()["hooks.bg"]["state"] != "running":
     loop.kick(timeout=0.05)
 bgloop.stop_services("hooks")
+addon_utils.disable("vend_hooks", default_set=False, handle_error=None)
 print("HOOKS " + json.dumps(seen), flush=True)
+print("VENDORED " + json.dumps(vendored_seen), flush=True)
 """
 
 TRANSITIONS = [["hooks.bg", "stopped", "starting"], ["hooks.bg", "starting", "running"],
@@ -38,12 +47,17 @@ TRANSITIONS = [["hooks.bg", "stopped", "starting"], ["hooks.bg", "starting", "ru
 def test_background_state_hooks(tmp_path, artifacts):
     script = tmp_path / "hooks.py"
     script.write_text(SCRIPT)
+    bl.make_echo_addon("vend_hooks", tmp_path / "scripts", vendor_from=artifacts["site"])
     proc = bl.start_background(tmp_path, python=[script],
                                env=bl.blender_env(tmp_path, pythonpath=[artifacts["site"]]))
     try:
         assert proc.wait(120) == 0, proc.tail()
-        line = proc.wait_for(r"HOOKS (.*)", timeout=5).group(1)
-        assert json.loads(line) == TRANSITIONS
+        seen = json.loads(proc.wait_for(r"HOOKS (.*)", timeout=5).group(1))
+        vendored = json.loads(proc.wait_for(r"VENDORED (.*)", timeout=5).group(1))
+        assert [t for t in seen if t[0] == "hooks.bg"] == TRANSITIONS
+        assert [t for t in vendored if t[0] == "hooks.bg"] == TRANSITIONS
+        echo = [t[1:] for t in seen if t[0] == "vend_hooks.echo"]
+        assert ["starting", "running"] in echo and echo[-1] == ["stopping", "stopped"], seen
     finally:
         proc.stop()
 
