@@ -567,3 +567,21 @@ def test_an_unreferenced_connection_stays_open(loop):
         return b"".join(received)
 
     assert run(loop, main()) == b"still there"
+
+
+def test_debug_mode_logs_reading_changes(loop, caplog):
+    async def main():
+        server, sp, cp = await pair(loop, lambda: Recorder(loop), lambda: Recorder(loop))
+        loop.set_debug(True)
+        with caplog.at_level("DEBUG", logger="asyncio"):
+            sp.transport.pause_reading()
+            sp.transport.resume_reading()
+            cp.transport.write_eof()
+            await sp.eof
+        loop.set_debug(False)
+        await finish(server, sp, cp)
+        return [r.getMessage() for r in caplog.records if r.name == "asyncio"]
+
+    messages = run(loop, main())
+    for what in ("pauses reading", "resumes reading", "received EOF"):
+        assert any(m.endswith(what) for m in messages), (what, messages)

@@ -104,7 +104,8 @@ static void callback_error(bglpy_transport *t)
     PyObject *r = NULL;
     if (ctx && msg && PyDict_SetItemString(ctx, "message", msg) == 0 &&
         PyDict_SetItemString(ctx, "exception", exc) == 0 &&
-        PyDict_SetItemString(ctx, "transport", (PyObject *)t) == 0 && t->loop != Py_None)
+        PyDict_SetItemString(ctx, "transport", (PyObject *)t) == 0 && t->loop &&
+        t->loop != Py_None)
         r = PyObject_CallMethod(t->loop, "call_exception_handler", "O", ctx);
     Py_XDECREF(ctx);
     Py_XDECREF(msg);
@@ -156,8 +157,13 @@ static int report_flow_error(bglpy_transport *t, const char *message)
         return -1;
     PyObject *exc = fetch_exc();
     PyObject *ctx = Py_BuildValue("{s:s,s:O,s:O,s:O}", "message", message, "exception", exc,
-                                  "transport", (PyObject *)t, "protocol", t->protocol);
+                                  "transport", (PyObject *)t, "protocol",
+                                  t->protocol ? t->protocol : Py_None);
     Py_DECREF(exc);
+    if (!t->loop || t->loop == Py_None) { /* connection lost meanwhile */
+        Py_XDECREF(ctx);
+        return 0;
+    }
     PyObject *r = ctx ? PyObject_CallMethod(t->loop, "call_exception_handler", "O", ctx) : NULL;
     Py_XDECREF(ctx);
     if (!r)
@@ -166,8 +172,29 @@ static int report_flow_error(bglpy_transport *t, const char *message)
     return 0;
 }
 
+/* asyncio's debug-mode messages ("%r pauses reading", ...), on its logger.
+ * 0, or -1 with an exception set. */
+static int debug_log(bglpy_transport *t, const char *fmt)
+{
+    if (!t->core->debug)
+        return 0;
+    PyObject *log = PyImport_ImportModule("asyncio.log");
+    PyObject *logger = log ? PyObject_GetAttrString(log, "logger") : NULL;
+    PyObject *r = logger ? PyObject_CallMethod(logger, "debug", "sO", fmt, (PyObject *)t) : NULL;
+    Py_XDECREF(log);
+    Py_XDECREF(logger);
+    if (!r)
+        return -1;
+    Py_DECREF(r);
+    return 0;
+}
+
 static int call_soon(bglpy_transport *t, const char *method, PyObject *arg)
 {
+    if (!t->loop || t->loop == Py_None) {
+        PyErr_SetString(PyExc_RuntimeError, "transport is closed");
+        return -1;
+    }
     PyObject *m = PyObject_GetAttrString((PyObject *)t, method);
     if (!m)
         return -1;
@@ -305,6 +332,10 @@ static int do_close(bglpy_transport *t);
 
 static void on_eof(bglpy_transport *t)
 {
+    if (debug_log(t, "%r received EOF") < 0) {
+        callback_error(t);
+        return;
+    }
     PyObject *r = PyObject_CallMethod(t->protocol, "eof_received", NULL);
     if (!r) {
         if (fatal_error(t, "Fatal error: protocol.eof_received() call failed.") < 0)
@@ -614,7 +645,7 @@ static PyObject *tr_pause_reading(bglpy_transport *t, PyObject *unused)
     if (t->closing || t->paused)
         Py_RETURN_NONE;
     t->paused = 1;
-    if (set_want(t, BGL_IO_READ, 0) < 0)
+    if (set_want(t, BGL_IO_READ, 0) < 0 || debug_log(t, "%r pauses reading") < 0)
         return NULL;
     Py_RETURN_NONE;
 }
@@ -627,7 +658,7 @@ static PyObject *tr_resume_reading(bglpy_transport *t, PyObject *unused)
     if (t->closing || !t->paused)
         Py_RETURN_NONE;
     t->paused = 0;
-    if (set_want(t, BGL_IO_READ, 1) < 0)
+    if (set_want(t, BGL_IO_READ, 1) < 0 || debug_log(t, "%r resumes reading") < 0)
         return NULL;
     Py_RETURN_NONE;
 }
@@ -1154,6 +1185,13 @@ static PyObject *mod_socket_transport(PyObject *module, PyObject *args)
     Py_INCREF(Py_None);
     t->empty_waiter = Py_None;
     t->fd = (int)fd;
+#if defined(SO_NOSIGPIPE)
+    { /* no MSG_NOSIGNAL there: a closed peer must not kill a host that
+       * does not ignore SIGPIPE */
+        int one = 1;
+        setsockopt(t->fd, SOL_SOCKET, SO_NOSIGPIPE, &one, sizeof one);
+    }
+#endif
     t->high = 64 * 1024;
     t->low = 16 * 1024;
     return (PyObject *)t;
