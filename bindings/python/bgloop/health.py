@@ -161,6 +161,10 @@ class _Server:
             await self._serve(reader, writer)
         except (_Drop, ConnectionError):
             pass
+        except self.h11.ProtocolError as exc:
+            # A request h11 could not answer (say, after a half-sent one):
+            # this connection ends, the endpoint stays up.
+            log.debug("health: connection dropped: %s", exc)
         finally:
             self.writers.discard(writer)
             writer.close()
