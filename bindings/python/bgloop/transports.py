@@ -10,9 +10,10 @@ transport instead.
 """
 from __future__ import annotations
 
+import inspect
 import socket
 import warnings
-from asyncio import constants, futures, protocols, trsock
+from asyncio import base_events, constants, futures, protocols, trsock
 from asyncio.log import logger
 
 from . import _bgloop
@@ -21,6 +22,23 @@ __all__ = ["SocketTransport", "AVAILABLE"]
 
 # The C transport is POSIX only (Windows runs asyncio's proactor transports).
 AVAILABLE = hasattr(_bgloop, "SocketTransport")
+
+# Server._attach()/_detach() take the transport from Python 3.13 on.
+_SERVER_KNOWS_TRANSPORTS = len(inspect.signature(base_events.Server._attach).parameters) > 1
+
+
+def _attach(server, transport):
+    if _SERVER_KNOWS_TRANSPORTS:
+        server._attach(transport)
+    else:
+        server._attach()
+
+
+def _detach(server, transport):
+    if _SERVER_KNOWS_TRANSPORTS:
+        server._detach(transport)
+    else:
+        server._detach()
 
 if AVAILABLE:
 
@@ -46,7 +64,7 @@ if AVAILABLE:
                     extra["peername"] = None
             self._server = server
             if server is not None:
-                server._attach(self)
+                _attach(server, self)
             loop = self._loop
             loop._transports[self._sock_fd] = self
             _set_nodelay(sock)
@@ -86,7 +104,7 @@ if AVAILABLE:
                 self._release()
                 self._sock.close()
                 if self._server is not None:
-                    self._server._detach(self)
+                    _detach(self._server, self)
 
         def _fatal_error(self, exc, message="Fatal error on transport"):
             if isinstance(exc, OSError):
@@ -113,7 +131,7 @@ if AVAILABLE:
                 self._loop = None
                 server = self._server
                 if server is not None:
-                    server._detach(self)
+                    _detach(server, self)
                     self._server = None
             if self._empty_waiter is not None:
                 self._empty_waiter.set_exception(ConnectionError("Connection is closed by peer"))
