@@ -10,6 +10,13 @@ See the README for the service API (bgloop.service, start_services, serve).
 import sys as _sys
 
 from ._bgloop import version as _version
+from .channels import (
+    ChannelClosed,
+    ChannelError,
+    ChannelOverflow,
+    NoResponder,
+    channel,
+)
 from .health import health, health_service
 from .loop import Loop, add_busy_check, new_event_loop, remove_busy_check
 from .mainthread import run_on_main
@@ -52,6 +59,11 @@ __all__ = [
     "on_state_change",
     "health",
     "health_service",
+    "channel",
+    "ChannelError",
+    "ChannelClosed",
+    "ChannelOverflow",
+    "NoResponder",
 ]
 
 # Inside Blender, the first bgloop copy imported is the one every add-on

@@ -38,6 +38,7 @@ import time
 from typing import Any, Awaitable, Callable, Iterable, TypeVar
 
 from . import _bgloop
+from . import channels as _channels
 from . import config as _config
 from . import resources as _resources
 from . import tasks as _tasks
@@ -287,6 +288,7 @@ class Manager:
     def forget(self, owner: str | None = None) -> list[str]:
         names = self.c.remove_owner(owner)
         self.state_hooks.drop_owner(owner)
+        _channels.release_owner(owner)
         return names
 
     def host(self, name: str) -> _Host:
@@ -346,11 +348,22 @@ class Manager:
         if owner is not None and not self.c.names(owner):
             log.warning("%s(%r): no service is registered for this owner", what, owner)
 
+    def _c_stop(self, owner: str | None, timeout: float | None,
+                done: Callable[[], Any] | None) -> None:
+        """The service manager's stop; once it is complete, what the owner
+        holds on channels goes too."""
+        def complete() -> None:
+            _channels.release_owner(owner)
+            if done is not None:
+                done()
+
+        self.c.stop(owner, timeout, complete)
+
     def request_stop(self, owner: str | None = None, timeout: float | None = None,
                      done: Callable[[], Any] | None = None) -> None:
         """Start stopping; ``done()`` is called from the loop once it is
         complete."""
-        self.c.stop(owner, timeout, done)
+        self._c_stop(owner, timeout, done)
 
     def _stop_future(self, owner: str | None, timeout: float | None) -> asyncio.Future:
         """Start a stop; the future completes (from the C done callback) in
@@ -361,7 +374,7 @@ class Manager:
             if not fut.done():
                 fut.set_result(None)
 
-        self.c.stop(owner, timeout, done)
+        self._c_stop(owner, timeout, done)
         return fut
 
     async def stop_async(self, owner: str | None = None, timeout: float | None = None) -> None:
@@ -414,7 +427,7 @@ class Manager:
     def _stop_here(self, owner: str | None, timeout: float | None) -> None:
         done: list[bool] = []
         deadline = self.stop_deadline(owner, timeout)
-        self.c.stop(owner, timeout, lambda: done.append(True))
+        self._c_stop(owner, timeout, lambda: done.append(True))
         if not self.drive(lambda: bool(done), deadline):
             self.report_unfinished("stop_services", owner)
         self.report_abandoned("stop_services", owner)
@@ -428,7 +441,7 @@ class Manager:
         def begin() -> None:
             begun.set()
             try:
-                self.c.stop(owner, timeout, lambda: stopped.set_result(None))
+                self._c_stop(owner, timeout, lambda: stopped.set_result(None))
             except BaseException as exc:  # noqa: BLE001 - raised in the caller
                 stopped.set_exception(exc)
 
