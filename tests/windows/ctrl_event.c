@@ -48,8 +48,8 @@ int main(int argc, char **argv) {
     }
     if (!strcmp(argv[1], "ctrl-c")) {
         event = CTRL_C_EVENT;
-        /* Ctrl+C enabled in PROGRAM, which inherits the setting: a process
-         * started from a Unix shell under wine begins with it disabled. */
+        /* PROGRAM inherits this setting: Ctrl+C enabled, however this
+         * program was started. */
         SetConsoleCtrlHandler(NULL, FALSE);
     } else {
         event = CTRL_BREAK_EVENT;
@@ -63,11 +63,12 @@ int main(int argc, char **argv) {
     si.hStdInput = CreateFileA("NUL", GENERIC_READ, 0, &inherit, OPEN_EXISTING, 0, NULL);
     si.hStdOutput = GetStdHandle(STD_OUTPUT_HANDLE);
     si.hStdError = GetStdHandle(STD_ERROR_HANDLE);
-    /* Control events go to the processes of a console.  The console wine
-     * gives a program started from a Unix shell takes none (error 12, or 6
-     * on a terminal), one of our own does; PROGRAM shares it.  AllocConsole
-     * takes over the standard handles: PROGRAM gets the ones saved above,
-     * and the C runtime's stdin stays on the caller's pipe. */
+    /* Control events go to the processes of a console.  Under wine, the
+     * console of a program started from a Unix shell takes none
+     * (GenerateConsoleCtrlEvent fails: error 12, or 6 on a terminal); a
+     * console of our own does, and PROGRAM shares it.  AllocConsole takes
+     * over the standard handles: PROGRAM gets the ones saved above, and the
+     * C runtime's stdin stays on the caller's pipe. */
     FreeConsole();
     if (!AllocConsole()) {
         fprintf(stderr, "ctrl_event: AllocConsole: error %lu\n", GetLastError());
