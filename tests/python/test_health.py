@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import sys
 import time
 
@@ -225,3 +226,19 @@ def test_without_h11_the_error_names_it(monkeypatch):
 def test_bad_arguments_name_the_argument(kwargs, error, words):
     with pytest.raises(error, match=words):
         bgloop.health_service(**kwargs)
+
+
+def test_stopping_with_open_connections_logs_nothing(endpoint, caplog):
+    async def open_idle():
+        reader, writer = await asyncio.open_connection("127.0.0.1", endpoint.port)
+        writer.write(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")   # kept alive
+        await writer.drain()
+        await reader.read(1)                                          # an answer began
+        return reader, writer
+
+    reader, writer = run(open_idle())
+    with caplog.at_level(logging.WARNING):
+        bgloop.stop_services(endpoint.owner)
+        settle()
+    writer.close()
+    assert [r for r in caplog.records if r.levelno >= logging.WARNING] == []

@@ -165,9 +165,23 @@ class _Server:
             # A request h11 could not answer (say, after a half-sent one):
             # this connection ends, the endpoint stays up.
             log.debug("health: connection dropped: %s", exc)
+        except asyncio.CancelledError:
+            # The service ends and cancels its tasks.  This is the outermost
+            # frame of the connection's task: end it normally, or Python
+            # 3.11's StreamReaderProtocol logs the cancellation as an error.
+            pass
         finally:
             self.writers.discard(writer)
-            writer.close()
+            await self._close(writer)
+
+    async def _close(self, writer: asyncio.StreamWriter) -> None:
+        # Waiting marks a reset connection's error as seen (else asyncio may
+        # log it when the stream is collected); bounded, then aborted.
+        writer.close()
+        try:
+            await asyncio.wait_for(writer.wait_closed(), 1.0)
+        except (OSError, asyncio.TimeoutError, asyncio.CancelledError):
+            writer.transport.abort()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         h11 = self.h11
