@@ -4,6 +4,7 @@ scoping, overflow policies, threads, and two copies of bgloop on one bus."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import importlib
 import logging
 import os
@@ -11,6 +12,7 @@ import shutil
 import sys
 import threading
 import time
+import weakref
 
 import bgloop
 import pytest
@@ -344,6 +346,17 @@ def test_forgetting_an_owner_ends_its_subscriptions():
     bgloop.forget_services("chan_f")
     drive(task.done)
     assert task.result() == [1]
+    ch.close()
+
+
+def test_a_handle_lets_ended_subscriptions_go():
+    ch = bgloop.channel("t.keep", owner="chan_k")
+    ref = weakref.ref(ch.subscribe())
+    bgloop.forget_services("chan_k")
+    ch.subscribe().close()
+    settle()                # their wake-ups hold them until the loop runs
+    gc.collect()
+    assert ref() is None
     ch.close()
 
 

@@ -389,6 +389,10 @@ class Responder:
         self._closed = False
         self._tasks: dict[Any, asyncio.Task] = {}
 
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
     # -- the bus side
 
     def _handle(self, msg: Any, ticket: Any) -> None:
@@ -471,6 +475,11 @@ class Channel:
         if self._closed:
             raise ChannelClosed(f"{what} on channel {self.name!r}: this handle was closed")
 
+    def _keep(self, entry: Any) -> None:
+        # Ended entries are let go: a long-lived handle may subscribe often.
+        self._mine = [e for e in self._mine if not e.closed]
+        self._mine.append(entry)
+
     def publish(self, msg: Any) -> int:
         """Queue ``msg`` for every current subscriber (from any thread,
         without blocking); returns how many subscriptions it was queued for."""
@@ -505,7 +514,7 @@ class Channel:
         bus = _bus()
         with bus.lock:
             bus.subscribers.setdefault(self.name, []).append(sub)
-        self._mine.append(sub)
+        self._keep(sub)
         return sub
 
     def respond(self, handler: Callable[[Any], Any]) -> Responder:
@@ -526,7 +535,7 @@ class Channel:
                     f"respond(): channel {self.name!r} already has a responder (owner "
                     f"{getattr(current, 'owner', None)!r}); close it first")
             bus.responders[self.name] = responder
-        self._mine.append(responder)
+        self._keep(responder)
         return responder
 
     async def request(self, msg: Any, *, timeout: float | None = None) -> Any:
