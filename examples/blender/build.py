@@ -12,7 +12,8 @@ parser) is fetched once with ``pip download`` and kept in DIR/wheels.
 
 Writes into DIR (default build-blender-demo/):
 
-* ``bgloop_demo-VERSION-PLATFORM.zip`` (e.g. ``..._linux_x64.zip``), one per
+* ``bgloop_demo-VERSION-PLATFORM.zip`` (e.g. ``..._linux_x64.zip``,
+  ``..._windows_x64.zip``), one per
   platform with a bgloop wheel: Blender's own extension packager
   (``blender_ext.py build --split-platforms``, then ``validate``) with
   ``platforms`` and ``wheels`` of ``blender_manifest.toml`` filled in.  The
@@ -49,6 +50,7 @@ PLATFORMS = {
     "linux-arm64": ("linux-aarch64", r"(many|musl)?linux(_\d+_\d+|\d+)?_aarch64"),
     "macos-arm64": ("macos-arm64", r"macosx_\d+_\d+_(arm64|universal2)"),
     "macos-x64": ("macos-x86_64", r"macosx_\d+_\d+_(x86_64|universal2)"),
+    "windows-x64": ("windows-x64", r"win_amd64"),
 }
 
 
@@ -69,8 +71,8 @@ def platforms_of(wheel: pathlib.Path) -> list[str]:
 
 def host_platform() -> str:
     target = sysconfig.get_platform()
-    for name, (wheels_target, _) in PLATFORMS.items():
-        if wheels_target == target:
+    for name, (wheels_target, rx) in PLATFORMS.items():
+        if wheels_target == target or re.fullmatch(rx, re.sub(r"[-.]", "_", target)):
             return name
     raise fail(f"this machine ({target}) is none of the platforms {', '.join(PLATFORMS)}")
 

@@ -15,7 +15,7 @@ import pytest
 
 import blenderlib as bl
 
-PLATFORMS = ["linux-x64", "linux-arm64", "macos-arm64", "macos-x64"]
+PLATFORMS = ["linux-x64", "linux-arm64", "macos-arm64", "macos-x64", "windows-x64"]
 
 
 def _blender_ext(cli):

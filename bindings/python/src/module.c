@@ -121,6 +121,9 @@ static PyObject *mod_backend(PyObject *module, PyObject *unused)
 {
     (void)module;
     (void)unused;
+#ifdef BGLPY_BACKEND
+    return PyUnicode_FromString(BGLPY_BACKEND);
+#else
     bgl_loop *loop;
     int r = bgl_loop_new(&loop);
     if (r < 0)
@@ -129,6 +132,7 @@ static PyObject *mod_backend(PyObject *module, PyObject *unused)
     int fd = bgl_loop_get_fd(loop);
     bgl_loop_free(loop);
     return PyUnicode_FromString(fd == -EOPNOTSUPP ? "poll" : "epoll");
+#endif
 }
 
 static PyObject *mod_strerror(PyObject *module, PyObject *arg)
@@ -148,7 +152,8 @@ static PyMethodDef module_methods[] = {
     {"version", mod_version, METH_NOARGS,
      "version() -> str: the version of bgloop (meson.build's project version)."},
     {"backend", mod_backend, METH_NOARGS,
-     "backend() -> str: libbgloop's I/O backend in this build, \"epoll\" or \"poll\"."},
+     "backend() -> str: libbgloop's I/O backend in this build, \"epoll\" or \"poll\" "
+     "(Windows: \"afd\" or \"poll\")."},
     {"strerror", mod_strerror, METH_O, "strerror(err) -> str: text of a (negative) errno."},
     {NULL, NULL, 0, NULL},
 };
