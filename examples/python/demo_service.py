@@ -5,8 +5,8 @@
 * ``http``   - an HTTP/1.1 keep-alive JSON server on 127.0.0.1 (depends on
   store), answering ``GET /`` (the state), ``GET /status`` (bgloop.status())
   and ``GET /hello?name=...``.  HTTP comes from h11 (``pip install h11``)
-  through examples/blender/bgloop_demo/httpd.py, which also documents the
-  limits: malformed requests get 400, oversized ones 413/431, slow ones 408.
+  through bgloop.httpd, which also documents the limits: malformed requests
+  get 400, oversized ones 413/431, slow ones 408.
 
 Run it with either of::
 
@@ -22,29 +22,13 @@ listens; Ctrl+C or SIGTERM stops everything cleanly (exit status 0).
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import os
-import pathlib
 import sys
 import time
 from urllib.parse import parse_qs
 
 import bgloop
-
-
-def _load_httpd():
-    """The Blender demo add-on's HTTP layer (h11 over asyncio streams): it
-    imports no bpy, so both demos share one copy."""
-    path = (pathlib.Path(__file__).resolve().parent.parent
-            / "blender" / "bgloop_demo" / "httpd.py")
-    spec = importlib.util.spec_from_file_location("bgloop_demo_httpd", path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module     # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
-
-
-httpd = _load_httpd()
+from bgloop import httpd
 
 OWNER = "demo"
 state: dict = {}

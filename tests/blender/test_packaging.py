@@ -63,7 +63,7 @@ def test_extension_zip_holds_its_platforms_wheel(platform, artifacts):
     others = set(wheels) - set(bgloop_wheels)
     assert len(others) == 1 and re.fullmatch(r"wheels/h11-[0-9.]+-py3-none-any\.whl",
                                              others.pop())
-    assert {"__init__.py", "httpd.py", "api.py", "service.py", "ui.py", "settings.py"} <= names
+    assert {"__init__.py", "api.py", "service.py", "ui.py", "settings.py"} <= names
     assert "network" in manifest["permissions"]
     # Rules Blender 4.2+ enforces (also test_extensions_pass_blenders_validator).
     for text in [manifest["tagline"], *manifest["permissions"].values()]:

@@ -1,6 +1,6 @@
 """Hostile HTTP clients for the demo servers, shared by this directory's test
 of examples/python/demo_service.py and tests/blender's test of the Blender
-demo add-on (both serve through examples/blender/bgloop_demo/httpd.py).
+demo add-on (both serve through bgloop.httpd).
 
 Raw sockets send what a well-behaved client never would; h11 (client side)
 parses the answers.  Each ``check_*`` raises AssertionError with the payload

@@ -29,18 +29,15 @@ same one that sends systemd ``READY=1``.
 The health service answers ``GET``/``HEAD`` ``/healthz`` (liveness: 200
 with the dict whenever the loop runs the request at all) and ``/readyz``
 (200 when ready, else 503, with the dict), 404 for other paths and 405 for
-other methods.  It parses HTTP with ``h11`` (``pip install bgloop[health]``)
-and stays up under bad clients: a malformed request gets 400, headers over
-``max_header`` bytes 431, a request not complete within ``timeout``
-seconds is dropped, and beyond ``max_connections`` open connections new
-ones are closed at once.
+other methods.  It serves with :mod:`bgloop.httpd` (``h11``, ``pip install
+bgloop[health]``) and stays up under bad clients: a malformed request gets
+400, a head growing past ``max_header`` bytes 431, a request not complete
+within ``timeout`` seconds 408 (an idle keep-alive connection is closed
+then), and beyond ``max_connections`` open connections new ones get 503.
 """
 
 from __future__ import annotations
 
-import asyncio
-import http
-import json
 import logging
 from typing import Any, Callable
 
@@ -124,153 +121,28 @@ def health() -> dict:
 
 # ---- HTTP ---------------------------------------------------------------------------
 
-def _h11():
+def _httpd():
     try:
-        import h11
+        import h11  # noqa: F401
     except ImportError:
         raise ImportError("bgloop.health_service() needs the 'h11' package: "
                           "pip install h11 (or bgloop[health])") from None
-    return h11
+    from . import httpd
+
+    return httpd
 
 
-class _Drop(Exception):
-    """The connection ends without an answer (timeout, peer gone)."""
-
-
-class _Server:
-    """The health endpoints over h11, with bounded connections, headers
-    and time per request."""
-
-    def __init__(self, *, max_connections: int, max_header: int, timeout: float):
-        self.h11 = _h11()
-        self.max_connections = max_connections
-        self.max_header = max_header
-        self.timeout = timeout
-        self.writers: set[asyncio.StreamWriter] = set()
-
-    def close_connections(self) -> None:
-        for writer in list(self.writers):
-            writer.transport.abort()
-
-    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        if len(self.writers) >= self.max_connections:
-            writer.transport.abort()
-            return
-        self.writers.add(writer)
-        try:
-            await self._serve(reader, writer)
-        except (_Drop, ConnectionError):
-            pass
-        except self.h11.ProtocolError as exc:
-            # A request h11 could not answer (say, after a half-sent one):
-            # this connection ends, the endpoint stays up.
-            log.debug("health: connection dropped: %s", exc)
-        except asyncio.CancelledError:
-            # The service ends and cancels its tasks.  This is the outermost
-            # frame of the connection's task: end it normally, or Python
-            # 3.11's StreamReaderProtocol logs the cancellation as an error.
-            pass
-        finally:
-            self.writers.discard(writer)
-            await self._close(writer)
-
-    async def _close(self, writer: asyncio.StreamWriter) -> None:
-        # Waiting marks a reset connection's error as seen (else asyncio may
-        # log it when the stream is collected); bounded, then aborted.
-        writer.close()
-        try:
-            await asyncio.wait_for(writer.wait_closed(), 1.0)
-        except (OSError, asyncio.TimeoutError, asyncio.CancelledError):
-            writer.transport.abort()
-
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        h11 = self.h11
-        conn = h11.Connection(h11.SERVER, max_incomplete_event_size=self.max_header)
-        while True:
-            deadline = asyncio.get_running_loop().time() + self.timeout
-            try:
-                request = await self._next(conn, reader, deadline, h11.Request)
-                if request is None:
-                    return
-                # A body is not expected: read to its end, within the deadline.
-                while not isinstance(await self._next(conn, reader, deadline,
-                                                      h11.EndOfMessage), h11.EndOfMessage):
-                    pass
-            except h11.RemoteProtocolError as exc:
-                status = exc.error_status_hint
-                if conn.our_state in (h11.IDLE, h11.SEND_RESPONSE):
-                    await self._send(writer, conn, status, {"error": str(exc) or "bad request"},
-                                     head=False, close=True)
-                return
-            status, body, extra = self._route(request.method.decode("ascii", "replace"),
-                                              request.target.decode("ascii", "replace"))
-            await self._send(writer, conn, status, body, head=request.method == b"HEAD",
-                             extra=extra)
-            if conn.our_state is h11.MUST_CLOSE:
-                return
-            conn.start_next_cycle()
-
-    async def _next(self, conn: Any, reader: asyncio.StreamReader, deadline: float,
-                    want: type) -> Any:
-        h11 = self.h11
-        head = 0    # bytes read while waiting for a request's head
-        while True:
-            event = conn.next_event()
-            if event is h11.NEED_DATA:
-                left = deadline - asyncio.get_running_loop().time()
-                if left <= 0:
-                    raise _Drop()
-                try:
-                    data = await asyncio.wait_for(reader.read(4096), left)
-                except asyncio.TimeoutError:
-                    raise _Drop() from None
-                if not data and conn.their_state is h11.IDLE:
-                    return None            # closed between requests
-                if want is h11.Request:
-                    # h11 bounds an incomplete head only; one that arrives
-                    # whole in a read is bounded here.
-                    head += len(data)
-                    if head > self.max_header:
-                        raise h11.RemoteProtocolError("request header too large",
-                                                      error_status_hint=431)
-                conn.receive_data(data)
-                continue
-            if isinstance(event, h11.ConnectionClosed):
-                if want is h11.Request:
-                    return None
-                raise _Drop()
-            return event
-
-    def _route(self, method: str, target: str) -> tuple[int, dict, list]:
-        path = target.split("?", 1)[0]
-        if path not in (LIVENESS_PATH, READINESS_PATH):
-            return 404, {"error": f"no such endpoint: {path[:100]}"}, []
-        if method not in ("GET", "HEAD"):
-            return 405, {"error": f"{method[:20]} not allowed"}, [(b"allow", b"GET, HEAD")]
-        body = health()
-        if path == LIVENESS_PATH:
-            return 200, {"alive": True, **body}, []
-        return (200 if body["ready"] else 503), body, []
-
-    async def _send(self, writer: asyncio.StreamWriter, conn: Any, status: int, body: dict, *,
-                    head: bool, close: bool = False, extra: list | None = None) -> None:
-        h11 = self.h11
-        data = json.dumps(body).encode() + b"\n"
-        headers = [(b"content-type", b"application/json"),
-                   (b"content-length", str(len(data)).encode()),
-                   (b"cache-control", b"no-store")] + (extra or [])
-        if close:
-            headers.append((b"connection", b"close"))
-        out = conn.send(h11.Response(status_code=status, headers=headers,
-                                     reason=http.HTTPStatus(status).phrase.encode()))
-        if not head:
-            out += conn.send(h11.Data(data=data))
-        out += conn.send(h11.EndOfMessage())
-        writer.write(out)
-        try:
-            await asyncio.wait_for(writer.drain(), self.timeout)
-        except asyncio.TimeoutError:
-            raise _Drop() from None
+def _route(req) -> Any:
+    httpd = _httpd()
+    if req.path not in (LIVENESS_PATH, READINESS_PATH):
+        return httpd.Response(404, {"error": f"no such endpoint: {req.path[:100]}"})
+    if req.method not in ("GET", "HEAD"):
+        return httpd.Response(405, {"error": f"{req.method[:20]} not allowed"},
+                              {"Allow": "GET, HEAD", "Cache-Control": "no-store"})
+    body = health()
+    if req.path == LIVENESS_PATH:
+        return httpd.Response(200, {"alive": True, **body}, {"Cache-Control": "no-store"})
+    return httpd.Response(200 if body["ready"] else 503, body, {"Cache-Control": "no-store"})
 
 
 class HealthEndpoint:
@@ -303,7 +175,7 @@ def health_service(name: str = DEFAULT_SERVICE, *, host: str = DEFAULT_HOST,
     listener is published for ``python -m bgloop ls``).  While it runs, the
     loop's lag is monitored every ``period`` seconds.  ImportError naming
     h11 if it is not installed; TypeError/ValueError name bad arguments."""
-    _h11()
+    httpd = _httpd()
     if isinstance(period, bool) or not isinstance(period, (int, float)):
         raise TypeError(f"health_service(): period must be a number of seconds, not "
                         f"{type(period).__name__}")
@@ -327,8 +199,11 @@ def health_service(name: str = DEFAULT_SERVICE, *, host: str = DEFAULT_HOST,
 
     async def serve_health(ctx):
         ctx.resources.push(monitor(period))
-        server = _Server(max_connections=max_connections, max_header=max_header,
-                         timeout=float(timeout))
+        limits = httpd.Limits(max_header_bytes=max_header, max_body=max_header,
+                              header_timeout=float(timeout), body_timeout=float(timeout),
+                              idle_timeout=float(timeout), send_timeout=float(timeout),
+                              max_connections=max_connections)
+        server = httpd.Server(_route, stopping=ctx.stopping, limits=limits)
         ctx.resources.push(server.close_connections)
         listener = await ctx.listen(server.handle, host, port)
 

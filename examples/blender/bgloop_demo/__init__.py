@@ -42,10 +42,10 @@ for _name in ("bgloop", "h11"):
 # "Reload Scripts" re-executes this file in the same module dict; reload
 # the submodules too (dependencies first) so edited code takes effect.
 _reloading = "ui" in globals()
-from . import httpd, api, settings, service, ui  # noqa: E402
+from . import api, settings, service, ui  # noqa: E402
 
 if _reloading:
-    for _module in (httpd, api, settings, service, ui):
+    for _module in (api, settings, service, ui):
         importlib.reload(_module)
 
 

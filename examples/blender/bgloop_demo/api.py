@@ -16,7 +16,7 @@ import threading
 
 import bpy
 
-from .httpd import HTTPError, Request, Response
+from bgloop.httpd import HTTPError, Request, Response
 
 KINDS = ("cube", "plane", "empty", "ico")
 MAX_NAME = 63                   # Blender's ID name limit

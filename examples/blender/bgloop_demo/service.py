@@ -13,7 +13,9 @@ import bpy
 
 import bgloop
 
-from . import api, httpd, settings
+from bgloop import httpd
+
+from . import api, settings
 
 log = logging.getLogger("bgloop_demo")
 

@@ -37,7 +37,7 @@ class SettingsError(ValueError):
 def limits():
     """The HTTP server's limits: httpd.Limits' defaults, the header timeout
     shortened by BGLOOP_DEMO_HEADER_TIMEOUT (tests use it)."""
-    from .httpd import Limits
+    from bgloop.httpd import Limits
 
     text = os.environ.get("BGLOOP_DEMO_HEADER_TIMEOUT", "").strip()
     if not text:

@@ -1,10 +1,11 @@
 """HTTP/1.1 for a small JSON API: h11 parses, asyncio streams carry the bytes.
 
-h11 (pure Python) does all the parsing and framing - request line, headers,
-Content-Length, chunked bodies, keep-alive, pipelining.  This module only
-moves bytes between h11 and a connection, enforces the limits below and turns
-every client mistake into an answer instead of a traceback.  It imports no
-bpy: examples/python/demo_service.py serves its routes with it too.
+h11 (pure Python, ``pip install bgloop[health]``) does all the parsing and
+framing - request line, headers, Content-Length, chunked bodies, keep-alive,
+pipelining.  This module only moves bytes between h11 and a connection,
+enforces the limits below and turns every client mistake into an answer
+instead of a traceback.  The health service (:mod:`bgloop.health`), the
+Blender demo add-on and examples/python/demo_service.py serve with it.
 
 Limits (``Limits``, per server; each error answer closes the connection):
 
@@ -38,7 +39,7 @@ import logging
 
 import h11
 
-log = logging.getLogger("bgloop_demo.http")
+log = logging.getLogger("bgloop.httpd")
 
 READ_CHUNK = 16 * 1024
 LINGER = 1.0                # seconds to drain input before closing after an error
