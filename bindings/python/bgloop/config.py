@@ -29,14 +29,19 @@ Variable                           Default  Meaning
 ``BGLOOP_PY_TRANSPORTS``           0        1: TCP and Unix stream sockets of
                                             bgloop.Loop use asyncio's Python
                                             transports, not the C ones
+``BGLOOP_PY_HANDLES``              1        1: call_soon/call_at/call_later/
+                                            call_soon_threadsafe of bgloop.Loop
+                                            make asyncio's Python Handles
+                                            (isinstance(h, asyncio.Handle)
+                                            holds); 0: bgloop's C handles
 =================================  =======  ==================================
 
 ``BGLOOP_LOG_LEVEL``, when set, is applied to the ``bgloop`` logger when the
 first service is registered, and by ``python -m bgloop`` (which also logs to
 stderr at that level).  The service settings are the defaults of
 :func:`bgloop.service`'s keyword arguments, read when a service is
-registered.  ``BGLOOP_SLOW_CALLBACK`` and ``BGLOOP_PY_TRANSPORTS`` are read
-when a :class:`bgloop.Loop` is created.
+registered.  ``BGLOOP_SLOW_CALLBACK``, ``BGLOOP_PY_TRANSPORTS`` and
+``BGLOOP_PY_HANDLES`` are read when a :class:`bgloop.Loop` is created.
 """
 
 from __future__ import annotations
@@ -56,6 +61,7 @@ __all__ = [
     "start_limit_interval",
     "slow_callback",
     "py_transports",
+    "py_handles",
     "apply_log_level",
     "ENV_VARS",
 ]
@@ -180,6 +186,20 @@ def py_transports() -> bool:
     return value
 
 
+def py_handles() -> bool:
+    """``BGLOOP_PY_HANDLES``: ``1`` (the default) makes bgloop.Loop's
+    call_soon, call_at, call_later and call_soon_threadsafe return asyncio's
+    Python Handles, ``0`` bgloop's C ones (faster; not instances of
+    asyncio.Handle)."""
+    raw = _raw("BGLOOP_PY_HANDLES")
+    if raw is None:
+        return True
+    value = _BOOLS.get(raw.lower())
+    if value is None:
+        raise ConfigError(f"BGLOOP_PY_HANDLES={raw!r}: expected 1 or 0 (true/false, yes/no)")
+    return value
+
+
 _BOOLS = {"1": True, "true": True, "yes": True, "on": True,
           "0": False, "false": False, "no": False, "off": False}
 
@@ -202,4 +222,5 @@ ENV_VARS = {
     "BGLOOP_START_LIMIT_INTERVAL": (start_limit_interval, "start-limit interval in seconds"),
     "BGLOOP_SLOW_CALLBACK": (slow_callback, "log callbacks slower than this (seconds; unset = off)"),
     "BGLOOP_PY_TRANSPORTS": (py_transports, "1 = asyncio's Python socket transports, not the C ones"),
+    "BGLOOP_PY_HANDLES": (py_handles, "1 = asyncio's Python Handles (default), 0 = bgloop's C ones"),
 }

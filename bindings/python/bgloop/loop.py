@@ -5,10 +5,13 @@ servers, SSL, subprocesses, signals, sendfile, executors) and replaces what
 sits underneath it: the ready queue, the timer heap, I/O polling and the
 iteration step live in the C loop (bgloop._bgloop.Core).
 
-- call_soon() queues the asyncio Handle in C; the C loop calls Handle._run().
+- call_soon() queues a Handle in C; the C loop runs it.
 - call_at()/call_later() arm one C timer per TimerHandle; cancel() disarms it
-  (the core finds the timer by handle).  Every handle is an instance of
-  asyncio's own classes, so repr() and debug messages read as asyncio's.
+  (the core finds the timer by handle).
+- The handles are asyncio's own classes, or with BGLOOP_PY_HANDLES=0
+  bgloop._bgloop.Handle/TimerHandle: C types with asyncio's API, repr and
+  debug messages, which the C loop runs without attribute look-ups, but not
+  subclasses of asyncio's (see src/handle.h).
 - The selector asyncio talks to (_Selector) is a registry of C fd watchers
   whose callbacks run the reader/writer Handles directly.
 - call_soon_threadsafe() goes through libbgloop's thread-safe queue, which
@@ -245,6 +248,12 @@ class Loop(*_loop_bases(), asyncio.SelectorEventLoop):
         try:
             self._core.slow_callback_duration = config.slow_callback()
             self._bgl_c_transports = transports.AVAILABLE and not config.py_transports()
+            self._bgl_c_handles = not config.py_handles()
+            if self._bgl_c_handles:
+                # call_soon() calls the C method with no Python frame in
+                # between (a C Handle's debug traceback then ends with
+                # call_soon's frame, which call_soon() drops).
+                self._call_soon = self._core.soon
         except BaseException:
             self.close()  # a bad BGLOOP_* value: leave nothing open behind
             raise
@@ -252,6 +261,8 @@ class Loop(*_loop_bases(), asyncio.SelectorEventLoop):
     # ---- scheduling -------------------------------------------------------
 
     def _call_soon(self, callback, args, context):
+        # asyncio's Handles (BGLOOP_PY_HANDLES=1, the default); __init__
+        # puts Core.soon in this method's place otherwise.
         handle = events.Handle(callback, args, self, context)
         if handle._source_traceback:
             del handle._source_traceback[-1]
@@ -262,11 +273,27 @@ class Loop(*_loop_bases(), asyncio.SelectorEventLoop):
         self._check_closed()
         if self._debug:
             self._check_callback(callback, "call_soon_threadsafe")
+        if self._bgl_c_handles:
+            handle = self._core.soon_threadsafe(callback, args, context)
+            if handle._source_traceback:
+                del handle._source_traceback[-1]
+            return handle
         handle = _ThreadSafeHandle(callback, args, self, context)
         if handle._source_traceback:
             del handle._source_traceback[-_THREADSAFE_OWN_FRAMES:]
         self._core.call_threadsafe(handle)
         return handle
+
+    def call_later(self, delay, callback, *args, context=None):
+        if delay is None:
+            raise TypeError("delay must not be None")
+        if self._bgl_c_handles and not self._debug:
+            # call_at() in one step: the core checks that the loop is open.
+            return self._core.at(self.time() + delay, callback, args, context)
+        timer = self.call_at(self.time() + delay, callback, *args, context=context)
+        if timer._source_traceback:
+            del timer._source_traceback[-1]
+        return timer
 
     def call_at(self, when, callback, *args, context=None):
         if when is None:
@@ -275,6 +302,11 @@ class Loop(*_loop_bases(), asyncio.SelectorEventLoop):
         if self._debug:
             self._check_thread()
             self._check_callback(callback, "call_at")
+        if self._bgl_c_handles:
+            timer = self._core.at(when, callback, args, context)
+            if timer._source_traceback:
+                del timer._source_traceback[-1]
+            return timer
         timer = events.TimerHandle(when, callback, args, self, context)
         if timer._source_traceback:
             del timer._source_traceback[-1]

@@ -47,6 +47,8 @@
 #define BGLPY_TYPES(X)                                                          \
     X(Core)         /* core.c */                                                \
     X(Timer)        /* timer.c */                                               \
+    X(Handle)       /* handle.c */                                              \
+    X(TimerHandle)  /* handle.c */                                              \
     X(Watcher)      /* watcher.c */                                             \
     X(SignalWatcher) /* signal_watcher.c */                                     \
     X(Services)     /* services.c */                                            \
@@ -61,6 +63,7 @@
 #define BGLPY_NAMES(X)                                                          \
     X(_run)                                                                     \
     X(_cancelled)                                                               \
+    X(_scheduled)                                                               \
     X(_bgl_run_debug)                                                           \
     X(_bgl_slow)                                                                \
     X(_remove_reader)                                                           \
@@ -79,6 +82,11 @@ typedef struct bglpy_state {
     /* Recycled queue nodes of dispatch.c (plain memory, no references). */
     bglpy_link pending_free;
     int pending_nfree;
+    /* handle.c: contextvars.Context.run, its name, copy_context, asyncio's
+     * format_helpers.extract_stack and _format_callback_source (and whether
+     * it takes debug=). */
+    PyObject *context_run, *str_ctx_run, *copy_context, *extract_stack, *format_cb;
+    int format_cb_debug;
     /* transport.c's receive buffer (BGLPY_RECV_MAX bytes; the GIL guards it). */
     char *rbuf;
 } bglpy_state;
@@ -124,6 +132,7 @@ PyObject *bglpy_raise_errno(int err, const char *what);
 
 /* Parts, called in this order by module.c. */
 int bglpy_core_init(PyObject *module, bglpy_state *st);            /* core.c, timer.c, watcher.c */
+int bglpy_handle_init(PyObject *module, bglpy_state *st);          /* handle.c */
 int bglpy_services_init(PyObject *module, bglpy_state *st);        /* services.c, resources.c */
 int bglpy_services_signal_init(PyObject *module, bglpy_state *st); /* sigaction.c */
 int bglpy_services_tasks_init(PyObject *module, bglpy_state *st);  /* tasks.c */

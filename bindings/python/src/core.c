@@ -21,6 +21,7 @@
  * Python code runs.
  */
 #include "core.h"
+#include "handle.h"
 
 #include <errno.h>
 
@@ -334,6 +335,12 @@ static PyMethodDef core_methods[] = {
     {"call_soon", (PyCFunction)core_call_soon, METH_O, NULL},
     {"call_threadsafe", (PyCFunction)core_call_threadsafe, METH_O, NULL},
     {"call_at", (PyCFunction)(void (*)(void))bglpy_core_call_at, METH_FASTCALL, NULL},
+    {"soon", (PyCFunction)(void (*)(void))bglpy_core_soon, METH_FASTCALL,
+     "soon(callback, args, context) -> Handle: a C Handle, queued."},
+    {"soon_threadsafe", (PyCFunction)(void (*)(void))bglpy_core_soon_threadsafe, METH_FASTCALL,
+     "soon_threadsafe(callback, args, context) -> Handle: the same from any thread."},
+    {"at", (PyCFunction)(void (*)(void))bglpy_core_at, METH_FASTCALL,
+     "at(when, callback, args, context) -> TimerHandle: a C TimerHandle, armed."},
     {"cancel_timer", (PyCFunction)bglpy_core_cancel_timer, METH_O, NULL},
     {"watch", (PyCFunction)(void (*)(void))bglpy_core_watch, METH_FASTCALL, NULL},
     {"watch_signal", (PyCFunction)(void (*)(void))bglpy_core_watch_signal, METH_FASTCALL,

@@ -1,5 +1,6 @@
 /* dispatch.c - running asyncio Handles from the C loop's callbacks. */
 #include "core.h"
+#include "handle.h"
 
 #include <limits.h>
 #include <time.h>
@@ -228,6 +229,11 @@ void bglpy_run_handle(bglpy_core *core, PyObject *handle)
             PyErr_WriteUnraisable(handle);
         return;
     }
+    if (bglpy_is_handle(core->st, handle)) {
+        if (!((bglpy_handle *)handle)->cancelled)
+            bglpy_call_handle(core, handle);
+        return;
+    }
     PyObject *c = PyObject_GetAttr(handle, core->st->str_cancelled);
     if (!c) {
         bglpy_stash_exception(core);
@@ -246,6 +252,8 @@ void bglpy_call_handle(bglpy_core *core, PyObject *handle)
     PyObject *r;
     if (core->debug && core->owner)
         r = PyObject_CallMethodObjArgs(core->owner, st->str_bgl_run_debug, handle, NULL);
+    else if (bglpy_is_handle(st, handle))
+        r = bglpy_handle_run((bglpy_handle *)handle) < 0 ? NULL : (Py_INCREF(Py_None), Py_None);
     else
         r = PyObject_CallMethodObjArgs(handle, st->str_run, NULL);
     uint64_t dt = bgl_monotonic_ns() - t0;

@@ -162,6 +162,7 @@ static PyMethodDef module_methods[] = {
 
 static int (*const parts[])(PyObject *module, bglpy_state *st) = {
     bglpy_core_init,
+    bglpy_handle_init,
     bglpy_services_init,
     bglpy_services_signal_init,
     bglpy_services_tasks_init,
@@ -194,6 +195,10 @@ static int module_traverse(PyObject *module, visitproc visit, void *arg)
 #define BGLPY_X(name) Py_VISIT(st->name);
     BGLPY_TYPES(BGLPY_X)
 #undef BGLPY_X
+    Py_VISIT(st->context_run);
+    Py_VISIT(st->copy_context);
+    Py_VISIT(st->extract_stack);
+    Py_VISIT(st->format_cb);
     return 0;
 }
 
@@ -205,6 +210,11 @@ static int module_clear(PyObject *module)
 #define BGLPY_X(name) Py_CLEAR(st->name);
     BGLPY_TYPES(BGLPY_X)
 #undef BGLPY_X
+    Py_CLEAR(st->context_run);
+    Py_CLEAR(st->str_ctx_run);
+    Py_CLEAR(st->copy_context);
+    Py_CLEAR(st->extract_stack);
+    Py_CLEAR(st->format_cb);
 #define BGLPY_X(name) Py_CLEAR(st->str##name);
     BGLPY_NAMES(BGLPY_X)
 #undef BGLPY_X

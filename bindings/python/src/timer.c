@@ -11,6 +11,7 @@
  * TimerHandle; both are dropped when it fires or is cancelled.
  */
 #include "core.h"
+#include "handle.h"
 
 #include <math.h>
 
@@ -108,6 +109,7 @@ static void timer_fire(bgl_timer *timer, void *userdata)
     Py_XINCREF(handle);
     timer_disarm(t);
     if (handle) {
+        bglpy_handle_fired(core->st, handle);
         bglpy_run_handle(core, handle);
         Py_DECREF(handle);
     }
