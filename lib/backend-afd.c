@@ -204,14 +204,17 @@ static ULONG to_afd(unsigned ev)
     return a;
 }
 
-/* As epoll says it: a peer's shutdown makes the socket readable (a read
- * returns 0); a reset is an error and a hangup, readable too (a read says
- * what happened); a failed connect is an error, a hangup, and writable. */
+/* A peer's shutdown makes the socket readable (a read returns 0) and is a
+ * hangup, as WSAPoll() says it; a reset is an error and a hangup, readable
+ * too (a read says what happened); a failed connect is an error, a hangup,
+ * and writable (as epoll says it). */
 static unsigned from_afd(ULONG a)
 {
     unsigned ev = 0;
-    if (a & (AFD_POLL_RECEIVE | AFD_POLL_ACCEPT | AFD_POLL_DISCONNECT))
+    if (a & (AFD_POLL_RECEIVE | AFD_POLL_ACCEPT))
         ev |= BGL_IO_READ;
+    if (a & AFD_POLL_DISCONNECT)
+        ev |= BGL_IO_READ | BGL_IO_HUP;
     if (a & AFD_POLL_SEND)
         ev |= BGL_IO_WRITE;
     if (a & AFD_POLL_ABORT)

@@ -9,6 +9,15 @@
  * second (Criterion) thread.  Tests that need a single-threaded process (a
  * signal sent to the whole process must reach the thread that blocked it)
  * run their body in a fork()ed child: see run_in_child().
+ *
+ * Windows (mingw-w64, run under wine): the loop watches sockets only, so a
+ * test's "pipe" or socket pair is a connected pair of loopback TCP sockets,
+ * and read(), write() and close() on a test's descriptors are recv(),
+ * send() and closesocket().  The signals a test can raise() there are
+ * SIGINT, SIGBREAK and SIGTERM (see bgl_signal_new()): SIGUSR1 and SIGUSR2
+ * stand for SIGBREAK and SIGINT.  What has no Windows equivalent (fork(),
+ * kill() of another process, signal masks, setrlimit()) is skipped with
+ * the reason printed.
  */
 #ifndef BGL_TESTS_HELPERS_H
 #define BGL_TESTS_HELPERS_H
@@ -16,19 +25,26 @@
 #include <criterion/criterion.h>
 #include <bgloop/bgloop.h>
 
-#include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <signal.h>
-#include <sys/socket.h>
-#include <sys/time.h>
-#include <sys/wait.h>
 #include <time.h>
-#include <unistd.h>
+#ifdef _WIN32
+#  include <winsock2.h>
+#  include <ws2tcpip.h>
+#  include <windows.h>
+#  include <io.h>
+#else
+#  include <dirent.h>
+#  include <fcntl.h>
+#  include <poll.h>
+#  include <sys/socket.h>
+#  include <sys/time.h>
+#  include <sys/wait.h>
+#  include <unistd.h>
+#endif
 
 #ifndef BGL_TEST_BACKEND
 #  define BGL_TEST_BACKEND "epoll"
@@ -173,6 +189,102 @@ static inline uint64_t loop_now(bgl_loop *loop)
 
 /* ---- descriptors ---------------------------------------------------------- */
 
+#ifdef _WIN32
+#define BGL_TEST_NOFD INVALID_SOCKET
+typedef ULONG nfds_t;
+
+/* The last Winsock error as an errno value (the ones tests look at). */
+static inline int test_wsa_errno(void)
+{
+    switch (WSAGetLastError()) {
+    case WSAEWOULDBLOCK: return EAGAIN;
+    case WSAEINTR: return EINTR;
+    case WSAENOTSOCK: return EBADF;
+    case WSAECONNRESET: return ECONNRESET;
+    case WSAECONNABORTED: return ECONNABORTED;
+    case WSAESHUTDOWN: return EPIPE;
+    default: return EIO;
+    }
+}
+
+static inline ptrdiff_t test_read(bgl_fd fd, void *buf, size_t n)
+{
+    int r = recv(fd, (char *)buf, (int)n, 0);
+    if (r < 0)
+        errno = test_wsa_errno();
+    return r;
+}
+
+static inline ptrdiff_t test_write(bgl_fd fd, const void *buf, size_t n)
+{
+    int r = send(fd, (const char *)buf, (int)n, 0);
+    if (r < 0)
+        errno = test_wsa_errno();
+    return r;
+}
+
+static inline int test_close(bgl_fd fd)
+{
+    if (closesocket(fd) == 0)
+        return 0;
+    errno = test_wsa_errno();
+    return -1;
+}
+#define read(fd, buf, n) test_read(fd, buf, n)
+#define write(fd, buf, n) test_write(fd, buf, n)
+#define close(fd) test_close(fd)
+
+/* A connected pair of non-blocking loopback TCP sockets. */
+static inline void make_socketpair(bgl_fd fds[2])
+{
+    SOCKET lst = socket(AF_INET, SOCK_STREAM, IPPROTO_TCP);
+    cr_assert_neq(lst, INVALID_SOCKET, "socket: %d", WSAGetLastError());
+    struct sockaddr_in a = {.sin_family = AF_INET};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    int len = sizeof a;
+    cr_assert(bind(lst, (struct sockaddr *)&a, sizeof a) == 0 && listen(lst, 1) == 0 &&
+                  getsockname(lst, (struct sockaddr *)&a, &len) == 0,
+              "listen: %d", WSAGetLastError());
+    fds[1] = socket(AF_INET, SOCK_STREAM, IPPROTO_TCP);
+    cr_assert(fds[1] != INVALID_SOCKET && connect(fds[1], (struct sockaddr *)&a, sizeof a) == 0,
+              "connect: %d", WSAGetLastError());
+    fds[0] = accept(lst, NULL, NULL);
+    cr_assert_neq(fds[0], INVALID_SOCKET, "accept: %d", WSAGetLastError());
+    closesocket(lst);
+    u_long one = 1;
+    setsockopt(fds[1], IPPROTO_TCP, TCP_NODELAY, (const char *)&one, sizeof one);
+    setsockopt(fds[0], IPPROTO_TCP, TCP_NODELAY, (const char *)&one, sizeof one);
+    cr_assert(ioctlsocket(fds[0], FIONBIO, &one) == 0 && ioctlsocket(fds[1], FIONBIO, &one) == 0);
+}
+
+/* No pipes to watch on Windows: fds[0] reads what fds[1] writes. */
+static inline void make_pipe(bgl_fd fds[2])
+{
+    make_socketpair(fds);
+}
+
+/* Sockets are Winsock's: started once for the test process. */
+__attribute__((constructor)) static void test_winsock_start(void)
+{
+    WSADATA data;
+    WSAStartup(MAKEWORD(2, 2), &data);
+}
+
+/* kill(getpid(), signo) of the tests: the signal to this process. */
+static inline int test_kill_self(int signo)
+{
+    return raise(signo);
+}
+
+#define SKIP_ON_WINDOWS(why) cr_skip_test("not on Windows: %s", why)
+#ifndef SIGUSR1
+#  define SIGUSR1 SIGBREAK
+#  define SIGUSR2 SIGINT
+#endif
+#else /* POSIX */
+#define BGL_TEST_NOFD (-1)
+#define SKIP_ON_WINDOWS(why) ((void)0)
+
 static inline void make_pipe(int fds[2])
 {
     cr_assert_eq(pipe2(fds, O_CLOEXEC | O_NONBLOCK), 0, "pipe2: %s", strerror(errno));
@@ -183,36 +295,42 @@ static inline void make_socketpair(int fds[2])
     cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0, fds), 0,
                  "socketpair: %s", strerror(errno));
 }
+#endif
 
-static inline void write_byte(int fd)
+static inline void write_byte(bgl_fd fd)
 {
     char c = 'x';
     cr_assert_eq(write(fd, &c, 1), 1, "write: %s", strerror(errno));
 }
 
 /* Read everything available (the fd is non-blocking); returns the count. */
-static inline int drain(int fd)
+static inline int drain(bgl_fd fd)
 {
     char buf[256];
     int total = 0;
-    ssize_t n;
+    ptrdiff_t n;
     while ((n = read(fd, buf, sizeof buf)) > 0)
         total += (int)n;
     return total;
 }
 
-static inline void close_pair(int fds[2])
+static inline void close_pair(bgl_fd fds[2])
 {
-    if (fds[0] >= 0)
+    if (fds[0] != BGL_TEST_NOFD)
         close(fds[0]);
-    if (fds[1] >= 0)
+    if (fds[1] != BGL_TEST_NOFD)
         close(fds[1]);
-    fds[0] = fds[1] = -1;
+    fds[0] = fds[1] = BGL_TEST_NOFD;
 }
 
-/* Number of open descriptors of this process. */
+/* Number of open descriptors of this process (Windows: handles). */
 static inline int count_open_fds(void)
 {
+#ifdef _WIN32
+    DWORD n = 0;
+    cr_assert(GetProcessHandleCount(GetCurrentProcess(), &n), "GetProcessHandleCount");
+    return (int)n;
+#else
     DIR *d = opendir("/proc/self/fd");
     cr_assert_not_null(d, "opendir /proc/self/fd: %s", strerror(errno));
     int n = 0;
@@ -222,6 +340,7 @@ static inline int count_open_fds(void)
             n++;
     closedir(d);
     return n - 1; /* the DIR's own descriptor */
+#endif
 }
 
 /* For tests about what a wait finds, not about interruptions (see EINTR
@@ -245,7 +364,13 @@ static inline int poll_resumed(struct pollfd *fds, nfds_t n, int timeout_ms)
 {
     uint64_t end = timeout_ms > 0 ? bgl_monotonic_ns() + (uint64_t)timeout_ms * 1000000u : 0;
     for (;;) {
+#ifdef _WIN32
+        int r = WSAPoll(fds, n, timeout_ms);
+        if (r < 0)
+            errno = test_wsa_errno();
+#else
         int r = poll(fds, n, timeout_ms);
+#endif
         if (r >= 0 || errno != EINTR)
             return r;
         if (timeout_ms > 0) {
@@ -256,7 +381,7 @@ static inline int poll_resumed(struct pollfd *fds, nfds_t n, int timeout_ms)
 }
 
 /* Is fd readable right now (or within timeout_ms)? */
-static inline int fd_readable(int fd, int timeout_ms)
+static inline int fd_readable(bgl_fd fd, int timeout_ms)
 {
     struct pollfd p = {.fd = fd, .events = POLLIN};
     int rc = poll_resumed(&p, 1, timeout_ms);
@@ -268,9 +393,13 @@ static inline int fd_readable(int fd, int timeout_ms)
 
 static inline void sleep_ns(int64_t ns)
 {
+#ifdef _WIN32
+    Sleep((DWORD)((ns + 999999) / 1000000));
+#else
     struct timespec ts = {.tv_sec = ns / SEC, .tv_nsec = ns % SEC};
     while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
     }
+#endif
 }
 
 /* Busy-wait until the monotonic clock moved by at least ns: a callback that
@@ -291,6 +420,7 @@ static inline void spin_ns(uint64_t ns)
  * call of the library and of the tests is interrupted again and again
  * (EINTR), which must change no result.  Children made by fork() get no
  * timer. */
+#ifndef _WIN32
 static void eintr_storm_handler(int signo)
 {
     (void)signo;
@@ -313,6 +443,7 @@ __attribute__((constructor)) static void eintr_storm_start(void)
         exit(2);
     }
 }
+#endif
 
 /* ---- processes --------------------------------------------------------------- */
 
@@ -321,6 +452,11 @@ __attribute__((constructor)) static void eintr_storm_start(void)
  * failures through distinct non-zero return values. */
 static inline int run_in_child(int (*fn)(void))
 {
+#ifdef _WIN32
+    (void)fn;
+    cr_skip_test("not on Windows: the test runs in a fork()ed child");
+    return -1;
+#else
     fflush(NULL);
     pid_t pid = fork();
     cr_assert_geq(pid, 0, "fork: %s", strerror(errno));
@@ -334,6 +470,7 @@ static inline int run_in_child(int (*fn)(void))
     if (WIFSIGNALED(status))
         return 128 + WTERMSIG(status);
     return WEXITSTATUS(status);
+#endif
 }
 
 #endif /* BGL_TESTS_HELPERS_H */

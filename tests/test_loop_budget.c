@@ -31,7 +31,7 @@ static struct {
     int calls;
 } io_state;
 
-static void costly_io(bgl_io *io, int fd, unsigned revents, void *ud)
+static void costly_io(bgl_io *io, bgl_fd fd, unsigned revents, void *ud)
 {
     (void)io, (void)ud;
     cr_assert(revents & BGL_IO_READ);
@@ -94,7 +94,7 @@ Test(budget, expired_timers_and_ready_io_are_not_lost_nor_queued_twice)
     rec_item a = {&r, 1}, b = {&r, 2}, tm = {&r, 4};
     io_state.rec = &r;
     io_state.id = 3;
-    int p[2];
+    bgl_fd p[2];
     make_pipe(p);
     bgl_io *io;
     bgl_timer *t;
@@ -134,7 +134,7 @@ Test(budget, queued_io_is_filtered_by_its_interest_at_dispatch_time)
     rec_item a = {&r, 1}, b = {&r, 2};
     io_state.rec = &r;
     io_state.id = 3;
-    int p[2];
+    bgl_fd p[2];
     make_pipe(p);
     OK(bgl_io_new(loop, p[0], BGL_IO_READ, costly_io, NULL, &victim));
     write_byte(p[1]);
@@ -263,7 +263,7 @@ static struct {
     int state; /* 0 reading, 1 answering, 2 done */
 } server;
 
-static void serve(bgl_io *io, int fd, unsigned revents, void *ud)
+static void serve(bgl_io *io, bgl_fd fd, unsigned revents, void *ud)
 {
     (void)ud;
     if (server.state == 0 && (revents & BGL_IO_READ)) {
@@ -281,7 +281,7 @@ static void serve(bgl_io *io, int fd, unsigned revents, void *ud)
 Test(budget, kick_reads_handles_and_answers_a_request_in_one_call)
 {
     bgl_loop *loop = new_loop();
-    int s[2];
+    bgl_fd s[2];
     make_socketpair(s);
     OK(bgl_io_new(loop, s[0], BGL_IO_READ, serve, NULL, &server.io));
     cr_assert_eq(write(s[1], "ping", 4), 4);

@@ -17,7 +17,7 @@ static struct {
     recorder rec;
     bgl_timer *timer2;
     rec_item soon2, timer2_item;
-    int rfd;
+    bgl_fd rfd;
 } mix;
 
 static void mix_soon1(void *ud)
@@ -29,7 +29,7 @@ static void mix_soon1(void *ud)
     OK(bgl_timer_start(mix.timer2, 0, 0));
 }
 
-static void mix_io(bgl_io *io, int fd, unsigned revents, void *ud)
+static void mix_io(bgl_io *io, bgl_fd fd, unsigned revents, void *ud)
 {
     (void)io;
     cr_assert_eq(fd, mix.rfd);
@@ -53,7 +53,7 @@ Test(dispatch, exact_order_soon_io_timers_threadsafe_signals_then_next_iteration
              ts_it = {r, ID_THREADSAFE}, sig_it = {r, ID_SIGNAL};
     mix.soon2 = (rec_item){r, ID_SOON2};
     mix.timer2_item = (rec_item){r, ID_TIMER2};
-    int p[2];
+    bgl_fd p[2];
     make_pipe(p);
     mix.rfd = p[0];
 
@@ -142,7 +142,7 @@ Test(dispatch, run_returns_zero_at_once_without_work)
     free_loop(loop);
 }
 
-static void never_io(bgl_io *io, int fd, unsigned revents, void *ud)
+static void never_io(bgl_io *io, bgl_fd fd, unsigned revents, void *ud)
 {
     (void)io, (void)fd, (void)revents, (void)ud;
     cr_assert_fail("a paused watcher was dispatched");
@@ -157,7 +157,7 @@ static void never_timer(bgl_timer *t, void *ud)
 Test(dispatch, paused_watchers_and_disarmed_timers_are_not_work)
 {
     bgl_loop *loop = new_loop();
-    int p[2];
+    bgl_fd p[2];
     make_pipe(p);
     write_byte(p[1]);
     bgl_io *io;
@@ -318,7 +318,7 @@ Test(dispatch, stats_count_iterations_dispatches_and_sources)
     bgl_loop *loop = new_loop();
     recorder r = {0};
     rec_item a = {&r, 1};
-    int p[2];
+    bgl_fd p[2];
     make_pipe(p);
     bgl_io *io;
     bgl_timer *t;

@@ -9,7 +9,7 @@
 
 TestSuite(fds, .timeout = BGL_TEST_TIMEOUT);
 
-static void count_io(bgl_io *io, int fd, unsigned revents, void *ud)
+static void count_io(bgl_io *io, bgl_fd fd, unsigned revents, void *ud)
 {
     (void)io, (void)revents, (void)ud;
     drain(fd);
@@ -26,7 +26,7 @@ static void *post(void *loop)
 static void use_a_loop_fully(void)
 {
     bgl_loop *loop = new_loop();
-    int p[2];
+    bgl_fd p[2];
     make_pipe(p);
     bgl_io *io;
     bgl_timer *t;
@@ -79,7 +79,7 @@ Test(fds, two_hundred_loops_in_a_row_leak_no_descriptor)
 static int fill_descriptors(int *fillers, int cap, int room)
 {
     int n = 0;
-    int fd;
+    bgl_fd fd;
     while (n < cap && (fd = open("/dev/null", O_RDONLY | O_CLOEXEC)) >= 0)
         fillers[n++] = fd;
     cr_assert_eq(errno, EMFILE, "filling the descriptor table: %s", strerror(errno));
@@ -151,7 +151,7 @@ Test(fds, signal_sources_created_and_freed_in_a_loop_leak_no_descriptor)
 Test(fds, io_watchers_never_close_the_watched_descriptor)
 {
     bgl_loop *loop = new_loop();
-    int p[2];
+    bgl_fd p[2];
     make_pipe(p);
     bgl_io *io;
     OK(bgl_io_new(loop, p[0], BGL_IO_READ, count_io, NULL, &io));

@@ -14,7 +14,7 @@ static bgl_loop *the_loop;
 /* ---- freeing oneself ---------------------------------------------------------- */
 
 static int self_calls;
-static void io_frees_itself(bgl_io *io, int fd, unsigned revents, void *ud)
+static void io_frees_itself(bgl_io *io, bgl_fd fd, unsigned revents, void *ud)
 {
     (void)fd, (void)revents, (void)ud;
     self_calls++;
@@ -24,7 +24,7 @@ static void io_frees_itself(bgl_io *io, int fd, unsigned revents, void *ud)
 Test(reentrancy, io_callback_frees_its_own_watcher)
 {
     bgl_loop *loop = new_loop();
-    int p[2];
+    bgl_fd p[2];
     make_pipe(p);
     bgl_io *io;
     OK(bgl_io_new(loop, p[0], BGL_IO_READ, io_frees_itself, NULL, &io));
@@ -75,9 +75,14 @@ Test(reentrancy, signal_callback_frees_its_own_source)
     EXPECT_RC(bgl_loop_run_once(loop, 30 * SEC), 1);
     cr_assert_eq(self_calls, 1);
     /* The signal is ours to handle again. */
+#ifdef _WIN32
+    void (*was)(int) = signal(SIGUSR1, SIG_DFL);
+    cr_assert_eq((void *)was, (void *)SIG_DFL);
+#else
     struct sigaction sa;
     cr_assert_eq(sigaction(SIGUSR1, NULL, &sa), 0);
     cr_assert_eq((void *)sa.sa_handler, (void *)SIG_DFL);
+#endif
     free_loop(loop);
 }
 
@@ -89,7 +94,7 @@ static struct {
     int calls[NW];
 } many;
 
-static void io_frees_all_others(bgl_io *io, int fd, unsigned revents, void *ud)
+static void io_frees_all_others(bgl_io *io, bgl_fd fd, unsigned revents, void *ud)
 {
     (void)io, (void)revents;
     int me = (int)(intptr_t)ud;
@@ -106,7 +111,7 @@ static void io_frees_all_others(bgl_io *io, int fd, unsigned revents, void *ud)
 Test(reentrancy, first_io_callback_frees_all_other_queued_watchers)
 {
     bgl_loop *loop = new_loop();
-    int p[NW][2];
+    bgl_fd p[NW][2];
     for (int i = 0; i < NW; i++) {
         make_pipe(p[i]);
         OK(bgl_io_new(loop, p[i][0], BGL_IO_READ, io_frees_all_others, (void *)(intptr_t)i,
@@ -170,7 +175,7 @@ static struct {
     int io_calls, timer_calls;
 } cross;
 
-static void io_frees_queued_timer(bgl_io *io, int fd, unsigned revents, void *ud)
+static void io_frees_queued_timer(bgl_io *io, bgl_fd fd, unsigned revents, void *ud)
 {
     (void)io, (void)revents, (void)ud;
     drain(fd);
@@ -188,7 +193,7 @@ static void timer_never(bgl_timer *t, void *ud)
 Test(reentrancy, io_callback_frees_a_queued_timer)
 {
     bgl_loop *loop = new_loop();
-    int p[2];
+    bgl_fd p[2];
     make_pipe(p);
     OK(bgl_io_new(loop, p[0], BGL_IO_READ, io_frees_queued_timer, NULL, &cross.io));
     OK(bgl_timer_new(loop, timer_never, NULL, &cross.timer));
@@ -211,7 +216,7 @@ static void soon_frees_io(void *ud)
     OK(bgl_io_free(doomed));
     doomed = NULL;
 }
-static void io_never(bgl_io *io, int fd, unsigned revents, void *ud)
+static void io_never(bgl_io *io, bgl_fd fd, unsigned revents, void *ud)
 {
     (void)io, (void)fd, (void)revents, (void)ud;
     cr_assert_fail("freed watcher dispatched");
@@ -220,7 +225,7 @@ static void io_never(bgl_io *io, int fd, unsigned revents, void *ud)
 Test(reentrancy, call_soon_frees_an_io_watcher_queued_behind_it)
 {
     bgl_loop *loop = new_loop();
-    int p[2];
+    bgl_fd p[2];
     make_pipe(p);
     OK(bgl_io_new(loop, p[0], BGL_IO_READ, io_never, NULL, &doomed));
     write_byte(p[1]);
@@ -234,12 +239,12 @@ Test(reentrancy, call_soon_frees_an_io_watcher_queued_behind_it)
 /* ---- creating during dispatch ---------------------------------------------- */
 
 static struct {
-    int fd;
+    bgl_fd fd;
     bgl_io *io;
     int calls;
 } late;
 
-static void late_io(bgl_io *io, int fd, unsigned revents, void *ud)
+static void late_io(bgl_io *io, bgl_fd fd, unsigned revents, void *ud)
 {
     (void)io, (void)revents, (void)ud;
     drain(fd);
@@ -255,7 +260,7 @@ static void create_watcher(void *ud)
 Test(reentrancy, watcher_created_in_a_callback_is_dispatched_next_iteration)
 {
     bgl_loop *loop = the_loop = new_loop();
-    int p[2];
+    bgl_fd p[2];
     make_pipe(p);
     late.fd = p[0];
     write_byte(p[1]);
@@ -269,7 +274,7 @@ Test(reentrancy, watcher_created_in_a_callback_is_dispatched_next_iteration)
     free_loop(loop);
 }
 
-static void recreate_on_same_fd(bgl_io *io, int fd, unsigned revents, void *ud)
+static void recreate_on_same_fd(bgl_io *io, bgl_fd fd, unsigned revents, void *ud)
 {
     (void)revents, (void)ud;
     self_calls++;
@@ -280,7 +285,7 @@ static void recreate_on_same_fd(bgl_io *io, int fd, unsigned revents, void *ud)
 Test(reentrancy, callback_frees_its_watcher_and_watches_the_same_fd_again)
 {
     bgl_loop *loop = the_loop = new_loop();
-    int p[2];
+    bgl_fd p[2];
     make_pipe(p);
     bgl_io *io;
     OK(bgl_io_new(loop, p[0], BGL_IO_READ, recreate_on_same_fd, NULL, &io));
@@ -301,7 +306,7 @@ static struct {
     int calls[2];
 } duo;
 
-static void pause_the_other(bgl_io *io, int fd, unsigned revents, void *ud)
+static void pause_the_other(bgl_io *io, bgl_fd fd, unsigned revents, void *ud)
 {
     (void)io, (void)fd, (void)revents;
     int me = (int)(intptr_t)ud;
@@ -312,7 +317,7 @@ static void pause_the_other(bgl_io *io, int fd, unsigned revents, void *ud)
 Test(reentrancy, pausing_a_queued_watcher_in_a_callback_skips_it)
 {
     bgl_loop *loop = new_loop();
-    int p[2][2];
+    bgl_fd p[2][2];
     for (int i = 0; i < 2; i++) {
         make_pipe(p[i]);
         OK(bgl_io_new(loop, p[i][0], BGL_IO_READ, pause_the_other, (void *)(intptr_t)i,
@@ -421,7 +426,7 @@ static void never_fires(bgl_timer *t, void *ud)
     (void)t, (void)ud;
 }
 
-static void never_ready(bgl_io *io, int fd, unsigned revents, void *ud)
+static void never_ready(bgl_io *io, bgl_fd fd, unsigned revents, void *ud)
 {
     (void)io, (void)fd, (void)revents, (void)ud;
 }
@@ -475,20 +480,20 @@ Test(reentrancy, discard_run_by_free_cannot_queue_create_run_or_free_again)
 static struct {
     bgl_loop *loop;
     bgl_io *io[2];
-    int p[2][2];
+    bgl_fd p[2][2];
     int calls[2];
     bgl_io *fresh;
-    int fresh_p[2];
+    bgl_fd fresh_p[2];
     int fresh_calls;
 } reuse;
 
-static void fresh_io(bgl_io *io, int fd, unsigned revents, void *ud)
+static void fresh_io(bgl_io *io, bgl_fd fd, unsigned revents, void *ud)
 {
     (void)io, (void)fd, (void)revents, (void)ud;
     reuse.fresh_calls++;
 }
 
-static void replace_the_other(bgl_io *io, int fd, unsigned revents, void *ud)
+static void replace_the_other(bgl_io *io, bgl_fd fd, unsigned revents, void *ud)
 {
     (void)io, (void)revents;
     int me = (int)(intptr_t)ud, other = 1 - me;
@@ -496,13 +501,13 @@ static void replace_the_other(bgl_io *io, int fd, unsigned revents, void *ud)
     drain(fd);
     if (!reuse.io[other])
         return;
-    int old_fd = reuse.p[other][0];
+    bgl_fd old_fd = reuse.p[other][0];
     OK(bgl_io_free(reuse.io[other]));
     reuse.io[other] = NULL;
     close_pair(reuse.p[other]);
     make_pipe(reuse.fresh_p);
     OK(bgl_io_new(reuse.loop, reuse.fresh_p[0], BGL_IO_READ, fresh_io, NULL, &reuse.fresh));
-    cr_log_info("old fd %d, fresh fd %d", old_fd, reuse.fresh_p[0]);
+    cr_log_info("old fd %lld, fresh fd %lld", (long long)old_fd, (long long)reuse.fresh_p[0]);
 }
 
 Test(reentrancy, fd_number_reused_during_dispatch_gets_no_stale_event)

@@ -26,7 +26,7 @@ static void note_signal(bgl_signal *s, int signo, void *ud)
     got.source = s;
 }
 
-static void never_ready_io(bgl_io *io, int fd, unsigned revents, void *ud)
+static void never_ready_io(bgl_io *io, bgl_fd fd, unsigned revents, void *ud)
 {
     (void)io, (void)fd, (void)revents, (void)ud;
 }
@@ -56,7 +56,7 @@ Test(signals, raised_sigusr1_is_delivered_as_a_callback)
 Test(signals, stale_watcher_leaves_alone_the_signal_fd_that_reused_its_number)
 {
     bgl_loop *loop = new_loop();
-    int p[2];
+    bgl_fd p[2];
     make_pipe(p);
     bgl_io *io;
     OK(bgl_io_new(loop, p[0], BGL_IO_READ, never_ready_io, NULL, &io));

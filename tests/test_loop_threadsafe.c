@@ -5,6 +5,10 @@
  * starve timers and I/O. */
 #include "helpers.h"
 
+#ifdef _WIN32
+#  define pthread_tryjoin_np _pthread_tryjoin /* winpthreads' name */
+#endif
+
 #include <pthread.h>
 #include <stdatomic.h>
 
@@ -256,7 +260,7 @@ static struct {
     long ran_at_due;     /* calls run when the timer became due / data was written */
     long ran_at_fire;    /* calls run when the timer or the watcher ran */
     int fired;
-    int write_fd;
+    bgl_fd write_fd;
     long write_at;       /* the call that writes to write_fd */
 } fl;
 
@@ -268,7 +272,7 @@ static void flood_call(void *ud)
     fl.next = seq + 1;
     fl.ran++;
     fl.clk.now += 1000; /* each call takes 1 us of the loop's clock */
-    if (fl.write_fd >= 0 && fl.ran == fl.write_at) {
+    if (fl.write_fd != BGL_TEST_NOFD && fl.ran == fl.write_at) {
         write_byte(fl.write_fd);
         fl.ran_at_due = fl.ran;
     }
@@ -283,7 +287,7 @@ static void queue_flood(bgl_loop *loop, long n)
 static void reset_flood(void)
 {
     memset(&fl, 0, sizeof fl);
-    fl.write_fd = -1;
+    fl.write_fd = BGL_TEST_NOFD;
 }
 
 Test(threadsafe, one_iteration_collects_at_most_a_batch_in_order)
@@ -364,7 +368,7 @@ Test(threadsafe, a_flood_delays_a_timer_that_falls_due_by_at_most_one_batch)
     free_loop(loop);
 }
 
-static void note_readable(bgl_io *io, int fd, unsigned revents, void *ud)
+static void note_readable(bgl_io *io, bgl_fd fd, unsigned revents, void *ud)
 {
     (void)io, (void)revents, (void)ud;
     drain(fd);
@@ -376,7 +380,7 @@ Test(threadsafe, a_flood_delays_ready_io_by_at_most_one_batch)
 {
     reset_flood();
     bgl_loop *loop = new_loop();
-    int sp[2];
+    bgl_fd sp[2];
     make_socketpair(sp);
     bgl_io *io;
     OK(bgl_io_new(loop, sp[0], BGL_IO_READ, note_readable, NULL, &io));
