@@ -462,6 +462,8 @@ def test_ssl_echo(loop):
     assert out[20] == big.upper()
 
 
+@pytest.mark.skipif(not hasattr(asyncio.StreamWriter, "start_tls"),
+                    reason="StreamWriter.start_tls() is new in Python 3.11")
 def test_start_tls_upgrades_a_connection(loop):
     sctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     sctx.load_cert_chain(os.path.join(CERTS, "cert.pem"), os.path.join(CERTS, "key.pem"))
