@@ -6,7 +6,6 @@ this service, the connection tasks it spawned and its listening socket.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 import bpy
@@ -53,9 +52,9 @@ async def http_service(ctx):
 
     # LIFO: the listening socket closes first, then open connections.
     ctx.resources.push(server_state.close_connections)
-    server = await asyncio.start_server(server_state.handle, host, port, reuse_address=True)
-    ctx.resources.push(server)
-    address = server.sockets[0].getsockname()[:2]
+    # A resource of the service; 'python -m bgloop ls' lists it while it listens.
+    listener = await ctx.listen(server_state.handle, host, port)
+    address = (listener.host, listener.port)
 
     def forget_address():
         global address
