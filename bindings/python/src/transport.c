@@ -732,9 +732,19 @@ static int check_data(PyObject *data)
 {
     if (PyBytes_Check(data) || PyByteArray_Check(data) || PyMemoryView_Check(data))
         return 0;
+    /* asyncio's own wording, which Python 3.14 changed. */
+    const char *what = "a bytes-like object";
+    PyObject *vi = PySys_GetObject("version_info"); /* borrowed */
+    PyObject *minor = vi ? PySequence_GetItem(vi, 1) : NULL;
+    if (minor) {
+        if (PyLong_AsLong(minor) >= 14)
+            what = "a bytes, bytearray, or memoryview object";
+        Py_DECREF(minor);
+    }
+    PyErr_Clear();
     PyObject *tn = PyObject_GetAttrString((PyObject *)Py_TYPE(data), "__name__");
     if (tn) {
-        PyErr_Format(PyExc_TypeError, "data argument must be a bytes-like object, not %R", tn);
+        PyErr_Format(PyExc_TypeError, "data argument must be %s, not %R", what, tn);
         Py_DECREF(tn);
     }
     return -1;
