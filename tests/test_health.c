@@ -11,7 +11,7 @@
 
 TestSuite(health, .timeout = BGL_TEST_TIMEOUT);
 
-#define MS UINT64_C(1000000)
+#define LAG_MS UINT64_C(1000000) /* unsigned, as the probe's figures are */
 
 static bgl_lag_stats lag_stats(const bgl_lag *lag)
 {
@@ -25,34 +25,34 @@ Test(health, lag_of_a_stalled_loop)
     world w;
     world_init(&w);
     bgl_lag *lag;
-    OK(bgl_lag_new(w.loop, 100 * MS, &lag));
-    advance(&w, 100 * MS);
+    OK(bgl_lag_new(w.loop, 100 * LAG_MS, &lag));
+    advance(&w, 100 * LAG_MS);
     bgl_lag_stats s = lag_stats(lag);
     cr_assert_eq(s.samples, 1);
     cr_assert_eq(s.last_ns, 0);
     cr_assert_eq(s.since_tick_ns, 0);
 
     /* A callback blocks the loop for 350 ms: the next run is overdue. */
-    w.clk.now += 350 * MS;
+    w.clk.now += 350 * LAG_MS;
     s = lag_stats(lag);
     cr_assert_eq(s.samples, 1);
-    cr_assert_eq(s.overdue_ns, 250 * MS);
-    cr_assert_eq(s.since_tick_ns, 350 * MS);
+    cr_assert_eq(s.overdue_ns, 250 * LAG_MS);
+    cr_assert_eq(s.since_tick_ns, 350 * LAG_MS);
 
     settle(&w);
     s = lag_stats(lag);
     cr_assert_eq(s.samples, 2);
-    cr_assert_eq(s.last_ns, 250 * MS);
-    cr_assert_eq(s.max_ns, 250 * MS);
+    cr_assert_eq(s.last_ns, 250 * LAG_MS);
+    cr_assert_eq(s.max_ns, 250 * LAG_MS);
     cr_assert_eq(s.overdue_ns, 0);
-    cr_assert_eq(s.period_ns, 100 * MS);
+    cr_assert_eq(s.period_ns, 100 * LAG_MS);
 
     /* One period after that late run, not a replay of the missed ones. */
-    advance(&w, 100 * MS);
+    advance(&w, 100 * LAG_MS);
     s = lag_stats(lag);
     cr_assert_eq(s.samples, 3);
     cr_assert_eq(s.last_ns, 0);
-    cr_assert_eq(s.max_ns, 250 * MS);
+    cr_assert_eq(s.max_ns, 250 * LAG_MS);
     OK(bgl_lag_free(lag));
     world_free(&w);
 }
@@ -63,7 +63,7 @@ Test(health, a_freed_probe_leaves_no_timer)
     bgl_loop_stats before, armed, after;
     OK(bgl_loop_get_stats(loop, &before));
     bgl_lag *lag;
-    OK(bgl_lag_new(loop, 10 * MS, &lag));
+    OK(bgl_lag_new(loop, 10 * LAG_MS, &lag));
     OK(bgl_loop_get_stats(loop, &armed));
     cr_assert_eq(armed.timers_armed, before.timers_armed + 1);
     OK(bgl_lag_free(lag));
@@ -77,9 +77,9 @@ Test(health, lag_bad_input)
     bgl_loop *loop = new_loop();
     bgl_lag *lag = NULL;
     bgl_lag_stats s;
-    EXPECT_RC(bgl_lag_new(NULL, MS, &lag), -EINVAL);
+    EXPECT_RC(bgl_lag_new(NULL, LAG_MS, &lag), -EINVAL);
     EXPECT_RC(bgl_lag_new(loop, 0, &lag), -EINVAL);
-    EXPECT_RC(bgl_lag_new(loop, MS, NULL), -EINVAL);
+    EXPECT_RC(bgl_lag_new(loop, LAG_MS, NULL), -EINVAL);
     EXPECT_RC(bgl_lag_new(loop, BGL_LAG_PERIOD_MAX_NS + 1, &lag), -ERANGE);
     cr_assert_null(lag);
     EXPECT_RC(bgl_lag_get_stats(NULL, &s), -EINVAL);
