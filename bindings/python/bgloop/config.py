@@ -177,13 +177,7 @@ def slow_callback() -> float | None:
 def py_transports() -> bool:
     """``BGLOOP_PY_TRANSPORTS``: ``1`` gives TCP and Unix stream connections
     of bgloop.Loop asyncio's Python transports instead of the C ones."""
-    raw = _raw("BGLOOP_PY_TRANSPORTS")
-    if raw is None:
-        return False
-    value = _BOOLS.get(raw.lower())
-    if value is None:
-        raise ConfigError(f"BGLOOP_PY_TRANSPORTS={raw!r}: expected 1 or 0 (true/false, yes/no)")
-    return value
+    return _flag("BGLOOP_PY_TRANSPORTS", False)
 
 
 def py_handles() -> bool:
@@ -191,17 +185,22 @@ def py_handles() -> bool:
     call_soon, call_at, call_later and call_soon_threadsafe return asyncio's
     Python Handles, ``0`` bgloop's C ones (faster; not instances of
     asyncio.Handle)."""
-    raw = _raw("BGLOOP_PY_HANDLES")
-    if raw is None:
-        return True
-    value = _BOOLS.get(raw.lower())
-    if value is None:
-        raise ConfigError(f"BGLOOP_PY_HANDLES={raw!r}: expected 1 or 0 (true/false, yes/no)")
-    return value
+    return _flag("BGLOOP_PY_HANDLES", True)
 
 
 _BOOLS = {"1": True, "true": True, "yes": True, "on": True,
           "0": False, "false": False, "no": False, "off": False}
+
+
+def _flag(name: str, default: bool) -> bool:
+    """An on/off variable: 1/0, true/false, yes/no, on/off; unset = default."""
+    raw = _raw(name)
+    if raw is None:
+        return default
+    value = _BOOLS.get(raw.lower())
+    if value is None:
+        raise ConfigError(f"{name}={raw!r}: expected 1 or 0 (true/false, yes/no)")
+    return value
 
 
 def apply_log_level(logger: logging.Logger | None = None) -> None:
