@@ -1,10 +1,10 @@
 """Scheduling costs: a call_soon() storm, timers (call_later() scheduled and
 cancelled, scheduled and fired) and an idle step, on the stock asyncio loop,
-uvloop (if installed), bgloop.Loop with its C handles (BGLOOP_PY_HANDLES=0)
-and bgloop.Loop with asyncio's Python handles (the default), in one run.  Times are CPU
-time of this process per operation (a shared machine's wall time measures the
-neighbours); the ratio is the stock loop's time over the loop's (higher is
-faster).
+uvloop (if installed), bgloop.Loop with its C handles (the default) and
+bgloop.Loop with asyncio's Python handles (bgloop-py-handles,
+BGLOOP_PY_HANDLES=1), in one run.  Times are CPU time of this process per
+operation (a shared machine's wall time measures the neighbours); the ratio
+is the stock loop's time over the loop's (higher is faster).
 
     python bench_calls.py [--n 100000] [--repeat 5]
 """
@@ -19,13 +19,13 @@ from loops import make_loop
 
 def new_loop(kind):
     if kind.startswith("bgloop"):
-        os.environ["BGLOOP_PY_HANDLES"] = "0" if kind == "bgloop-c-handles" else "1"
+        os.environ["BGLOOP_PY_HANDLES"] = "1" if kind == "bgloop-py-handles" else "0"
         kind = "bgloop"
     return make_loop(kind)
 
 
 def kinds():
-    names = ["asyncio", "bgloop-c-handles", "bgloop"]
+    names = ["asyncio", "bgloop", "bgloop-py-handles"]
     try:
         import uvloop  # noqa: F401
 

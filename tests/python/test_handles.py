@@ -1,6 +1,6 @@
 """Handle and TimerHandle behaviour, each test run against the stock asyncio
-loop, bgloop.Loop with its C handles (BGLOOP_PY_HANDLES=0) and bgloop.Loop
-with asyncio's Python handles (BGLOOP_PY_HANDLES=1, the default)."""
+loop, bgloop.Loop with its C handles (the default) and bgloop.Loop with
+asyncio's Python handles (BGLOOP_PY_HANDLES=1)."""
 import asyncio
 import contextvars
 import gc
@@ -16,7 +16,7 @@ import pytest
 import bgloop
 from _loop_util import FACTORIES, ExceptionLog, _close, run
 
-KINDS = ["asyncio", "bgloop-c-handles", "bgloop"]
+KINDS = ["asyncio", "bgloop", "bgloop-py-handles"]
 # asyncio 3.13 shows a callback's arguments in reprs and messages in debug
 # mode only.
 ARGS_SHOWN = sys.version_info < (3, 13)
@@ -25,8 +25,8 @@ ARGS_SHOWN = sys.version_info < (3, 13)
 @pytest.fixture(params=KINDS)
 def hloop(request, monkeypatch):
     monkeypatch.delenv("BGLOOP_PY_HANDLES", raising=False)
-    if request.param == "bgloop-c-handles":
-        monkeypatch.setenv("BGLOOP_PY_HANDLES", "0")
+    if request.param == "bgloop-py-handles":
+        monkeypatch.setenv("BGLOOP_PY_HANDLES", "1")
         lp = bgloop.Loop()
     else:
         lp = FACTORIES[request.param]()
@@ -53,13 +53,19 @@ def cb(*args):
 
 
 def test_handle_types(hloop):
-    h = hloop.call_soon(cb)
-    t = hloop.call_later(10, cb)
-    if hloop.kind == "bgloop-c-handles":
-        assert (type(h), type(t)) == (bgloop._bgloop.Handle, bgloop._bgloop.TimerHandle)
+    made = [hloop.call_soon(cb), hloop.call_soon_threadsafe(cb),
+            hloop.call_later(10, cb), hloop.call_at(hloop.time() + 10, cb)]
+    if hloop.kind == "bgloop":
+        # Like uvloop's: asyncio's API, not asyncio's classes (a C type
+        # cannot extend them).
+        assert [type(h) for h in made] == [bgloop._bgloop.Handle] * 2 + [
+            bgloop._bgloop.TimerHandle] * 2
+        assert not any(isinstance(h, events.Handle) for h in made)
     else:
-        assert isinstance(h, events.Handle) and isinstance(t, events.TimerHandle)
-    t.cancel()
+        assert [type(h) for h in made[2:]] == [events.TimerHandle] * 2
+        assert type(made[0]) is events.Handle and isinstance(made[1], events.Handle)
+    for h in made:
+        h.cancel()
     spin(hloop)
 
 

@@ -29,11 +29,11 @@ Variable                           Default  Meaning
 ``BGLOOP_PY_TRANSPORTS``           0        1: TCP and Unix stream sockets of
                                             bgloop.Loop use asyncio's Python
                                             transports, not the C ones
-``BGLOOP_PY_HANDLES``              1        1: call_soon/call_at/call_later/
+``BGLOOP_PY_HANDLES``              0        1: call_soon/call_at/call_later/
                                             call_soon_threadsafe of bgloop.Loop
                                             make asyncio's Python Handles
                                             (isinstance(h, asyncio.Handle)
-                                            holds); 0: bgloop's C handles
+                                            holds), not bgloop's C ones
 =================================  =======  ==================================
 
 ``BGLOOP_LOG_LEVEL``, when set, is applied to the ``bgloop`` logger when the
@@ -181,11 +181,11 @@ def py_transports() -> bool:
 
 
 def py_handles() -> bool:
-    """``BGLOOP_PY_HANDLES``: ``1`` (the default) makes bgloop.Loop's
-    call_soon, call_at, call_later and call_soon_threadsafe return asyncio's
-    Python Handles, ``0`` bgloop's C ones (faster; not instances of
-    asyncio.Handle)."""
-    return _flag("BGLOOP_PY_HANDLES", True)
+    """``BGLOOP_PY_HANDLES``: ``1`` makes bgloop.Loop's call_soon, call_at,
+    call_later and call_soon_threadsafe return asyncio's Python Handles
+    instead of bgloop's C ones (the default: asyncio's API, but not
+    instances of asyncio.Handle)."""
+    return _flag("BGLOOP_PY_HANDLES", False)
 
 
 _BOOLS = {"1": True, "true": True, "yes": True, "on": True,
@@ -221,5 +221,5 @@ ENV_VARS = {
     "BGLOOP_START_LIMIT_INTERVAL": (start_limit_interval, "start-limit interval in seconds"),
     "BGLOOP_SLOW_CALLBACK": (slow_callback, "log callbacks slower than this (seconds; unset = off)"),
     "BGLOOP_PY_TRANSPORTS": (py_transports, "1 = asyncio's Python socket transports, not the C ones"),
-    "BGLOOP_PY_HANDLES": (py_handles, "1 = asyncio's Python Handles (default), 0 = bgloop's C ones"),
+    "BGLOOP_PY_HANDLES": (py_handles, "1 = asyncio's Python Handles, not bgloop's C ones"),
 }

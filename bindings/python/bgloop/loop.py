@@ -8,10 +8,10 @@ iteration step live in the C loop (bgloop._bgloop.Core).
 - call_soon() queues a Handle in C; the C loop runs it.
 - call_at()/call_later() arm one C timer per TimerHandle; cancel() disarms it
   (the core finds the timer by handle).
-- The handles are asyncio's own classes, or with BGLOOP_PY_HANDLES=0
-  bgloop._bgloop.Handle/TimerHandle: C types with asyncio's API, repr and
-  debug messages, which the C loop runs without attribute look-ups, but not
-  subclasses of asyncio's (see src/handle.h).
+- The handles are bgloop._bgloop.Handle/TimerHandle: C types with asyncio's
+  API, repr and debug messages, which the C loop runs without attribute
+  look-ups; like uvloop's, they are not subclasses of asyncio's (see
+  src/handle.h).  BGLOOP_PY_HANDLES=1 gives asyncio's own classes instead.
 - The selector asyncio talks to (_Selector) is a registry of C fd watchers
   whose callbacks run the reader/writer Handles directly.
 - call_soon_threadsafe() goes through libbgloop's thread-safe queue, which
@@ -261,8 +261,8 @@ class Loop(*_loop_bases(), asyncio.SelectorEventLoop):
     # ---- scheduling -------------------------------------------------------
 
     def _call_soon(self, callback, args, context):
-        # asyncio's Handles (BGLOOP_PY_HANDLES=1, the default); __init__
-        # puts Core.soon in this method's place otherwise.
+        # asyncio's Handles (BGLOOP_PY_HANDLES=1); by default __init__ puts
+        # Core.soon (C handles) in this method's place.
         handle = events.Handle(callback, args, self, context)
         if handle._source_traceback:
             del handle._source_traceback[-1]

@@ -220,6 +220,10 @@ static void threadsafe_run(void *userdata)
     run_pending(userdata, 1);
 }
 
+/* Run a Handle that is not cancelled; `c_handle`: it is one of bgloop's C
+ * handles (bglpy_is_handle), run without attribute look-ups. */
+static void call_handle(bglpy_core *core, PyObject *handle, int c_handle);
+
 void bglpy_run_handle(bglpy_core *core, PyObject *handle)
 {
     if (core->exc_type) {
@@ -231,7 +235,7 @@ void bglpy_run_handle(bglpy_core *core, PyObject *handle)
     }
     if (bglpy_is_handle(core->st, handle)) {
         if (!((bglpy_handle *)handle)->cancelled)
-            bglpy_call_handle(core, handle);
+            call_handle(core, handle, 1);
         return;
     }
     PyObject *c = PyObject_GetAttr(handle, core->st->str_cancelled);
@@ -241,18 +245,25 @@ void bglpy_run_handle(bglpy_core *core, PyObject *handle)
     }
     int cancelled = PyObject_IsTrue(c);
     Py_DECREF(c);
-    if (!cancelled)
-        bglpy_call_handle(core, handle);
+    if (cancelled < 0)
+        bglpy_stash_exception(core);
+    else if (!cancelled)
+        call_handle(core, handle, 0);
 }
 
 void bglpy_call_handle(bglpy_core *core, PyObject *handle)
+{
+    call_handle(core, handle, bglpy_is_handle(core->st, handle));
+}
+
+static void call_handle(bglpy_core *core, PyObject *handle, int c_handle)
 {
     bglpy_state *st = core->st;
     uint64_t t0 = bgl_monotonic_ns();
     PyObject *r;
     if (core->debug && core->owner)
         r = PyObject_CallMethodObjArgs(core->owner, st->str_bgl_run_debug, handle, NULL);
-    else if (bglpy_is_handle(st, handle))
+    else if (c_handle)
         r = bglpy_handle_run((bglpy_handle *)handle) < 0 ? NULL : (Py_INCREF(Py_None), Py_None);
     else
         r = PyObject_CallMethodObjArgs(handle, st->str_run, NULL);

@@ -1,11 +1,12 @@
 /* handle.h - bgloop._bgloop.Handle and TimerHandle: asyncio's Handle API in C.
  *
  * Loop.call_soon/call_at/call_later/call_soon_threadsafe hand these out
- * with BGLOOP_PY_HANDLES=0.  They behave as asyncio.Handle and
- * asyncio.TimerHandle (cancel, cancelled, when, get_context, _run, repr,
- * the private attributes asyncio's base loop reads), but are not subclasses
- * of them: asyncio's classes are Python classes with __slots__, whose
- * layout a stable-ABI C type cannot extend.
+ * (asyncio's own classes with BGLOOP_PY_HANDLES=1).  They behave as
+ * asyncio.Handle and asyncio.TimerHandle (cancel, cancelled, when,
+ * get_context, _run, repr, the private attributes asyncio's base loop
+ * reads), but are not subclasses of them, as uvloop's are not: asyncio's
+ * classes are Python classes with __slots__, whose layout a stable-ABI C
+ * type cannot extend.
  *
  * The dispatcher (dispatch.c) recognises them by type and skips both
  * attribute look-ups of a Python Handle: it reads `cancelled` and calls
