@@ -237,8 +237,6 @@ class Loop(*_loop_bases(), asyncio.SelectorEventLoop):
         self._core.bind(self)
         self._ready = _Ready(self._core)
         self._scheduled = _Scheduled(self._core)
-        self._bgl_left: Optional[bool] = None
-        self._bgl_left_at = -1
         # Callables f(loop) -> bool telling kick() that something other than
         # tasks still needs the loop (the service manager registers one).
         self._bgl_busy_checks: list = []
@@ -257,6 +255,28 @@ class Loop(*_loop_bases(), asyncio.SelectorEventLoop):
         except BaseException:
             self.close()  # a bad BGLOOP_* value: leave nothing open behind
             raise
+        self._bgl_bind_c_methods()
+
+    def _bgl_bind_c_methods(self):
+        # The hottest methods in C (loop_fast.c), bound as instance
+        # attributes where the class has asyncio's (or bgloop's) own:
+        # kick(), create_future(), get_debug(), and call_soon() while debug
+        # mode is off and the handles are C ones (debug mode's checks and
+        # tracebacks stay asyncio's).
+        cls, core = type(self), self._core
+        fast = {
+            "kick": (Loop.kick, core.loop_kick, True),
+            "create_future": (base_events.BaseEventLoop.create_future,
+                              core.loop_create_future, True),
+            "get_debug": (base_events.BaseEventLoop.get_debug, core.loop_get_debug, True),
+            "call_soon": (base_events.BaseEventLoop.call_soon, core.loop_call_soon,
+                          self._bgl_c_handles and not self._debug),
+        }
+        for name, (own, c_method, wanted) in fast.items():
+            if wanted and getattr(cls, name) is own:
+                setattr(self, name, c_method)
+            else:
+                self.__dict__.pop(name, None)
 
     # ---- scheduling -------------------------------------------------------
 
@@ -355,6 +375,8 @@ class Loop(*_loop_bases(), asyncio.SelectorEventLoop):
     def set_debug(self, enabled):
         super().set_debug(enabled)
         self._core.debug = bool(enabled)
+        if hasattr(self, "_bgl_c_handles"):  # not while __init__ runs
+            self._bgl_bind_c_methods()
 
     def _bgl_run_debug(self, handle):
         # Debug mode: what asyncio's _run_once does around each callback.
@@ -403,20 +425,7 @@ class Loop(*_loop_bases(), asyncio.SelectorEventLoop):
 
         Returns True when nothing is left: no pending task, no queued
         callback and no registered busy check (services) reporting work."""
-        if self._thread_id is not None:
-            raise RuntimeError(
-                "kick(): this loop is already running (kick() was called from one of its "
-                "callbacks or while run_forever()/run_until_complete() drives it)"
-            )
-        self._core.kick(timeout, budget)
-        # Tasks and services only change state when callbacks run (Python
-        # ones or the C service manager's), so the answer of the last kick
-        # stands while nothing at all was dispatched.
-        ran = self._core.dispatched
-        if ran != self._bgl_left_at or self._core.queued:
-            self._bgl_left = self._nothing_left()
-            self._bgl_left_at = ran
-        return self._bgl_left
+        return self._core.loop_kick(timeout, budget)
 
     def _nothing_left(self) -> bool:
         if self._core.queued:
@@ -450,7 +459,7 @@ class Loop(*_loop_bases(), asyncio.SelectorEventLoop):
             raise TypeError(f"add_busy_check() needs a callable, not {type(check).__name__}")
         if check not in self._bgl_busy_checks:
             self._bgl_busy_checks.append(check)
-            self._bgl_left_at = -1  # the last answer did not ask it
+            self._core.forget_left()  # the last answer did not ask it
 
     def remove_busy_check(self, check: Callable[["Loop"], bool]) -> bool:
         """Unregister a check; False if it was not registered."""
@@ -458,7 +467,7 @@ class Loop(*_loop_bases(), asyncio.SelectorEventLoop):
             self._bgl_busy_checks.remove(check)
         except ValueError:
             return False
-        self._bgl_left_at = -1
+        self._core.forget_left()
         return True
 
     def _bgl_kick_enter(self):

@@ -70,7 +70,28 @@
     X(_remove_writer)                                                           \
     X(_bgl_kick_enter)                                                          \
     X(_bgl_kick_exit)                                                           \
-    X(data_received)
+    X(data_received)                                                            \
+    X(_thread_id)                                                               \
+    X(_nothing_left)                                                            \
+    X(_closed)                                                                  \
+    X(call_soon)                                                                \
+    X(context)                                                                  \
+    X(timeout)                                                                  \
+    X(budget)                                                                   \
+    X(_stream_reader_wr)                                                        \
+    X(_eof)                                                                     \
+    X(_buffer)                                                                  \
+    X(_waiter)                                                                  \
+    X(_transport)                                                               \
+    X(_paused)                                                                  \
+    X(_limit)                                                                   \
+    X(feed_data)                                                                \
+    X(_wakeup_waiter)                                                           \
+    X(cancelled)                                                                \
+    X(set_result)                                                               \
+    X(pause_reading)                                                            \
+    X(extend)                                                                   \
+    X(loop)
 
 typedef struct bglpy_state {
 #define BGLPY_X(name) PyTypeObject *name;
@@ -89,6 +110,15 @@ typedef struct bglpy_state {
     int format_cb_debug;
     /* transport.c's receive buffer (BGLPY_RECV_MAX bytes; the GIL guards it). */
     char *rbuf;
+    /* stream_data.c: asyncio.streams' StreamReaderProtocol and StreamReader
+     * and the functions of theirs it stands in for; streams_state 0 not
+     * looked up yet, 1 found, -1 not usable.  streams_assert: `assert`
+     * statements run (python without -O). */
+    PyObject *srp_type, *sr_type;
+    PyObject *srp_data_received, *sr_feed_data, *sr_wakeup_waiter;
+    int streams_state, streams_assert;
+    /* loop_fast.c: asyncio.futures.Future, once looked up. */
+    PyObject *future_type;
 } bglpy_state;
 
 static inline bglpy_state *bglpy_module_state(PyObject *module)

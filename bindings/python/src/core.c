@@ -180,19 +180,13 @@ static PyObject *call_hook(bglpy_core *self, PyObject *name)
     return PyObject_CallMethodObjArgs(self->owner, name, NULL);
 }
 
-static PyObject *core_kick(bglpy_core *self, PyObject *const *args, Py_ssize_t nargs)
+int bglpy_core_kick(bglpy_core *self, int64_t timeout_ns, int64_t budget_ns)
 {
-    int64_t timeout_ns, budget_ns;
-    if (nargs != 2) {
-        PyErr_Format(PyExc_TypeError, "kick() takes 2 arguments (%zd given)", nargs);
-        return NULL;
-    }
-    if (bglpy_seconds(args[0], "timeout", 1, &timeout_ns) < 0 ||
-        bglpy_seconds(args[1], "budget", 1, &budget_ns) < 0 || check_idle(self, "kick()") < 0)
-        return NULL;
+    if (check_idle(self, "kick()") < 0)
+        return -1;
     if (!self->owner) {
         PyErr_SetString(PyExc_RuntimeError, "kick(): core is not bound to a loop");
-        return NULL;
+        return -1;
     }
     if (budget_ns == 0)
         budget_ns = 1; /* "no time at all" still runs one callback */
@@ -203,15 +197,15 @@ static PyObject *core_kick(bglpy_core *self, PyObject *const *args, Py_ssize_t n
         /* Idle: no Python code runs and no Python state changes. */
         self->busy = 0;
         if (ready < 0)
-            return NULL;
+            return -1;
         self->idle_kicks++;
-        return PyLong_FromLong(0);
+        return 0;
     }
 
     PyObject *r = call_hook(self, self->st->str_bgl_kick_enter);
     if (!r) {
         self->busy = 0;
-        return NULL;
+        return -1;
     }
     Py_DECREF(r);
     /* libbgloop composes the iterations and owns the budget. */
@@ -227,10 +221,24 @@ static PyObject *core_kick(bglpy_core *self, PyObject *const *args, Py_ssize_t n
     else if (self->exc_type)
         PyErr_WriteUnraisable(self->owner);
     else
-        return NULL;
+        return -1;
     if (finish(self, n < 0 ? n : 0, "bgl_loop_kick") < 0)
+        return -1;
+    return n;
+}
+
+static PyObject *core_kick(bglpy_core *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    int64_t timeout_ns, budget_ns;
+    if (nargs != 2) {
+        PyErr_Format(PyExc_TypeError, "kick() takes 2 arguments (%zd given)", nargs);
         return NULL;
-    return PyLong_FromLong(n);
+    }
+    if (bglpy_seconds(args[0], "timeout", 1, &timeout_ns) < 0 ||
+        bglpy_seconds(args[1], "budget", 1, &budget_ns) < 0)
+        return NULL;
+    int n = bglpy_core_kick(self, timeout_ns, budget_ns);
+    return n < 0 ? NULL : PyLong_FromLong(n);
 }
 
 static PyObject *core_take_stop(bglpy_core *self, PyObject *unused)
@@ -348,6 +356,20 @@ static PyMethodDef core_methods[] = {
      "delivers signo (on Windows: SIGINT, SIGBREAK, SIGTERM from the console)."},
     {"run_once", (PyCFunction)core_run_once, METH_O, NULL},
     {"kick", (PyCFunction)(void (*)(void))core_kick, METH_FASTCALL, NULL},
+    {"loop_kick", (PyCFunction)(void (*)(void))bglpy_loop_kick, METH_FASTCALL | METH_KEYWORDS,
+     "loop_kick($self, /, timeout=0.0, budget=None)\n--\n\n"
+     "bgloop.Loop.kick() itself; the Loop binds it in its own place (see Loop.kick)."},
+    {"loop_call_soon", (PyCFunction)(void (*)(void))bglpy_loop_call_soon,
+     METH_FASTCALL | METH_KEYWORDS,
+     "loop_call_soon($self, callback, /, *args, context=None)\n--\n\n"
+     "asyncio's call_soon() outside debug mode, making a C Handle; the Loop binds it in "
+     "its own place."},
+    {"loop_create_future", (PyCFunction)bglpy_loop_create_future, METH_NOARGS,
+     "loop_create_future($self, /)\n--\n\nasyncio's create_future(): Future(loop=loop)."},
+    {"loop_get_debug", (PyCFunction)bglpy_loop_get_debug, METH_NOARGS,
+     "loop_get_debug($self, /)\n--\n\nasyncio's get_debug(), from the core's flag."},
+    {"forget_left", (PyCFunction)bglpy_loop_forget_left, METH_NOARGS,
+     "Forget loop_kick()'s last answer (a busy check was added or removed)."},
     {"stop", (PyCFunction)core_stop, METH_NOARGS, NULL},
     {"take_stop", (PyCFunction)core_take_stop, METH_NOARGS,
      "take_stop() -> int | None: the code of a pending bgl_loop_stop() of other code (the "
@@ -416,13 +438,18 @@ static PyObject *get_callbacks(bglpy_core *self, void *c)
     return PyLong_FromUnsignedLongLong(self->callbacks);
 }
 
-static PyObject *get_dispatched(bglpy_core *self, void *c)
+uint64_t bglpy_core_dispatched(bglpy_core *self)
 {
-    (void)c;
     bgl_loop_stats st = {0};
     if (self->loop)
         bgl_loop_get_stats(self->loop, &st);
-    return PyLong_FromUnsignedLongLong(st.dispatched + self->callbacks);
+    return st.dispatched + self->callbacks;
+}
+
+static PyObject *get_dispatched(bglpy_core *self, void *c)
+{
+    (void)c;
+    return PyLong_FromUnsignedLongLong(bglpy_core_dispatched(self));
 }
 
 static PyObject *get_busy(bglpy_core *self, void *c)
@@ -481,6 +508,7 @@ static PyObject *core_new(PyTypeObject *type, PyObject *args, PyObject *kwds)
     bglpy_list_init(&self->signals);
     bglpy_list_init(&self->pending);
     self->slow_ns = UINT64_MAX; /* asyncio reports slow callbacks only in debug mode */
+    self->left = -1;
     int r = bgl_loop_new(&self->loop);
     if (r < 0) {
         self->loop = NULL;

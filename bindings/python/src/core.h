@@ -62,6 +62,11 @@ typedef struct bglpy_core {
     uint64_t kicks;
     uint64_t idle_kicks;        /* kicks that dispatched nothing */
     uint64_t waits;             /* waits in the kernel that may block (GIL released) */
+    /* Loop.kick()'s last answer "nothing left" (1/0; -1: not known), valid
+     * while bglpy_core_dispatched() is still left_at and nothing is queued:
+     * tasks and services change only when callbacks run. */
+    int left;
+    uint64_t left_at;
 } bglpy_core;
 
 typedef struct bglpy_timer {
@@ -117,6 +122,22 @@ void bglpy_request_stop(bglpy_core *core);
 /* After a kick or run_once: take the binding's own stop request back and
  * leave any other one pending. */
 void bglpy_settle_stop(bglpy_core *core);
+
+/* One bounded step from outside the loop (bgloop.Loop.kick()): wait up to
+ * timeout_ns (-1: no limit), then dispatch within budget_ns (-1: no limit).
+ * The number of callbacks dispatched, or -1 with an exception set. */
+int bglpy_core_kick(bglpy_core *core, int64_t timeout_ns, int64_t budget_ns);
+/* Grows whenever any callback ran, Python or C. */
+uint64_t bglpy_core_dispatched(bglpy_core *core);
+/* Methods of Core that are bgloop.Loop's own kick(), call_soon(),
+ * create_future() and get_debug() (loop_fast.c). */
+PyObject *bglpy_loop_kick(bglpy_core *core, PyObject *const *args, Py_ssize_t nargs,
+                          PyObject *kwnames);
+PyObject *bglpy_loop_call_soon(bglpy_core *core, PyObject *const *args, Py_ssize_t nargs,
+                               PyObject *kwnames);
+PyObject *bglpy_loop_forget_left(bglpy_core *core, PyObject *unused);
+PyObject *bglpy_loop_create_future(bglpy_core *core, PyObject *unused);
+PyObject *bglpy_loop_get_debug(bglpy_core *core, PyObject *unused);
 
 /* Core.cancel_timer(handle): disarm the timer armed for that TimerHandle.
  * True if there was one. */

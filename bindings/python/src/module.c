@@ -199,6 +199,12 @@ static int module_traverse(PyObject *module, visitproc visit, void *arg)
     Py_VISIT(st->copy_context);
     Py_VISIT(st->extract_stack);
     Py_VISIT(st->format_cb);
+    Py_VISIT(st->srp_type);
+    Py_VISIT(st->sr_type);
+    Py_VISIT(st->srp_data_received);
+    Py_VISIT(st->sr_feed_data);
+    Py_VISIT(st->sr_wakeup_waiter);
+    Py_VISIT(st->future_type);
     return 0;
 }
 
@@ -215,6 +221,13 @@ static int module_clear(PyObject *module)
     Py_CLEAR(st->copy_context);
     Py_CLEAR(st->extract_stack);
     Py_CLEAR(st->format_cb);
+    Py_CLEAR(st->srp_type);
+    Py_CLEAR(st->sr_type);
+    Py_CLEAR(st->srp_data_received);
+    Py_CLEAR(st->sr_feed_data);
+    Py_CLEAR(st->sr_wakeup_waiter);
+    Py_CLEAR(st->future_type);
+    st->streams_state = 0;
 #define BGLPY_X(name) Py_CLEAR(st->str##name);
     BGLPY_NAMES(BGLPY_X)
 #undef BGLPY_X

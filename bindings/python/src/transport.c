@@ -10,6 +10,7 @@
  * sendmsg() (a gather write) when the socket is ready again.
  */
 #include "transport.h"
+#include "stream_data.h"
 
 #include "structmember.h"
 
@@ -53,6 +54,7 @@ typedef struct bglpy_transport {
     int fd;
     unsigned want;             /* BGL_IO_READ | BGL_IO_WRITE wanted now */
     int buffered;              /* the protocol is an asyncio.BufferedProtocol */
+    signed char direct;        /* stream_data.c's verdict on the protocol (0: none yet) */
     int protocol_connected;
     int closing, eof, paused, protocol_paused;
     int conn_lost;
@@ -440,14 +442,8 @@ static void read_ready(bglpy_transport *t)
         on_eof(t);
         return;
     }
-    PyObject *data = PyBytes_FromStringAndSize(rbuf, n);
-    PyObject *r = data ? PyObject_CallMethodObjArgs(t->protocol, t->st->strdata_received, data,
-                                                    NULL)
-                       : NULL;
-    Py_XDECREF(data);
-    if (r)
-        Py_DECREF(r);
-    else if (fatal_error(t, "Fatal error: protocol.data_received() call failed.") < 0)
+    if (bglpy_data_received(t->st, t->protocol, &t->direct, rbuf, n) < 0 &&
+        fatal_error(t, "Fatal error: protocol.data_received() call failed.") < 0)
         callback_error(t);
 }
 
@@ -971,6 +967,7 @@ static PyObject *tr_set_protocol_state(bglpy_transport *t, PyObject *args)
     t->protocol = protocol;
     Py_XDECREF(old);
     t->buffered = buffered;
+    t->direct = 0;
     t->protocol_connected = 1;
     Py_RETURN_NONE;
 }
