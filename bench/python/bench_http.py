@@ -62,11 +62,14 @@ def wrk(port, duration, connections, cpu=None):
 
 
 def cpu_seconds(pid):
-    # utime + stime of the server: what the loop itself costs, which a busy
-    # shared machine distorts much less than wall-clock throughput.
+    """(user, system) CPU seconds of the server so far: what the loop itself
+    costs, which a busy shared machine distorts much less than wall-clock
+    throughput.  System time is the kernel's share (TCP over loopback, the
+    same syscalls for every loop); user time is where loops differ."""
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    tick = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / tick, int(fields[12]) / tick
 
 
 def run_one(loop_name, kind, args):
@@ -77,10 +80,11 @@ def run_one(loop_name, kind, args):
                             preexec_fn=pinned(server_cpu))
     try:
         assert proc.stdout.readline().strip() == "ready"
-        cpu0 = cpu_seconds(proc.pid)
+        user0, sys0 = cpu_seconds(proc.pid)
         rps, p99 = wrk(port, args.duration, args.connections, wrk_cpu)
-        cpu_us = (cpu_seconds(proc.pid) - cpu0) / (rps * args.duration) * 1e6
-        return rps, p99, cpu_us
+        user1, sys1 = cpu_seconds(proc.pid)
+        per_req = 1e6 / (rps * args.duration)
+        return rps, p99, (user1 - user0) * per_req, (sys1 - sys0) * per_req
     finally:
         proc.terminate()
         proc.wait()
@@ -102,10 +106,11 @@ def main():
     for r in range(args.rounds):
         for kind in kinds:
             for name in loops:  # alternate: drift on a shared machine hits all alike
-                rps, p99, cpu_us = run_one(name, kind, args)
-                results[(kind, name)].append((rps, p99, cpu_us))
+                rps, p99, user_us, sys_us = run_one(name, kind, args)
+                results[(kind, name)].append((rps, p99, user_us + sys_us, user_us, sys_us))
                 print(f"round {r + 1} {kind:8s} {name:9s} {rps:10.0f} req/s  p99 {p99:7.2f} ms  "
-                      f"server CPU {cpu_us:5.1f} us/req", flush=True)
+                      f"server CPU {user_us + sys_us:5.1f} us/req (user {user_us:4.1f})",
+                      flush=True)
                 time.sleep(0.5)
     server_cpu, wrk_cpu = cpus(args)
     placement = (f"server on CPU {server_cpu}, wrk on CPU {wrk_cpu}" if server_cpu is not None
@@ -113,15 +118,16 @@ def main():
     print(f"\nHTTP/1.1 keep-alive, wrk -t1 -c{args.connections} -d{args.duration}s, "
           f"median of {args.rounds} rounds, {placement}, Python {sys.version.split()[0]}")
     for kind in kinds:
-        med = {name: [statistics.median(x[i] for x in results[(kind, name)]) for i in range(3)]
+        med = {name: [statistics.median(x[i] for x in results[(kind, name)]) for i in range(5)]
                for name in loops}
         for name in loops:
-            rps, p99, cpu = med[name]
+            rps, p99, cpu, user, system = med[name]
             vs = f"x{rps / med['asyncio'][0]:.2f} vs asyncio"
             if "uvloop" in med:
                 vs += f"  x{rps / med['uvloop'][0]:.2f} vs uvloop"
             print(f"  {kind:8s} {name:9s} {rps:10.0f} req/s  p99 {p99:7.2f} ms  {vs}"
-                  f"   server CPU {cpu:5.1f} us/req  x{cpu / med['asyncio'][2]:.2f}")
+                  f"   server CPU {cpu:5.1f} us/req (user {user:4.1f} + kernel {system:4.1f})"
+                  f"  x{med['asyncio'][2] / cpu:.2f} less than asyncio")
 
 
 if __name__ == "__main__":
