@@ -121,8 +121,8 @@ static int pump_in(struct conn *c)
             die("recv", errno);
         }
         if (n == 0) {
-            fprintf(stderr, "echo_load: connection %d: closed by the server after %zu of %zu bytes\n",
-                    c->id, c->got, size);
+            fprintf(stderr, "echo_load: connection %d: closed by the server after %zu of %zu"
+                    " bytes\n", c->id, c->got, size);
             exit(1);
         }
         c->got += (size_t)n;

@@ -11,7 +11,9 @@ another, so neither steals the other's time.  Rounds alternate the loops
 (round 1: every case on every loop, then round 2, ...) so that a slow
 moment of the machine hits them all.  Prints round trips per second, the
 server's CPU time per round trip and, per case, the medians' ratios
-against the stock asyncio loop and uvloop.
+against the stock asyncio loop and uvloop.  On a shared machine the rates
+follow its other load; the server's CPU time per round trip is the
+steadier figure.
 
 echo_load is found as --load, $BGLOOP_ECHO_LOAD, the bench build's
 (build-bench/bench/echo_load, see bench/run.sh) or compiled with `cc -O2`
@@ -19,6 +21,7 @@ into build/bench/echo_load.
 """
 import argparse
 import os
+import shlex
 import shutil
 import socket
 import statistics
@@ -48,14 +51,18 @@ def find_load(explicit):
     out = os.path.join(ROOT, "build", "bench", "echo_load")
     if fresh(out):
         return out
-    cc = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc") or shutil.which("clang")
+    cc = shlex.split(os.environ.get("CC", "")) or [
+        c for c in (shutil.which("cc"), shutil.which("gcc"), shutil.which("clang")) if c][:1]
     if not cc:
         raise SystemExit("bench_echo: no C compiler (cc, gcc or clang) to build bench/echo_load.c;"
                          " build it with bench/run.sh or pass --load PATH")
     os.makedirs(os.path.dirname(out), exist_ok=True)
-    r = subprocess.run([cc, "-O2", "-o", out, LOAD_SRC], capture_output=True, text=True)
+    try:
+        r = subprocess.run(cc + ["-O2", "-o", out, LOAD_SRC], capture_output=True, text=True)
+    except OSError as e:
+        raise SystemExit(f"bench_echo: cannot run the C compiler {cc[0]}: {e}")
     if r.returncode:
-        raise SystemExit(f"bench_echo: {cc} could not build {LOAD_SRC}:\n{r.stderr}")
+        raise SystemExit(f"bench_echo: {' '.join(cc)} could not build {LOAD_SRC}:\n{r.stderr}")
     return out
 
 
