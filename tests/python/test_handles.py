@@ -109,17 +109,70 @@ def test_cancel_from_another_callback(hloop):
     assert out == ["later", "canceller"]
 
 
-def test_cancel_itself_while_running(hloop):
+@pytest.mark.parametrize("how", ["call_soon", "call_soon_threadsafe"])
+def test_cancel_itself_while_running(hloop, how):
     out = []
     holder = []
 
     def me(arg):
         holder[0].cancel()
-        out.append(arg)
+        out.append((arg, holder[0].cancelled()))
 
-    holder.append(hloop.call_soon(me, "ran"))
+    holder.append(getattr(hloop, how)(me, "ran"))
     spin(hloop)
-    assert out == ["ran"] and holder[0].cancelled()
+    assert out == [("ran", True)] and holder[0].cancelled()
+
+
+def test_cancel_from_another_thread_before_run(hloop):
+    out = []
+    go = threading.Event()
+    hloop.call_soon(go.wait, 30)  # the loop is busy until the other thread is done
+
+    def other():
+        try:
+            h = hloop.call_soon_threadsafe(out.append, "ran")
+            h.cancel()
+            out.append(h.cancelled())
+        finally:
+            go.set()
+            hloop.call_soon_threadsafe(hloop.stop)
+
+    t = threading.Thread(target=other)
+    t.start()
+    hloop.run_forever()
+    t.join(30)
+    spin(hloop)
+    assert out == [True]
+
+
+@pytest.mark.skipif(not hasattr(events, "_ThreadSafeHandle"),
+                    reason="asyncio's thread-safe handles lock out other threads from 3.14 on")
+def test_cancel_from_another_thread_waits_for_the_running_callback(hloop):
+    started, cancelling, returned = threading.Event(), threading.Event(), threading.Event()
+    seen = []
+
+    def callback():
+        started.set()
+        cancelling.wait(30)
+        # A cancel() that did not wait for this callback would return now.
+        seen.append(("cancel returned while running", returned.wait(0.2)))
+
+    def other():
+        try:
+            h = hloop.call_soon_threadsafe(callback)
+            started.wait(30)
+            cancelling.set()
+            h.cancel()
+            returned.set()
+            seen.append(("cancelled", h.cancelled()))
+        finally:
+            hloop.call_soon_threadsafe(hloop.stop)
+
+    t = threading.Thread(target=other)
+    t.start()
+    hloop.run_forever()
+    t.join(30)
+    assert seen == [("cancel returned while running", False), ("cancelled", True)]
 
 
 def test_contextvars(hloop):

@@ -108,6 +108,9 @@ typedef struct bglpy_state {
      * it takes debug=). */
     PyObject *context_run, *str_ctx_run, *copy_context, *extract_stack, *format_cb;
     int format_cb_debug;
+    /* asyncio has _ThreadSafeHandle (3.14): call_soon_threadsafe() handles
+     * lock out cancel() and cancelled() of other threads while they run. */
+    int threadsafe_lock;
     /* transport.c's receive buffer (BGLPY_RECV_MAX bytes; the GIL guards it). */
     char *rbuf;
     /* stream_data.c: asyncio.streams' StreamReaderProtocol and StreamReader

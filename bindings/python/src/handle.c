@@ -89,6 +89,10 @@ PyObject *bglpy_core_soon_threadsafe(bglpy_core *core, PyObject *const *args, Py
     if (check_args(nargs, 3, "soon_threadsafe") < 0)
         return NULL;
     bglpy_handle *h = handle_make(core, core->st->Handle, NULL, args[0], args[1], args[2]);
+    if (h && core->st->threadsafe_lock && !(h->lock = PyThread_allocate_lock())) {
+        PyErr_NoMemory();
+        Py_CLEAR(h);
+    }
     if (h && bglpy_call_threadsafe(core, (PyObject *)h) < 0)
         Py_CLEAR(h);
     return (PyObject *)h;
@@ -122,6 +126,32 @@ void bglpy_handle_fired(bglpy_state *st, PyObject *handle)
 }
 
 /* ---- running --------------------------------------------------------------- */
+
+/* Take a thread-safe handle's lock (waiting without the GIL); 1 if taken
+ * (ts_unlock() it), 0 if the handle has none or this thread holds it. */
+static int ts_lock(bglpy_handle *h)
+{
+    if (!h->lock)
+        return 0;
+    unsigned long me = PyThread_get_thread_ident();
+    if (h->lock_owner == me)
+        return 0;
+    if (!PyThread_acquire_lock(h->lock, NOWAIT_LOCK)) {
+        Py_BEGIN_ALLOW_THREADS
+        PyThread_acquire_lock(h->lock, WAIT_LOCK);
+        Py_END_ALLOW_THREADS
+    }
+    h->lock_owner = me;
+    return 1;
+}
+
+static void ts_unlock(bglpy_handle *h, int locked)
+{
+    if (!locked)
+        return;
+    h->lock_owner = 0;
+    PyThread_release_lock(h->lock);
+}
 
 /* Debug mode of the handle's loop (a handle the collector cleared has
  * none). */
@@ -192,7 +222,18 @@ done:
     return 0;
 }
 
+static int handle_run(bglpy_handle *h);
+
 int bglpy_handle_run(bglpy_handle *h)
+{
+    /* Another thread may have cancelled it since the dispatcher looked. */
+    int locked = ts_lock(h);
+    int rc = handle_run(h);
+    ts_unlock(h, locked);
+    return rc;
+}
+
+static int handle_run(bglpy_handle *h)
 {
     PyObject *callback = h->callback, *args = h->args, *context = h->context;
     if (!callback)
@@ -242,16 +283,28 @@ int bglpy_handle_run(bglpy_handle *h)
 
 /* ---- methods --------------------------------------------------------------- */
 
+static int cancel(bglpy_handle *self);
+
 static PyObject *handle_cancel(bglpy_handle *self, PyObject *unused)
 {
     (void)unused;
+    int locked = ts_lock(self);
+    int r = cancel(self);
+    ts_unlock(self, locked);
+    if (r < 0)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
+static int cancel(bglpy_handle *self)
+{
     if (self->cancelled)
-        Py_RETURN_NONE;
+        return 0;
     if (self->when && self->scheduled && self->core) {
         /* What Loop._timer_handle_cancelled() does: disarm the C timer. */
         PyObject *r = bglpy_core_cancel_timer(self->core, (PyObject *)self);
         if (!r)
-            return NULL;
+            return -1;
         Py_DECREF(r);
         self->scheduled = 0;
     }
@@ -260,19 +313,22 @@ static PyObject *handle_cancel(bglpy_handle *self, PyObject *unused)
         /* Keep callback and arguments in the repr (slow-callback messages). */
         PyObject *repr = PyObject_Repr((PyObject *)self);
         if (!repr)
-            return NULL;
+            return -1;
         Py_XDECREF(self->repr);
         self->repr = repr;
     }
     Py_CLEAR(self->callback);
     Py_CLEAR(self->args);
-    Py_RETURN_NONE;
+    return 0;
 }
 
 static PyObject *handle_cancelled(bglpy_handle *self, PyObject *unused)
 {
     (void)unused;
-    return PyBool_FromLong(self->cancelled);
+    int locked = ts_lock(self);
+    int cancelled = self->cancelled;
+    ts_unlock(self, locked);
+    return PyBool_FromLong(cancelled);
 }
 
 static PyObject *get_obj(PyObject *o)
@@ -527,6 +583,8 @@ static void handle_dealloc(bglpy_handle *self)
     if (self->weakrefs)
         PyObject_ClearWeakRefs((PyObject *)self);
     handle_clear(self);
+    if (self->lock)
+        PyThread_free_lock(self->lock);
     freefunc tp_free = (freefunc)PyType_GetSlot(tp, Py_tp_free);
     tp_free(self);
     Py_DECREF(tp);
@@ -671,5 +729,13 @@ int bglpy_handle_init(PyObject *module, bglpy_state *st)
         return -1;
     st->format_cb_debug = PyDict_Check(kwd) && PyDict_GetItemString(kwd, "debug") != NULL;
     Py_DECREF(kwd);
+    PyObject *ts = import_attr("asyncio.events", "_ThreadSafeHandle");
+    st->threadsafe_lock = ts != NULL;
+    if (!ts) {
+        if (!PyErr_ExceptionMatches(PyExc_AttributeError))
+            return -1;
+        PyErr_Clear();
+    }
+    Py_XDECREF(ts);
     return 0;
 }

@@ -29,6 +29,12 @@ typedef struct bglpy_handle {
     PyObject *repr;             /* repr kept at cancel() in debug mode, or NULL */
     PyObject *when;             /* TimerHandle: the deadline as given */
     PyObject *weakrefs;
+    /* A call_soon_threadsafe() handle where asyncio has _ThreadSafeHandle:
+     * held while the callback runs and by cancel() and cancelled(), so
+     * that other threads wait for a running callback; NULL otherwise.
+     * lock_owner: the thread holding it (reentrant for that thread). */
+    PyThread_type_lock lock;
+    unsigned long lock_owner;
     char cancelled;
     char scheduled;             /* TimerHandle: armed in the core */
 } bglpy_handle;
