@@ -84,3 +84,15 @@ def test_bad_environment_fails_at_registration(monkeypatch):
         async def never(ctx):
             pass
     assert "never" not in bgloop.status()
+
+
+
+@pytest.mark.usefixtures("clean")
+def test_an_int_beyond_a_float_stop_timeout_means_no_limit():
+    # The manager takes an int too large for a float as "no limit": the
+    # service is registered whole (not added and then refused).
+    @bgloop.service("huge", owner="t", stop_timeout=10**400)
+    async def huge(ctx):
+        ctx.ready()
+
+    assert bgloop.status()["huge"]["stop_timeout"] == float("inf")

@@ -30,6 +30,7 @@ services left behind - and nothing of other owners.
 from __future__ import annotations
 
 import asyncio
+import math
 import concurrent.futures
 import inspect
 import logging
@@ -283,7 +284,10 @@ class Manager:
                    restart_delay_max=restart_max_delay, start_limit_burst=start_limit_burst,
                    start_limit_interval=start_limit_interval)
         if stop_timeout is not None:
-            host.stop_timeout = float(stop_timeout)
+            try:
+                host.stop_timeout = float(stop_timeout)
+            except OverflowError:  # an int beyond a float: the manager took it as no limit
+                host.stop_timeout = math.inf
 
     def forget(self, owner: str | None = None) -> list[str]:
         names = self.c.remove_owner(owner)
