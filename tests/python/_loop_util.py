@@ -19,6 +19,20 @@ FACTORIES = {
 }
 
 
+# The stock loop, bgloop.Loop with its C transports, and bgloop.Loop with
+# asyncio's Python transports: the transport tests run each body on all three.
+TRANSPORT_KINDS = ["asyncio", "bgloop", "bgloop-py"]
+
+
+def transport_loop(kind, monkeypatch):
+    """A new loop of one of TRANSPORT_KINDS."""
+    if kind == "bgloop-py":
+        monkeypatch.setenv("BGLOOP_PY_TRANSPORTS", "1")
+        return bgloop.Loop()
+    monkeypatch.delenv("BGLOOP_PY_TRANSPORTS", raising=False)
+    return FACTORIES[kind]()
+
+
 class _BgloopPolicy(unix_events._UnixDefaultEventLoopPolicy):
     def new_event_loop(self):
         return bgloop.Loop()

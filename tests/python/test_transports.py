@@ -14,19 +14,11 @@ import pytest
 
 import bgloop
 from bgloop import config, transports
-from _loop_util import CERTS, FACTORIES, _close, exc_log, run  # noqa: F401  (fixtures)
+from _loop_util import CERTS, TRANSPORT_KINDS, _close, exc_log, run, transport_loop  # noqa: F401
 
-KINDS = ["asyncio", "bgloop", "bgloop-py"]
-
-
-@pytest.fixture(params=KINDS)
+@pytest.fixture(params=TRANSPORT_KINDS)
 def loop(request, exc_log, monkeypatch):
-    if request.param == "bgloop-py":
-        monkeypatch.setenv("BGLOOP_PY_TRANSPORTS", "1")
-        lp = bgloop.Loop()
-    else:
-        monkeypatch.delenv("BGLOOP_PY_TRANSPORTS", raising=False)
-        lp = FACTORIES[request.param]()
+    lp = transport_loop(request.param, monkeypatch)
     lp.set_exception_handler(exc_log)
     lp.kind = request.param
     try:
