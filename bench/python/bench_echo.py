@@ -13,7 +13,10 @@ moment of the machine hits them all.  Prints round trips per second, the
 server's CPU time per round trip and, per case, the medians' ratios
 against the stock asyncio loop and uvloop.  On a shared machine the rates
 follow its other load; the server's CPU time per round trip is the
-steadier figure.
+steadier figure.  "server busy" is the share of its CPU the server used:
+well below 100 %, the rate is set by the round trip's latency (the
+kernel's loopback path and waking each side), not by the loop's work;
+bench_instr.py counts that work exactly.
 
 echo_load is found as --load, $BGLOOP_ECHO_LOAD, the bench build's
 (build-bench/bench/echo_load, see bench/run.sh) or compiled with `cc -O2`
@@ -166,7 +169,7 @@ def main():
             ref = "uvloop" if "uvloop" in med else "asyncio" if "asyncio" in med else None
             cpu_vs = f"  x{cpu / med[ref][1]:.2f} of {ref}'s" if ref else ""
             print(f"  {case[0]:8s} {case[1]:6d} B {name:9s} {v:9.0f}/s{vs}   "
-                  f"server CPU {cpu:5.1f} us{cpu_vs}")
+                  f"server CPU {cpu:5.1f} us{cpu_vs}  server busy {cpu * v / 1e6:4.0%}")
 
 
 if __name__ == "__main__":

@@ -25,3 +25,4 @@ bench bench_echo.py --rounds 1 --duration 0.5 --sizes 64,16384
 bench bench_calls.py --n 2000 --repeat 1
 bench bench_idle.py --seconds 0.3
 bench bench_memory.py --connections 200 --rounds 1
+bench bench_instr.py --requests 100 --warmup 20 --loops asyncio,bgloop
