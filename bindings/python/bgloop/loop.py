@@ -260,17 +260,23 @@ class Loop(*_loop_bases(), asyncio.SelectorEventLoop):
     def _bgl_bind_c_methods(self):
         # The hottest methods in C (loop_fast.c), bound as instance
         # attributes where the class has asyncio's (or bgloop's) own:
-        # kick(), create_future(), get_debug(), and call_soon() while debug
-        # mode is off and the handles are C ones (debug mode's checks and
-        # tracebacks stay asyncio's).
+        # kick(), _run_once(), create_future(), get_debug(), and call_soon(),
+        # call_later() and call_at() while debug mode is off and the handles
+        # are C ones (debug mode's checks and tracebacks stay asyncio's).
+        # call_later() in C reads time.monotonic() and arms the timer
+        # itself: only while time() and call_at() are the stock ones.
         cls, core = type(self), self._core
+        c_handles = self._bgl_c_handles and not self._debug
+        base = base_events.BaseEventLoop
         fast = {
             "kick": (Loop.kick, core.loop_kick, True),
-            "create_future": (base_events.BaseEventLoop.create_future,
-                              core.loop_create_future, True),
-            "get_debug": (base_events.BaseEventLoop.get_debug, core.loop_get_debug, True),
-            "call_soon": (base_events.BaseEventLoop.call_soon, core.loop_call_soon,
-                          self._bgl_c_handles and not self._debug),
+            "_run_once": (Loop._run_once, core.loop_run_once, True),
+            "create_future": (base.create_future, core.loop_create_future, True),
+            "get_debug": (base.get_debug, core.loop_get_debug, True),
+            "call_soon": (base.call_soon, core.loop_call_soon, c_handles),
+            "call_later": (Loop.call_later, core.loop_call_later,
+                           c_handles and cls.time is base.time and cls.call_at is Loop.call_at),
+            "call_at": (Loop.call_at, core.loop_call_at, c_handles),
         }
         for name, (own, c_method, wanted) in fast.items():
             if wanted and getattr(cls, name) is own:
@@ -305,11 +311,10 @@ class Loop(*_loop_bases(), asyncio.SelectorEventLoop):
         return handle
 
     def call_later(self, delay, callback, *args, context=None):
+        # The loop's own call_later() is loop_call_later (C); this one runs
+        # for a subclass with its own time() or call_at(), and in debug mode.
         if delay is None:
             raise TypeError("delay must not be None")
-        if self._bgl_c_handles and not self._debug:
-            # call_at() in one step: the core checks that the loop is open.
-            return self._core.at(self.time() + delay, callback, args, context)
         timer = self.call_at(self.time() + delay, callback, *args, context=context)
         if timer._source_traceback:
             del timer._source_traceback[-1]

@@ -74,7 +74,13 @@
     X(_thread_id)                                                               \
     X(_nothing_left)                                                            \
     X(_closed)                                                                  \
+    X(_stopping)                                                                \
+    X(callback)                                                                 \
+    X(delay)                                                                    \
+    X(when)                                                                     \
     X(call_soon)                                                                \
+    X(call_later)                                                               \
+    X(call_at)                                                                  \
     X(context)                                                                  \
     X(timeout)                                                                  \
     X(budget)                                                                   \
@@ -120,8 +126,9 @@ typedef struct bglpy_state {
     PyObject *srp_type, *sr_type;
     PyObject *srp_data_received, *sr_feed_data, *sr_wakeup_waiter;
     int streams_state, streams_assert;
-    /* loop_fast.c: asyncio.futures.Future, once looked up. */
-    PyObject *future_type;
+    /* loop_fast.c: asyncio.futures.Future and time.monotonic, once looked
+     * up. */
+    PyObject *future_type, *monotonic;
 } bglpy_state;
 
 static inline bglpy_state *bglpy_module_state(PyObject *module)

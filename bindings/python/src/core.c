@@ -155,10 +155,9 @@ static PyObject *core_call_threadsafe(bglpy_core *self, PyObject *handle)
     Py_RETURN_NONE;
 }
 
-static PyObject *core_run_once(bglpy_core *self, PyObject *arg)
+PyObject *bglpy_core_run_once(bglpy_core *self, int block)
 {
-    int block = PyObject_IsTrue(arg);
-    if (block < 0 || check_idle(self, "run_once()") < 0)
+    if (check_idle(self, "run_once()") < 0)
         return NULL;
     /* Busy from here on, waiting included: another thread's kick() or
      * close() must not start while this one sleeps without the GIL. */
@@ -173,6 +172,12 @@ static PyObject *core_run_once(bglpy_core *self, PyObject *arg)
     if (finish(self, n, "bgl_loop_dispatch") < 0)
         return NULL;
     return PyLong_FromLong(n);
+}
+
+static PyObject *core_run_once(bglpy_core *self, PyObject *arg)
+{
+    int block = PyObject_IsTrue(arg);
+    return block < 0 ? NULL : bglpy_core_run_once(self, block);
 }
 
 static PyObject *call_hook(bglpy_core *self, PyObject *name)
@@ -363,6 +368,20 @@ static PyMethodDef core_methods[] = {
      METH_FASTCALL | METH_KEYWORDS,
      "loop_call_soon($self, callback, /, *args, context=None)\n--\n\n"
      "asyncio's call_soon() outside debug mode, making a C Handle; the Loop binds it in "
+     "its own place."},
+    {"loop_run_once", (PyCFunction)bglpy_loop_run_once, METH_NOARGS,
+     "loop_run_once($self, /)\n--\n\n"
+     "asyncio's _run_once(): one iteration, blocking unless stop() was called; the Loop "
+     "binds it in its own place."},
+    {"loop_call_later", (PyCFunction)(void (*)(void))bglpy_loop_call_later,
+     METH_FASTCALL | METH_KEYWORDS,
+     "loop_call_later($self, delay, callback, /, *args, context=None)\n--\n\n"
+     "asyncio's call_later() outside debug mode, making a C TimerHandle; the Loop binds it "
+     "in its own place."},
+    {"loop_call_at", (PyCFunction)(void (*)(void))bglpy_loop_call_at,
+     METH_FASTCALL | METH_KEYWORDS,
+     "loop_call_at($self, when, callback, /, *args, context=None)\n--\n\n"
+     "asyncio's call_at() outside debug mode, making a C TimerHandle; the Loop binds it in "
      "its own place."},
     {"loop_create_future", (PyCFunction)bglpy_loop_create_future, METH_NOARGS,
      "loop_create_future($self, /)\n--\n\nasyncio's create_future(): Future(loop=loop)."},

@@ -129,12 +129,21 @@ void bglpy_settle_stop(bglpy_core *core);
 int bglpy_core_kick(bglpy_core *core, int64_t timeout_ns, int64_t budget_ns);
 /* Grows whenever any callback ran, Python or C. */
 uint64_t bglpy_core_dispatched(bglpy_core *core);
-/* Methods of Core that are bgloop.Loop's own kick(), call_soon(),
- * create_future() and get_debug() (loop_fast.c). */
+/* One iteration (asyncio's _run_once): wait (without limit if block),
+ * then dispatch.  The number of callbacks run, or NULL with an exception. */
+PyObject *bglpy_core_run_once(bglpy_core *core, int block);
+/* Methods of Core that are bgloop.Loop's own kick(), _run_once(),
+ * call_soon(), call_later(), call_at(), create_future() and get_debug()
+ * (loop_fast.c). */
 PyObject *bglpy_loop_kick(bglpy_core *core, PyObject *const *args, Py_ssize_t nargs,
                           PyObject *kwnames);
+PyObject *bglpy_loop_run_once(bglpy_core *core, PyObject *unused);
 PyObject *bglpy_loop_call_soon(bglpy_core *core, PyObject *const *args, Py_ssize_t nargs,
                                PyObject *kwnames);
+PyObject *bglpy_loop_call_later(bglpy_core *core, PyObject *const *args, Py_ssize_t nargs,
+                                PyObject *kwnames);
+PyObject *bglpy_loop_call_at(bglpy_core *core, PyObject *const *args, Py_ssize_t nargs,
+                             PyObject *kwnames);
 PyObject *bglpy_loop_forget_left(bglpy_core *core, PyObject *unused);
 PyObject *bglpy_loop_create_future(bglpy_core *core, PyObject *unused);
 PyObject *bglpy_loop_get_debug(bglpy_core *core, PyObject *unused);

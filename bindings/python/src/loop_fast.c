@@ -1,13 +1,14 @@
-/* loop_fast.c - bgloop.Loop's kick() and call_soon(), in C.
+/* loop_fast.c - bgloop.Loop's hottest methods, in C.
  *
- * These two run once per host frame (kick) and once per task wake-up or
- * callback (call_soon, which asyncio's C Futures and Tasks call by name), so
- * a Python frame around them is most of their cost.  bgloop.Loop binds
- * them as instance attributes in place of its own methods: kick() always
- * (Loop.kick is a one-line call of loop_kick), call_soon() while debug mode
- * is off and the Loop hands out C Handles (debug mode's checks and
- * tracebacks stay asyncio's).  A subclass that overrides either keeps its
- * own.
+ * kick() runs once per host frame, _run_once() once per iteration,
+ * call_soon() once per task wake-up or callback (asyncio's C Futures and
+ * Tasks call it by name) and call_later()/call_at() once per timer, so a
+ * Python frame around them is most of their cost.  bgloop.Loop binds them
+ * as instance attributes in place of its own methods: kick(), _run_once(),
+ * create_future() and get_debug() always; call_soon(), call_later() and
+ * call_at() while debug mode is off and the Loop hands out C Handles (debug
+ * mode's checks and tracebacks stay asyncio's).  A subclass that overrides
+ * one keeps its own.
  */
 #include "core.h"
 #include "handle.h"
@@ -94,23 +95,27 @@ PyObject *bglpy_loop_forget_left(bglpy_core *self, PyObject *unused)
 }
 
 /* Debug mode is on (for a caller that kept the bound method from before
- * set_debug()): asyncio's own call_soon(), with its thread and callback
+ * set_debug()): asyncio's own method `name`, with its thread and callback
  * checks, through the Loop's class. */
-static PyObject *call_soon_debug(bglpy_core *self, PyObject *const *args, Py_ssize_t nargs,
-                                 PyObject *context)
+static PyObject *call_class_method(bglpy_core *self, PyObject *name, PyObject *const *args,
+                                   Py_ssize_t nargs, PyObject *kwnames)
 {
-    PyObject *meth = PyObject_GetAttr((PyObject *)Py_TYPE(self->owner), self->st->strcall_soon);
+    PyObject *meth = PyObject_GetAttr((PyObject *)Py_TYPE(self->owner), name);
     PyObject *tuple = meth ? PyTuple_New(nargs + 1) : NULL;
-    PyObject *kw = tuple && context ? PyDict_New() : NULL;
+    Py_ssize_t nkw = kwnames ? PyTuple_Size(kwnames) : 0;
+    PyObject *kw = tuple && nkw ? PyDict_New() : NULL;
     PyObject *r = NULL;
-    if (tuple && (!context || kw)) {
+    if (tuple && (!nkw || kw)) {
         Py_INCREF(self->owner);
         PyTuple_SetItem(tuple, 0, self->owner);
         for (Py_ssize_t i = 0; i < nargs; i++) {
             Py_INCREF(args[i]);
             PyTuple_SetItem(tuple, i + 1, args[i]);
         }
-        if (!kw || PyDict_SetItem(kw, self->st->strcontext, context) == 0)
+        Py_ssize_t k = 0;
+        while (k < nkw && PyDict_SetItem(kw, PyTuple_GetItem(kwnames, k), args[nargs + k]) == 0)
+            k++;
+        if (k == nkw)
             r = PyObject_Call(meth, tuple, kw);
     }
     Py_XDECREF(kw);
@@ -119,47 +124,161 @@ static PyObject *call_soon_debug(bglpy_core *self, PyObject *const *args, Py_ssi
     return r;
 }
 
+/* The arguments of asyncio's call_soon(callback, *args, context=None),
+ * call_later(delay, callback, ...) and call_at(when, callback, ...): the
+ * nlead leading parameters named in names (by position or keyword) into
+ * vals, the context keyword into vals[nlead], and the other positionals
+ * as the callback's arguments, a new tuple in *cargs.  0, or -1 with the
+ * TypeError Python would raise. */
+static int take_schedule_args(const char *fn, PyObject *const *args, Py_ssize_t nargs,
+                              PyObject *kwnames, PyObject *const *names, int nlead,
+                              PyObject **vals, PyObject **cargs)
+{
+    for (int i = 0; i < nlead && i < nargs; i++)
+        vals[i] = args[i];
+    if (take_keywords(fn, args, nargs, kwnames, names, vals, nlead + 1) < 0)
+        return -1;
+    PyObject *missing[2];
+    int nmissing = 0;
+    for (int i = 0; i < nlead; i++)
+        if (!vals[i])
+            missing[nmissing++] = names[i];
+    if (nmissing == 1) {
+        PyErr_Format(PyExc_TypeError, "%s() missing 1 required positional argument: '%U'", fn,
+                     missing[0]);
+        return -1;
+    }
+    if (nmissing == 2) {
+        PyErr_Format(PyExc_TypeError,
+                     "%s() missing 2 required positional arguments: '%U' and '%U'", fn,
+                     missing[0], missing[1]);
+        return -1;
+    }
+    Py_ssize_t n = nargs > nlead ? nargs - nlead : 0;
+    *cargs = PyTuple_New(n);
+    if (!*cargs)
+        return -1;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        Py_INCREF(args[nlead + i]);
+        PyTuple_SetItem(*cargs, i, args[nlead + i]);
+    }
+    return 0;
+}
+
+/* asyncio's _check_closed(), from the Loop's own flag (close() sets it
+ * before the core is closed). */
+static int check_closed(bglpy_core *self)
+{
+    PyObject *closed = PyObject_GetAttr(self->owner, self->st->str_closed);
+    int is_closed = closed ? PyObject_IsTrue(closed) : -1;
+    Py_XDECREF(closed);
+    if (is_closed > 0) {
+        PyErr_SetString(PyExc_RuntimeError, "Event loop is closed");
+        return -1;
+    }
+    return is_closed;
+}
+
+static int check_bound(bglpy_core *self, const char *fn)
+{
+    if (self->owner)
+        return 0;
+    PyErr_Format(PyExc_RuntimeError, "%s(): core is not bound to a loop", fn);
+    return -1;
+}
+
 /* asyncio's call_soon() with debug mode off: the loop's _check_closed(),
  * then a queued Handle. */
 PyObject *bglpy_loop_call_soon(bglpy_core *self, PyObject *const *args, Py_ssize_t nargs,
                                PyObject *kwnames)
 {
     bglpy_state *st = self->st;
-    PyObject *context = NULL;
-    PyObject *names[1] = {st->strcontext};
-    if (nargs < 1) {
-        PyErr_SetString(PyExc_TypeError,
-                        "call_soon() missing 1 required positional argument: 'callback'");
+    PyObject *names[2] = {st->strcallback, st->strcontext};
+    PyObject *vals[2] = {NULL, NULL};
+    PyObject *cargs;
+    if (check_bound(self, "call_soon") < 0)
         return NULL;
-    }
-    if (take_keywords("call_soon", args, nargs, kwnames, names, &context, 1) < 0)
-        return NULL;
-    if (!self->owner) {
-        PyErr_SetString(PyExc_RuntimeError, "call_soon(): core is not bound to a loop");
-        return NULL;
-    }
     if (self->debug)
-        return call_soon_debug(self, args, nargs, context);
-    PyObject *closed = PyObject_GetAttr(self->owner, st->str_closed);
-    int is_closed = closed ? PyObject_IsTrue(closed) : -1;
-    Py_XDECREF(closed);
-    if (is_closed < 0)
+        return call_class_method(self, st->strcall_soon, args, nargs, kwnames);
+    if (take_schedule_args("call_soon", args, nargs, kwnames, names, 1, vals, &cargs) < 0)
         return NULL;
-    if (is_closed) {
-        PyErr_SetString(PyExc_RuntimeError, "Event loop is closed");
-        return NULL;
+    PyObject *h = NULL;
+    if (check_closed(self) == 0) {
+        PyObject *soon[3] = {vals[0], cargs, vals[1] ? vals[1] : Py_None};
+        h = bglpy_core_soon(self, soon, 3);
     }
-    PyObject *cargs = PyTuple_New(nargs - 1);
-    if (!cargs)
-        return NULL;
-    for (Py_ssize_t i = 1; i < nargs; i++) {
-        Py_INCREF(args[i]);
-        PyTuple_SetItem(cargs, i - 1, args[i]);
-    }
-    PyObject *soon[3] = {args[0], cargs, context ? context : Py_None};
-    PyObject *h = bglpy_core_soon(self, soon, 3);
     Py_DECREF(cargs);
     return h;
+}
+
+/* call_later() and call_at() with debug mode off: a TimerHandle armed for
+ * `when`, or for time.monotonic() + `delay` (the Loop binds call_later only
+ * while its time() is asyncio's, which is that clock). */
+static PyObject *schedule_timer(bglpy_core *self, int later, PyObject *const *args,
+                                Py_ssize_t nargs, PyObject *kwnames)
+{
+    bglpy_state *st = self->st;
+    const char *fn = later ? "call_later" : "call_at";
+    PyObject *names[3] = {later ? st->strdelay : st->strwhen, st->strcallback, st->strcontext};
+    PyObject *vals[3] = {NULL, NULL, NULL};
+    PyObject *cargs;
+    if (check_bound(self, fn) < 0)
+        return NULL;
+    if (self->debug)
+        return call_class_method(self, later ? st->strcall_later : st->strcall_at, args, nargs,
+                                 kwnames);
+    if (take_schedule_args(fn, args, nargs, kwnames, names, 2, vals, &cargs) < 0)
+        return NULL;
+    PyObject *when = NULL, *h = NULL;
+    if (vals[0] == Py_None)
+        PyErr_SetString(PyExc_TypeError,
+                        later ? "delay must not be None" : "when cannot be None");
+    else if (check_closed(self) == 0) {
+        if (!later) {
+            Py_INCREF(vals[0]);
+            when = vals[0];
+        } else {
+            if (!st->monotonic) {
+                PyObject *mod = PyImport_ImportModule("time");
+                st->monotonic = mod ? PyObject_GetAttrString(mod, "monotonic") : NULL;
+                Py_XDECREF(mod);
+            }
+            PyObject *now = st->monotonic ? PyObject_CallObject(st->monotonic, NULL) : NULL;
+            when = now ? PyNumber_Add(now, vals[0]) : NULL;
+            Py_XDECREF(now);
+        }
+    }
+    if (when) {
+        PyObject *at[4] = {when, vals[1], cargs, vals[2] ? vals[2] : Py_None};
+        h = bglpy_core_at(self, at, 4);
+        Py_DECREF(when);
+    }
+    Py_DECREF(cargs);
+    return h;
+}
+
+PyObject *bglpy_loop_call_later(bglpy_core *self, PyObject *const *args, Py_ssize_t nargs,
+                                PyObject *kwnames)
+{
+    return schedule_timer(self, 1, args, nargs, kwnames);
+}
+
+PyObject *bglpy_loop_call_at(bglpy_core *self, PyObject *const *args, Py_ssize_t nargs,
+                             PyObject *kwnames)
+{
+    return schedule_timer(self, 0, args, nargs, kwnames);
+}
+
+/* asyncio's _run_once(): blocking unless stop() was called. */
+PyObject *bglpy_loop_run_once(bglpy_core *self, PyObject *unused)
+{
+    (void)unused;
+    if (check_bound(self, "_run_once") < 0)
+        return NULL;
+    PyObject *stopping = PyObject_GetAttr(self->owner, self->st->str_stopping);
+    int stop = stopping ? PyObject_IsTrue(stopping) : -1;
+    Py_XDECREF(stopping);
+    return stop < 0 ? NULL : bglpy_core_run_once(self, !stop);
 }
 
 /* asyncio's create_future(): Future(loop=loop). */

@@ -205,6 +205,7 @@ static int module_traverse(PyObject *module, visitproc visit, void *arg)
     Py_VISIT(st->sr_feed_data);
     Py_VISIT(st->sr_wakeup_waiter);
     Py_VISIT(st->future_type);
+    Py_VISIT(st->monotonic);
     return 0;
 }
 
@@ -227,6 +228,7 @@ static int module_clear(PyObject *module)
     Py_CLEAR(st->sr_feed_data);
     Py_CLEAR(st->sr_wakeup_waiter);
     Py_CLEAR(st->future_type);
+    Py_CLEAR(st->monotonic);
     st->streams_state = 0;
 #define BGLPY_X(name) Py_CLEAR(st->str##name);
     BGLPY_NAMES(BGLPY_X)
