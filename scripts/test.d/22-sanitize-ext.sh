@@ -57,8 +57,10 @@ echo "22-sanitize-ext: ${so#$root/} calls __asan_report_* ($n_asan) and __ubsan_
 # which is searched for them.  Both halt with abort(): in the pytest process
 # that ends the run, pytest's faulthandler naming the test.
 rm -rf "$logs" "$work" && mkdir -p "$logs" "$work"
-sanitized() {  # COMMAND...: run under the sanitizer environment
-  env LD_PRELOAD="$libasan" PYTHONMALLOC=malloc \
+# timeout runs outside the preload (libasan in a program that is not
+# instrumented can deadlock it): a test that hangs under ASan ends the step.
+sanitized() {  # COMMAND...: run under the sanitizer environment, 30 min at most
+  timeout -k 30 1800 env LD_PRELOAD="$libasan" PYTHONMALLOC=malloc \
     ASAN_OPTIONS="detect_leaks=0:halt_on_error=1:abort_on_error=1:log_path=$root/$logs/asan" \
     UBSAN_OPTIONS="halt_on_error=1:abort_on_error=1:print_stacktrace=1" \
     "$@"
