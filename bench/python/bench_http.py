@@ -66,7 +66,8 @@ def wrk(port, duration, connections, cpu=None):
         ["wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--latency",
          f"http://127.0.0.1:{port}/"], stdout=subprocess.PIPE, text=True,
         preexec_fn=pinned(cpu))
-    out = proc.stdout.read()
+    with proc.stdout:
+        out = proc.stdout.read()
     _, status, usage = os.wait4(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)
     busy = (usage.ru_utime + usage.ru_stime) / (time.monotonic() - start)

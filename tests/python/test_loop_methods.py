@@ -72,9 +72,9 @@ def test_call_later_and_call_at_fire_in_order_with_args_and_context(loop):
     h1 = loop.call_later(0.02, lambda *a: seen.append(a), 1, 2)
     h2 = loop.call_at(now + 0.01, lambda: seen.append(var.get()), context=ctx)
     h3 = loop.call_later(delay=0, callback=seen.append, context=None)  # callback gets no args
-    h4 = loop.call_at(when=now + 0.03, callback=loop.stop)
+    h4 = loop.call_at(when=h1.when() + 0.01, callback=loop.stop)  # after h1, however slow
     assert now + 0.02 <= h1.when() <= loop.time() + 0.02
-    assert h2.when() == now + 0.01 and h4.when() == now + 0.03
+    assert h2.when() == now + 0.01 and h4.when() == h1.when() + 0.01
     h3.cancel()
     loop.run_forever()
     assert seen == ["inner", (1, 2)]
@@ -114,10 +114,12 @@ def test_call_later_and_call_at_on_a_closed_loop_raise(loop):
 
 def test_run_once_blocks_for_the_next_timer_unless_stopping(loop):
     seen = []
-    loop.call_later(0.02, seen.append, "timer")
+    later = loop.call_later(5, seen.append, "later")
     loop.call_soon(loop.stop)
     loop.run_forever()  # stopping: one iteration that does not wait
-    assert seen == []
+    assert seen == [] and loop.time() < later.when()
+    later.cancel()
+    loop.call_later(0.02, seen.append, "timer")
     loop.call_later(0.03, loop.stop)
     loop.run_forever()  # each iteration blocks until the next timer
     assert seen == ["timer"]

@@ -312,7 +312,8 @@ class Loop(*_loop_bases(), asyncio.SelectorEventLoop):
 
     def call_later(self, delay, callback, *args, context=None):
         # The loop's own call_later() is loop_call_later (C); this one runs
-        # for a subclass with its own time() or call_at(), and in debug mode.
+        # for a subclass with its own time() or call_at(), in debug mode and
+        # with asyncio's handles (BGLOOP_PY_HANDLES=1).
         if delay is None:
             raise TypeError("delay must not be None")
         timer = self.call_at(self.time() + delay, callback, *args, context=context)

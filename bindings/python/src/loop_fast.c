@@ -39,6 +39,14 @@ static int take_keywords(const char *fn, PyObject *const *args, Py_ssize_t nargs
     return 0;
 }
 
+static int check_bound(bglpy_core *self, const char *fn)
+{
+    if (self->owner)
+        return 0;
+    PyErr_Format(PyExc_RuntimeError, "%s(): core is not bound to a loop", fn);
+    return -1;
+}
+
 PyObject *bglpy_loop_kick(bglpy_core *self, PyObject *const *args, Py_ssize_t nargs,
                           PyObject *kwnames)
 {
@@ -57,10 +65,8 @@ PyObject *bglpy_loop_kick(bglpy_core *self, PyObject *const *args, Py_ssize_t na
     if ((vals[0] && bglpy_seconds(vals[0], "timeout", 1, &timeout_ns) < 0) ||
         (vals[1] && bglpy_seconds(vals[1], "budget", 1, &budget_ns) < 0))
         return NULL;
-    if (!self->owner) {
-        PyErr_SetString(PyExc_RuntimeError, "kick(): core is not bound to a loop");
+    if (check_bound(self, "kick") < 0)
         return NULL;
-    }
     /* asyncio's own drivers (run_forever) mark the loop as running. */
     PyObject *tid = PyObject_GetAttr(self->owner, st->str_thread_id);
     if (!tid)
@@ -179,14 +185,6 @@ static int check_closed(bglpy_core *self)
     return is_closed;
 }
 
-static int check_bound(bglpy_core *self, const char *fn)
-{
-    if (self->owner)
-        return 0;
-    PyErr_Format(PyExc_RuntimeError, "%s(): core is not bound to a loop", fn);
-    return -1;
-}
-
 /* asyncio's call_soon() with debug mode off: the loop's _check_closed(),
  * then a queued Handle. */
 PyObject *bglpy_loop_call_soon(bglpy_core *self, PyObject *const *args, Py_ssize_t nargs,
@@ -286,10 +284,8 @@ PyObject *bglpy_loop_create_future(bglpy_core *self, PyObject *unused)
 {
     (void)unused;
     bglpy_state *st = self->st;
-    if (!self->owner) {
-        PyErr_SetString(PyExc_RuntimeError, "create_future(): core is not bound to a loop");
+    if (check_bound(self, "create_future") < 0)
         return NULL;
-    }
     if (!st->future_type) {
         PyObject *mod = PyImport_ImportModule("asyncio.futures");
         st->future_type = mod ? PyObject_GetAttrString(mod, "Future") : NULL;
